@@ -1,0 +1,541 @@
+/* SPDX-License-Identifier: LGPL-2.1-or-later */
+/* Session life cycle: options, mount checks, the request loop, unmount. */
+#include <errno.h>
+#include <fcntl.h>
+#include <limits.h>
+#include <math.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include "zcfuse_i.h"
+
+#define ZC_THREADS_MAX 256
+
+void zc_set_error(struct zc_session *s, const char *fmt, ...)
+{
+	va_list ap;
+
+	va_start(ap, fmt);
+	vsnprintf(s->err, sizeof(s->err), fmt, ap);
+	va_end(ap);
+}
+
+ZC_EXPORT const char *zc_session_error(const struct zc_session *s)
+{
+	return s && s->err[0] ? s->err : "no error";
+}
+
+ZC_EXPORT const char *zc_version(void)
+{
+	return ZCFUSE_VERSION_STRING;
+}
+
+ZC_EXPORT const char *zc_options_help(void)
+{
+	return "    -o cache=never|auto|always  kernel caching of data and names (default: auto)\n"
+	       "    -o timeout=SECS             entry and attribute timeout\n"
+	       "    -o entry_timeout=SECS       how long the kernel trusts a name lookup\n"
+	       "    -o attr_timeout=SECS        how long the kernel trusts attributes\n"
+	       "    -o writeback                writeback caching of writes in the kernel\n"
+	       "    -o nowriteback              no writeback caching (default)\n"
+	       "    -o direct_io                every read and write reaches the daemon\n"
+	       "    -o threads=N                at most N worker threads (default: 10)\n"
+	       "    -o clone_fd                 one /dev/fuse descriptor per thread\n"
+	       "    -o allow_other              let other users use the mount\n"
+	       "    -o default_permissions      the kernel checks permissions (default with\n"
+	       "                                allow_other)\n"
+	       "    -o nodefault_permissions    the backing store alone checks permissions\n"
+	       "    -o ro                       mount read-only\n";
+}
+
+bool zc_opts_default_permissions(const struct zc_opts *opts)
+{
+	if (opts->default_permissions < 0)
+		return opts->allow_other;
+	return opts->default_permissions;
+}
+
+static double cache_timeout(const struct zc_opts *opts)
+{
+	switch (opts->cache) {
+	case ZC_CACHE_NEVER:
+		return 0.0;
+	case ZC_CACHE_ALWAYS:
+		return 86400.0;
+	case ZC_CACHE_AUTO:
+	default:
+		return 1.0;
+	}
+}
+
+double zc_opts_entry_timeout(const struct zc_opts *opts)
+{
+	return opts->entry_timeout_set ? opts->entry_timeout : cache_timeout(opts);
+}
+
+double zc_opts_attr_timeout(const struct zc_opts *opts)
+{
+	return opts->attr_timeout_set ? opts->attr_timeout : cache_timeout(opts);
+}
+
+ZC_EXPORT struct zc_session *zc_session_new(const struct zc_backend_ops *ops, size_t ops_size,
+					    void *userdata)
+{
+	struct zc_session *s;
+
+	if (!ops) {
+		errno = EINVAL;
+		return NULL;
+	}
+	s = calloc(1, sizeof(*s));
+	if (!s)
+		return NULL;
+	/* Operations past the caller's struct size stay NULL. */
+	memcpy(&s->ops, ops, ops_size < sizeof(s->ops) ? ops_size : sizeof(s->ops));
+	s->userdata = userdata;
+	s->opts.cache = ZC_CACHE_AUTO;
+	s->opts.default_permissions = -1;
+	s->opts.threads = 10;
+	return s;
+}
+
+static int parse_seconds(struct zc_session *s, const char *name, const char *val, double *ret)
+{
+	char *end;
+	double v;
+
+	errno = 0;
+	v = strtod(val, &end);
+	if (!*val || *end || errno || !isfinite(v) || v < 0 || v > 1e9) {
+		zc_set_error(s, "bad value for option '%s': '%s' (expected seconds, e.g. 1.5)",
+			     name, val);
+		return -EINVAL;
+	}
+	*ret = v;
+	return 0;
+}
+
+static int parse_uint(struct zc_session *s, const char *name, const char *val, unsigned int min,
+		      unsigned int max, unsigned int *ret)
+{
+	unsigned long v;
+	char *end;
+
+	errno = 0;
+	v = strtoul(val, &end, 10);
+	if (!*val || *end || errno || *val == '-' || v < min || v > max) {
+		zc_set_error(s, "bad value for option '%s': '%s' (expected %u to %u)", name, val,
+			     min, max);
+		return -EINVAL;
+	}
+	*ret = (unsigned int)v;
+	return 0;
+}
+
+static int no_value(struct zc_session *s, const char *name, const char *val)
+{
+	if (val) {
+		zc_set_error(s, "option '%s' takes no value", name);
+		return -EINVAL;
+	}
+	return 0;
+}
+
+ZC_EXPORT int zc_session_set_option(struct zc_session *s, const char *opt)
+{
+	char name[64];
+	const char *val;
+	size_t len;
+	int r;
+
+	val = strchr(opt, '=');
+	len = val ? (size_t)(val - opt) : strlen(opt);
+	if (len == 0 || len >= sizeof(name)) {
+		zc_set_error(s, "malformed option '%s'", opt);
+		return -EINVAL;
+	}
+	memcpy(name, opt, len);
+	name[len] = '\0';
+	if (val)
+		val++;
+
+	if (!strcmp(name, "cache")) {
+		if (!val)
+			goto need_value;
+		if (!strcmp(val, "never"))
+			s->opts.cache = ZC_CACHE_NEVER;
+		else if (!strcmp(val, "auto"))
+			s->opts.cache = ZC_CACHE_AUTO;
+		else if (!strcmp(val, "always"))
+			s->opts.cache = ZC_CACHE_ALWAYS;
+		else {
+			zc_set_error(s,
+				     "bad value for option 'cache': '%s' (expected never, auto "
+				     "or always)",
+				     val);
+			return -EINVAL;
+		}
+		return 0;
+	}
+	if (!strcmp(name, "timeout")) {
+		if (!val)
+			goto need_value;
+		r = parse_seconds(s, name, val, &s->opts.entry_timeout);
+		if (r < 0)
+			return r;
+		s->opts.attr_timeout = s->opts.entry_timeout;
+		s->opts.entry_timeout_set = s->opts.attr_timeout_set = true;
+		return 0;
+	}
+	if (!strcmp(name, "entry_timeout")) {
+		if (!val)
+			goto need_value;
+		s->opts.entry_timeout_set = true;
+		return parse_seconds(s, name, val, &s->opts.entry_timeout);
+	}
+	if (!strcmp(name, "attr_timeout")) {
+		if (!val)
+			goto need_value;
+		s->opts.attr_timeout_set = true;
+		return parse_seconds(s, name, val, &s->opts.attr_timeout);
+	}
+	if (!strcmp(name, "threads")) {
+		if (!val)
+			goto need_value;
+		return parse_uint(s, name, val, 1, ZC_THREADS_MAX, &s->opts.threads);
+	}
+
+	/* Flags without a value. */
+	r = no_value(s, name, val);
+	if (r < 0)
+		return r;
+	if (!strcmp(name, "writeback"))
+		s->opts.writeback = true;
+	else if (!strcmp(name, "nowriteback"))
+		s->opts.writeback = false;
+	else if (!strcmp(name, "direct_io"))
+		s->opts.direct_io = true;
+	else if (!strcmp(name, "clone_fd"))
+		s->opts.clone_fd = true;
+	else if (!strcmp(name, "allow_other"))
+		s->opts.allow_other = true;
+	else if (!strcmp(name, "default_permissions"))
+		s->opts.default_permissions = 1;
+	else if (!strcmp(name, "nodefault_permissions"))
+		s->opts.default_permissions = 0;
+	else if (!strcmp(name, "ro"))
+		s->opts.ro = true;
+	else if (!strcmp(name, "rw"))
+		s->opts.ro = false;
+	else {
+		zc_set_error(s, "unknown option '%s'", name);
+		return -EINVAL;
+	}
+	return 0;
+
+need_value:
+	zc_set_error(s, "option '%s' needs a value (%s=...)", name, name);
+	return -EINVAL;
+}
+
+ZC_EXPORT int zc_session_set_options(struct zc_session *s, const char *optlist)
+{
+	char *buf, *out;
+	const char *in;
+	int r = 0;
+
+	buf = malloc(strlen(optlist) + 1);
+	if (!buf)
+		return -ENOMEM;
+	/* Split at unescaped commas; "\," stands for a comma in a value. */
+	for (in = optlist, out = buf;; in++) {
+		if (*in == '\\' && in[1]) {
+			*out++ = *++in;
+			continue;
+		}
+		if (*in == ',' || !*in) {
+			*out = '\0';
+			if (out == buf) {
+				zc_set_error(s, "empty option in '%s'", optlist);
+				r = -EINVAL;
+				break;
+			}
+			r = zc_session_set_option(s, buf);
+			if (r < 0 || !*in)
+				break;
+			out = buf;
+			continue;
+		}
+		*out++ = *in;
+	}
+	free(buf);
+	return r;
+}
+
+ZC_EXPORT int zc_session_set_fsname(struct zc_session *s, const char *fsname)
+{
+	char *copy = strdup(fsname);
+
+	if (!copy)
+		return -ENOMEM;
+	free(s->fsname);
+	s->fsname = copy;
+	return 0;
+}
+
+ZC_EXPORT void zc_session_set_debug(struct zc_session *s, int debug)
+{
+	s->opts.debug = debug;
+}
+
+ZC_EXPORT void zc_session_set_single_threaded(struct zc_session *s, int single)
+{
+	s->opts.single_threaded = single;
+}
+
+/* Undo the octal escapes of /proc/self/mountinfo (\040 for a space, ...). */
+static void mountinfo_unescape(char *str)
+{
+	char *in = str, *out = str;
+
+	while (*in) {
+		if (in[0] == '\\' && in[1] >= '0' && in[1] <= '3' && in[2] >= '0' && in[2] <= '7' &&
+		    in[3] >= '0' && in[3] <= '7') {
+			*out++ = (char)((in[1] - '0') * 64 + (in[2] - '0') * 8 + (in[3] - '0'));
+			in += 4;
+		} else {
+			*out++ = *in++;
+		}
+	}
+	*out = '\0';
+}
+
+/* 1 when @path (canonical) is a mount point, 0 when not, -errno on error. */
+static int is_mount_point(const char *path)
+{
+	char *line = NULL;
+	size_t cap = 0;
+	int found = 0;
+	FILE *f;
+
+	f = fopen("/proc/self/mountinfo", "re");
+	if (!f)
+		return -errno;
+	while (getline(&line, &cap, f) > 0) {
+		char *save = NULL, *field;
+		int i;
+
+		/* Field 5 is the mount point. */
+		field = strtok_r(line, " ", &save);
+		for (i = 1; field && i < 5; i++)
+			field = strtok_r(NULL, " ", &save);
+		if (!field)
+			continue;
+		mountinfo_unescape(field);
+		if (!strcmp(field, path)) {
+			found = 1;
+			break;
+		}
+	}
+	free(line);
+	fclose(f);
+	return found;
+}
+
+static int add_mount_opt(struct fuse_args *args, const char *opt)
+{
+	char *joined;
+	int r;
+
+	if (asprintf(&joined, "-o%s", opt) < 0)
+		return -ENOMEM;
+	r = fuse_opt_add_arg(args, joined);
+	free(joined);
+	return r ? -ENOMEM : 0;
+}
+
+static int session_create(struct zc_session *s)
+{
+	struct fuse_args args = FUSE_ARGS_INIT(0, NULL);
+	char *opt = NULL;
+	int r = -ENOMEM;
+
+	if (fuse_opt_add_arg(&args, "zcfuse"))
+		goto out;
+	if (s->fsname) {
+		char *esc = NULL;
+
+		/* fsname is one option: escape its commas and backslashes. */
+		if (fuse_opt_add_opt_escaped(&esc, s->fsname))
+			goto out;
+		r = asprintf(&opt, "fsname=%s", esc);
+		free(esc);
+		if (r < 0) {
+			opt = NULL;
+			r = -ENOMEM;
+			goto out;
+		}
+		r = add_mount_opt(&args, opt);
+		if (r < 0)
+			goto out;
+		r = -ENOMEM;
+	}
+	if (add_mount_opt(&args, "subtype=zcfuse") < 0)
+		goto out;
+	if (s->opts.allow_other && add_mount_opt(&args, "allow_other") < 0)
+		goto out;
+	if (zc_opts_default_permissions(&s->opts) &&
+	    add_mount_opt(&args, "default_permissions") < 0)
+		goto out;
+	if (s->opts.ro && add_mount_opt(&args, "ro") < 0)
+		goto out;
+	if (s->opts.debug && fuse_opt_add_arg(&args, "-d"))
+		goto out;
+
+	s->se = fuse_session_new(&args, &zc_dispatch_ops, sizeof(zc_dispatch_ops), s);
+	if (!s->se) {
+		zc_set_error(s, "cannot create the FUSE session");
+		r = -EINVAL;
+		goto out;
+	}
+	r = 0;
+out:
+	if (r == -ENOMEM)
+		zc_set_error(s, "out of memory");
+	free(opt);
+	fuse_opt_free_args(&args);
+	return r;
+}
+
+ZC_EXPORT int zc_session_mount(struct zc_session *s, const char *mountpoint)
+{
+	char *canonical;
+	struct stat st;
+	int fd, r;
+
+	if (s->mounted) {
+		zc_set_error(s, "already mounted on %s", s->mountpoint);
+		return -EBUSY;
+	}
+	if (stat(mountpoint, &st) < 0) {
+		r = -errno;
+		zc_set_error(s, "mountpoint '%s': %s", mountpoint, strerror(-r));
+		return r;
+	}
+	if (!S_ISDIR(st.st_mode)) {
+		zc_set_error(s, "mountpoint '%s' is not a directory", mountpoint);
+		return -ENOTDIR;
+	}
+	canonical = realpath(mountpoint, NULL);
+	if (!canonical) {
+		r = -errno;
+		zc_set_error(s, "mountpoint '%s': %s", mountpoint, strerror(-r));
+		return r;
+	}
+	r = is_mount_point(canonical);
+	if (r != 0) {
+		if (r > 0) {
+			zc_set_error(s, "mountpoint '%s' is already mounted", canonical);
+			r = -EBUSY;
+		} else {
+			zc_set_error(s, "cannot read /proc/self/mountinfo: %s", strerror(-r));
+		}
+		free(canonical);
+		return r;
+	}
+	fd = open("/dev/fuse", O_RDWR | O_CLOEXEC);
+	if (fd < 0) {
+		r = -errno;
+		zc_set_error(s, "cannot open /dev/fuse: %s", strerror(-r));
+		free(canonical);
+		return r;
+	}
+	close(fd);
+
+	if (!s->se) {
+		r = session_create(s);
+		if (r < 0) {
+			free(canonical);
+			return r;
+		}
+	}
+	if (fuse_session_mount(s->se, canonical) != 0) {
+		zc_set_error(s, "mounting on '%s' failed", canonical);
+		free(canonical);
+		return -EIO;
+	}
+	free(s->mountpoint);
+	s->mountpoint = canonical;
+	s->mounted = true;
+	return 0;
+}
+
+ZC_EXPORT int zc_session_daemonize(struct zc_session *s)
+{
+	if (fuse_daemonize(0) != 0) {
+		zc_set_error(s, "cannot run in the background");
+		return -EIO;
+	}
+	return 0;
+}
+
+ZC_EXPORT int zc_session_loop(struct zc_session *s)
+{
+	struct fuse_loop_config *cfg;
+	int r;
+
+	if (!s->mounted) {
+		zc_set_error(s, "not mounted");
+		return -EINVAL;
+	}
+	if (fuse_set_signal_handlers(s->se) != 0) {
+		zc_set_error(s, "cannot install signal handlers");
+		return -EIO;
+	}
+	if (s->opts.single_threaded) {
+		r = fuse_session_loop(s->se);
+	} else {
+		cfg = fuse_loop_cfg_create();
+		if (!cfg) {
+			fuse_remove_signal_handlers(s->se);
+			zc_set_error(s, "out of memory");
+			return -ENOMEM;
+		}
+		fuse_loop_cfg_set_clone_fd(cfg, s->opts.clone_fd);
+		fuse_loop_cfg_set_max_threads(cfg, s->opts.threads);
+		fuse_loop_cfg_set_idle_threads(cfg, s->opts.threads);
+		r = fuse_session_loop_mt(s->se, cfg);
+		fuse_loop_cfg_destroy(cfg);
+	}
+	fuse_remove_signal_handlers(s->se);
+	/* A positive value is the signal that ended the loop: a clean stop. */
+	if (r < 0) {
+		zc_set_error(s, "request loop failed: %s", strerror(-r));
+		return r;
+	}
+	return 0;
+}
+
+ZC_EXPORT void zc_session_unmount(struct zc_session *s)
+{
+	if (s->mounted) {
+		fuse_session_unmount(s->se);
+		s->mounted = false;
+	}
+}
+
+ZC_EXPORT void zc_session_destroy(struct zc_session *s)
+{
+	if (!s)
+		return;
+	zc_session_unmount(s);
+	if (s->se)
+		fuse_session_destroy(s->se);
+	free(s->fsname);
+	free(s->mountpoint);
+	free(s);
+}

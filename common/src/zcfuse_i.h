@@ -1,0 +1,63 @@
+/* SPDX-License-Identifier: LGPL-2.1-or-later */
+/* libzcfuse internals shared by the library's own files. */
+#ifndef ZCFUSE_I_H
+#define ZCFUSE_I_H
+
+#define FUSE_USE_VERSION 312
+
+#include <fuse_lowlevel.h>
+#include <stdbool.h>
+
+#include "zcfuse/zcfuse.h"
+
+#define ZC_EXPORT __attribute__((visibility("default")))
+
+enum zc_cache_mode {
+	ZC_CACHE_NEVER,
+	ZC_CACHE_AUTO,
+	ZC_CACHE_ALWAYS,
+};
+
+struct zc_opts {
+	enum zc_cache_mode cache;
+	double entry_timeout;
+	double attr_timeout;
+	bool entry_timeout_set;
+	bool attr_timeout_set;
+	bool writeback;
+	bool direct_io;
+	bool clone_fd;
+	bool allow_other;
+	/* -1: not given (on with allow_other), 0: off, 1: on */
+	int default_permissions;
+	bool ro;
+	unsigned int threads;
+	bool single_threaded;
+	bool debug;
+};
+
+struct zc_session {
+	struct zc_backend_ops ops;
+	void *userdata;
+	struct zc_opts opts;
+	struct fuse_session *se;
+	char *fsname;
+	char *mountpoint;
+	bool mounted;
+	bool writeback_on;
+	char err[512];
+};
+
+/* The fuse_lowlevel_ops table that turns requests into backend calls. */
+extern const struct fuse_lowlevel_ops zc_dispatch_ops;
+
+/* Effective default_permissions: on unless switched off, or with allow_other. */
+bool zc_opts_default_permissions(const struct zc_opts *opts);
+
+/* Entry and attribute timeouts in seconds after cache= and explicit values. */
+double zc_opts_entry_timeout(const struct zc_opts *opts);
+double zc_opts_attr_timeout(const struct zc_opts *opts);
+
+void zc_set_error(struct zc_session *s, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
+
+#endif /* ZCFUSE_I_H */

@@ -1,0 +1,205 @@
+/* SPDX-License-Identifier: GPL-2.0-or-later */
+/* zcfuse: mount a directory through the passthrough backend. */
+#include <errno.h>
+#include <fcntl.h>
+#include <stdbool.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include "pt.h"
+
+struct cmdline {
+	const char *source;
+	const char *mountpoint;
+	bool foreground;
+	bool debug;
+	bool single_threaded;
+	const char *opts[64];
+	int n_opts;
+};
+
+static void usage(FILE *out)
+{
+	fprintf(out,
+		"usage: zcfuse SOURCE MOUNTPOINT [-f] [-d] [-s] [-o opt[,opt...]]\n"
+		"\n"
+		"Mount the directory SOURCE at MOUNTPOINT.\n"
+		"\n"
+		"    -f                          stay in the foreground\n"
+		"    -d                          print every request (implies -f)\n"
+		"    -s                          serve requests on one thread\n"
+		"    -h, --help                  print this help\n"
+		"    -V, --version               print the version\n"
+		"\n"
+		"Mount options:\n"
+		"%s"
+		"\n"
+		"Unmount with: fusermount3 -u MOUNTPOINT\n",
+		zc_options_help());
+}
+
+/* 0: go on; 1: done (help or version printed); -1: bad command line. */
+static int parse_cmdline(int argc, char *argv[], struct cmdline *cl)
+{
+	int i;
+
+	for (i = 1; i < argc; i++) {
+		const char *arg = argv[i];
+
+		if (!strcmp(arg, "-h") || !strcmp(arg, "--help")) {
+			usage(stdout);
+			return 1;
+		}
+		if (!strcmp(arg, "-V") || !strcmp(arg, "--version")) {
+			printf("zcfuse %s (libzcfuse %s)\n", ZCFUSE_VERSION_STRING, zc_version());
+			return 1;
+		}
+		if (!strcmp(arg, "-f")) {
+			cl->foreground = true;
+		} else if (!strcmp(arg, "-d")) {
+			cl->debug = cl->foreground = true;
+		} else if (!strcmp(arg, "-s")) {
+			cl->single_threaded = true;
+		} else if (!strncmp(arg, "-o", 2)) {
+			const char *list = arg[2] ? arg + 2 : (i + 1 < argc ? argv[++i] : NULL);
+
+			if (!list) {
+				fprintf(stderr, "zcfuse: option -o needs a value\n");
+				return -1;
+			}
+			if (cl->n_opts == (int)(sizeof(cl->opts) / sizeof(cl->opts[0]))) {
+				fprintf(stderr, "zcfuse: too many -o options\n");
+				return -1;
+			}
+			cl->opts[cl->n_opts++] = list;
+		} else if (arg[0] == '-' && arg[1]) {
+			fprintf(stderr, "zcfuse: unknown option '%s' (see zcfuse --help)\n", arg);
+			return -1;
+		} else if (!cl->source) {
+			cl->source = arg;
+		} else if (!cl->mountpoint) {
+			cl->mountpoint = arg;
+		} else {
+			fprintf(stderr, "zcfuse: unexpected argument '%s'\n", arg);
+			return -1;
+		}
+	}
+	if (!cl->source || !cl->mountpoint) {
+		fprintf(stderr, "zcfuse: %s (usage: zcfuse SOURCE MOUNTPOINT [options])\n",
+			cl->source ? "missing MOUNTPOINT" : "missing SOURCE and MOUNTPOINT");
+		return -1;
+	}
+	return 0;
+}
+
+/* Is @inner the same as or below @outer? Both canonical. */
+static bool path_is_below(const char *inner, const char *outer)
+{
+	size_t len = strlen(outer);
+
+	if (!strcmp(outer, "/"))
+		return true;
+	return !strncmp(inner, outer, len) && inner[len] == '/';
+}
+
+static int check_source(const char *source, char **ret_canonical)
+{
+	struct stat st;
+	int fd;
+
+	if (stat(source, &st) < 0) {
+		fprintf(stderr, "zcfuse: source '%s': %s\n", source, strerror(errno));
+		return -1;
+	}
+	if (!S_ISDIR(st.st_mode)) {
+		fprintf(stderr, "zcfuse: source '%s' is not a directory\n", source);
+		return -1;
+	}
+	fd = open(source, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+	if (fd < 0) {
+		fprintf(stderr, "zcfuse: cannot read source '%s': %s\n", source, strerror(errno));
+		return -1;
+	}
+	close(fd);
+	*ret_canonical = realpath(source, NULL);
+	if (!*ret_canonical) {
+		fprintf(stderr, "zcfuse: source '%s': %s\n", source, strerror(errno));
+		return -1;
+	}
+	return 0;
+}
+
+int main(int argc, char *argv[])
+{
+	struct cmdline cl = { 0 };
+	char *source = NULL, *mnt = NULL;
+	struct zc_session *s = NULL;
+	struct pt_fs fs;
+	bool fs_ready = false;
+	int r, i, status = 1;
+
+	r = parse_cmdline(argc, argv, &cl);
+	if (r != 0)
+		return r > 0 ? 0 : 2;
+	if (check_source(cl.source, &source) < 0)
+		return 1;
+
+	s = zc_session_new(&pt_ops, sizeof(pt_ops), &fs);
+	if (!s) {
+		fprintf(stderr, "zcfuse: %s\n", strerror(errno));
+		goto out;
+	}
+	for (i = 0; i < cl.n_opts; i++) {
+		if (zc_session_set_options(s, cl.opts[i]) < 0) {
+			fprintf(stderr, "zcfuse: %s\n", zc_session_error(s));
+			status = 2;
+			goto out;
+		}
+	}
+	mnt = realpath(cl.mountpoint, NULL);
+	if (mnt && path_is_below(mnt, source)) {
+		fprintf(stderr, "zcfuse: mountpoint '%s' is inside source '%s'\n", mnt, source);
+		goto out;
+	}
+	if (access("/proc/self/fd", R_OK) < 0) {
+		fprintf(stderr, "zcfuse: /proc is not mounted; zcfuse needs /proc/self/fd\n");
+		goto out;
+	}
+	r = pt_fs_init(&fs, source);
+	if (r < 0) {
+		fprintf(stderr, "zcfuse: source '%s': %s\n", source, strerror(-r));
+		goto out;
+	}
+	fs_ready = true;
+	zc_session_set_debug(s, cl.debug);
+	zc_session_set_single_threaded(s, cl.single_threaded);
+	r = zc_session_set_fsname(s, source);
+	if (r < 0) {
+		fprintf(stderr, "zcfuse: %s\n", strerror(-r));
+		goto out;
+	}
+	r = zc_session_mount(s, cl.mountpoint);
+	if (r < 0) {
+		fprintf(stderr, "zcfuse: %s\n", zc_session_error(s));
+		goto out;
+	}
+	if (!cl.foreground && zc_session_daemonize(s) < 0) {
+		fprintf(stderr, "zcfuse: %s\n", zc_session_error(s));
+		goto out;
+	}
+	r = zc_session_loop(s);
+	if (r < 0)
+		fprintf(stderr, "zcfuse: %s\n", zc_session_error(s));
+	else
+		status = 0;
+out:
+	zc_session_destroy(s);
+	if (fs_ready)
+		pt_fs_fini(&fs);
+	free(mnt);
+	free(source);
+	return status;
+}

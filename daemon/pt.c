@@ -1,0 +1,899 @@
+/* SPDX-License-Identifier: GPL-2.0-or-later */
+/*
+ * The passthrough backend. Every name is resolved relative to the parent's
+ * O_PATH descriptor with O_NOFOLLOW; no path string is ever built from
+ * SOURCE, so neither ".." nor a symlink can lead outside it. Files are
+ * reopened through /proc/self/fd, which names the inode itself.
+ *
+ * When the daemon runs as root it acts with the caller's file system
+ * identity (fsuid, fsgid, supplementary groups; all per thread) for every
+ * operation that creates or changes something, so that ownership, setgid
+ * inheritance and permission checks are exactly those of SOURCE. Without
+ * default_permissions it does so for every operation.
+ */
+#include <dirent.h>
+#include <errno.h>
+#include <fcntl.h>
+#include <limits.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/file.h>
+#include <sys/fsuid.h>
+#include <sys/stat.h>
+#include <sys/statvfs.h>
+#include <sys/syscall.h>
+#include <sys/xattr.h>
+#include <unistd.h>
+
+#include "pt.h"
+
+#define PT_GROUPS_MAX 256
+
+static inline struct pt_fs *ctx_fs(const struct zc_ctx *ctx)
+{
+	return ctx->userdata;
+}
+
+static void proc_path(char buf[static 32], int fd)
+{
+	snprintf(buf, 32, "/proc/self/fd/%d", fd);
+}
+
+/* A component name from the kernel; never "", ".", ".." or one with '/'. */
+static int check_name(const char *name)
+{
+	if (!name[0] || strchr(name, '/') || !strcmp(name, ".") || !strcmp(name, ".."))
+		return -EINVAL;
+	return 0;
+}
+
+/* The thread's file system identity while it acts for a caller. */
+struct pt_creds {
+	bool switched;
+};
+
+static int creds_enter(const struct zc_ctx *ctx, struct pt_creds *saved)
+{
+	gid_t groups[PT_GROUPS_MAX];
+	int n;
+
+	saved->switched = false;
+	if (!ctx_fs(ctx)->creds_switch || (ctx->uid == 0 && ctx->gid == 0))
+		return 0;
+	n = zc_ctx_getgroups(ctx, groups, PT_GROUPS_MAX);
+	if (n < 0)
+		n = 0; /* the caller is gone: act with its primary group alone */
+	if (n > PT_GROUPS_MAX)
+		n = PT_GROUPS_MAX;
+	/* Raw system calls: glibc's wrappers would change every thread. */
+	if (syscall(SYS_setgroups, (size_t)n, groups) < 0)
+		return -errno;
+	setfsgid(ctx->gid);
+	setfsuid(ctx->uid);
+	if ((uid_t)setfsuid((uid_t)-1) != ctx->uid || (gid_t)setfsgid((gid_t)-1) != ctx->gid) {
+		setfsuid(0);
+		setfsgid(0);
+		syscall(SYS_setgroups, (size_t)0, NULL);
+		return -EPERM;
+	}
+	saved->switched = true;
+	return 0;
+}
+
+static void creds_exit(const struct pt_creds *saved)
+{
+	int e = errno;
+
+	if (!saved->switched)
+		return;
+	setfsuid(0);
+	setfsgid(0);
+	syscall(SYS_setgroups, (size_t)0, NULL);
+	errno = e;
+}
+
+/* Act as the caller only when the kernel did not check permissions. */
+static int creds_enter_unchecked(const struct zc_ctx *ctx, struct pt_creds *saved)
+{
+	if (zc_ctx_kernel_checks_permissions(ctx)) {
+		saved->switched = false;
+		return 0;
+	}
+	return creds_enter(ctx, saved);
+}
+
+static int stat_fd(int fd, struct stat *st)
+{
+	return fstatat(fd, "", st, AT_EMPTY_PATH | AT_SYMLINK_NOFOLLOW) < 0 ? -errno : 0;
+}
+
+/* Look @name up under @dir and count one lookup of the result. */
+static int do_lookup(struct pt_fs *fs, struct pt_inode *dir, const char *name, struct zc_entry *ret)
+{
+	struct pt_inode *inode;
+	struct stat st;
+	int fd, r;
+
+	fd = openat(dir->fd, name, O_PATH | O_NOFOLLOW | O_CLOEXEC);
+	if (fd < 0)
+		return -errno;
+	r = stat_fd(fd, &st);
+	if (r < 0) {
+		close(fd);
+		return r;
+	}
+	inode = pt_table_add_lookup(&fs->table, fd, &st);
+	if (!inode)
+		return -errno;
+	memset(ret, 0, sizeof(*ret));
+	ret->ino = inode->id;
+	ret->attr = st;
+	return 0;
+}
+
+static int pt_lookup(const struct zc_ctx *ctx, zc_ino_t parent, const char *name,
+		     struct zc_entry *ret_entry)
+{
+	struct pt_fs *fs = ctx_fs(ctx);
+	struct pt_inode *dir;
+	struct pt_creds creds;
+	int r;
+
+	r = check_name(name);
+	if (r < 0)
+		return r;
+	dir = pt_table_get(&fs->table, parent);
+	if (!dir)
+		return -errno;
+	r = creds_enter_unchecked(ctx, &creds);
+	if (r == 0) {
+		r = do_lookup(fs, dir, name, ret_entry);
+		creds_exit(&creds);
+	}
+	pt_table_put(&fs->table, dir);
+	return r;
+}
+
+static void pt_forget(const struct zc_ctx *ctx, zc_ino_t ino, uint64_t nlookup)
+{
+	pt_table_forget(&ctx_fs(ctx)->table, ino, nlookup);
+}
+
+static int pt_getattr(const struct zc_ctx *ctx, zc_ino_t ino, uint64_t fh, struct stat *ret_attr)
+{
+	struct pt_fs *fs = ctx_fs(ctx);
+	struct pt_inode *inode;
+	int r;
+
+	(void)fh;
+	inode = pt_table_get(&fs->table, ino);
+	if (!inode)
+		return -errno;
+	r = stat_fd(inode->fd, ret_attr);
+	pt_table_put(&fs->table, inode);
+	return r;
+}
+
+static int set_mode(struct pt_inode *inode, uint64_t fh, mode_t mode)
+{
+	char path[32];
+
+	if (fh != ZC_NO_FH)
+		return fchmod((int)fh, mode) < 0 ? -errno : 0;
+	if (inode->type == S_IFLNK)
+		return -EOPNOTSUPP;
+	proc_path(path, inode->fd);
+	return chmod(path, mode) < 0 ? -errno : 0;
+}
+
+static int set_size(struct pt_inode *inode, uint64_t fh, off_t size)
+{
+	char path[32];
+
+	if (fh != ZC_NO_FH)
+		return ftruncate((int)fh, size) < 0 ? -errno : 0;
+	if (inode->type == S_IFDIR)
+		return -EISDIR;
+	if (inode->type != S_IFREG)
+		return -EINVAL;
+	proc_path(path, inode->fd);
+	return truncate(path, size) < 0 ? -errno : 0;
+}
+
+static int set_times(struct pt_inode *inode, uint64_t fh, const struct stat *attr, int to_set)
+{
+	struct timespec tv[2] = {
+		{ .tv_nsec = UTIME_OMIT },
+		{ .tv_nsec = UTIME_OMIT },
+	};
+
+	if (to_set & ZC_SET_ATTR_ATIME_NOW)
+		tv[0].tv_nsec = UTIME_NOW;
+	else if (to_set & ZC_SET_ATTR_ATIME)
+		tv[0] = attr->st_atim;
+	if (to_set & ZC_SET_ATTR_MTIME_NOW)
+		tv[1].tv_nsec = UTIME_NOW;
+	else if (to_set & ZC_SET_ATTR_MTIME)
+		tv[1] = attr->st_mtim;
+	if (fh != ZC_NO_FH)
+		return futimens((int)fh, tv) < 0 ? -errno : 0;
+	return utimensat(inode->fd, "", tv, AT_EMPTY_PATH | AT_SYMLINK_NOFOLLOW) < 0 ? -errno : 0;
+}
+
+static int do_setattr(struct pt_inode *inode, uint64_t fh, const struct stat *attr, int to_set)
+{
+	int r;
+
+	if (to_set & ZC_SET_ATTR_MODE) {
+		r = set_mode(inode, fh, attr->st_mode);
+		if (r < 0)
+			return r;
+	}
+	if (to_set & (ZC_SET_ATTR_UID | ZC_SET_ATTR_GID)) {
+		uid_t uid = (to_set & ZC_SET_ATTR_UID) ? attr->st_uid : (uid_t)-1;
+		gid_t gid = (to_set & ZC_SET_ATTR_GID) ? attr->st_gid : (gid_t)-1;
+
+		if (fchownat(inode->fd, "", uid, gid, AT_EMPTY_PATH | AT_SYMLINK_NOFOLLOW) < 0)
+			return -errno;
+	}
+	if (to_set & ZC_SET_ATTR_SIZE) {
+		r = set_size(inode, fh, attr->st_size);
+		if (r < 0)
+			return r;
+	}
+	if (to_set & (ZC_SET_ATTR_ATIME | ZC_SET_ATTR_MTIME | ZC_SET_ATTR_ATIME_NOW |
+		      ZC_SET_ATTR_MTIME_NOW)) {
+		r = set_times(inode, fh, attr, to_set);
+		if (r < 0)
+			return r;
+	}
+	return 0;
+}
+
+static int pt_setattr(const struct zc_ctx *ctx, zc_ino_t ino, uint64_t fh, const struct stat *attr,
+		      int to_set, struct stat *ret_attr)
+{
+	struct pt_fs *fs = ctx_fs(ctx);
+	struct pt_inode *inode;
+	struct pt_creds creds;
+	int r;
+
+	inode = pt_table_get(&fs->table, ino);
+	if (!inode)
+		return -errno;
+	r = creds_enter(ctx, &creds);
+	if (r == 0) {
+		r = do_setattr(inode, fh, attr, to_set);
+		creds_exit(&creds);
+	}
+	if (r == 0)
+		r = stat_fd(inode->fd, ret_attr);
+	pt_table_put(&fs->table, inode);
+	return r;
+}
+
+static int pt_readlink(const struct zc_ctx *ctx, zc_ino_t ino, char *buf, size_t size)
+{
+	struct pt_fs *fs = ctx_fs(ctx);
+	struct pt_inode *inode;
+	struct pt_creds creds;
+	ssize_t n;
+	int r;
+
+	inode = pt_table_get(&fs->table, ino);
+	if (!inode)
+		return -errno;
+	r = creds_enter_unchecked(ctx, &creds);
+	if (r == 0) {
+		n = readlinkat(inode->fd, "", buf, size);
+		r = n < 0 ? -errno : (int)n;
+		creds_exit(&creds);
+	}
+	pt_table_put(&fs->table, inode);
+	return r;
+}
+
+enum pt_make_kind {
+	PT_MAKE_NODE,
+	PT_MAKE_DIR,
+	PT_MAKE_SYMLINK,
+};
+
+struct pt_make {
+	enum pt_make_kind kind;
+	mode_t mode;
+	dev_t rdev;
+	const char *target;
+};
+
+/* Create a node as the caller, then look it up (one counted lookup). */
+static int make_node(const struct zc_ctx *ctx, zc_ino_t parent, const char *name,
+		     const struct pt_make *mk, struct zc_entry *ret_entry)
+{
+	struct pt_fs *fs = ctx_fs(ctx);
+	struct pt_inode *dir;
+	struct pt_creds creds;
+	int r;
+
+	r = check_name(name);
+	if (r < 0)
+		return r;
+	dir = pt_table_get(&fs->table, parent);
+	if (!dir)
+		return -errno;
+	r = creds_enter(ctx, &creds);
+	if (r < 0)
+		goto out;
+	switch (mk->kind) {
+	case PT_MAKE_NODE:
+		r = mknodat(dir->fd, name, mk->mode, mk->rdev);
+		break;
+	case PT_MAKE_DIR:
+		r = mkdirat(dir->fd, name, mk->mode);
+		break;
+	case PT_MAKE_SYMLINK:
+		r = symlinkat(mk->target, dir->fd, name);
+		break;
+	}
+	r = r < 0 ? -errno : 0;
+	creds_exit(&creds);
+	if (r == 0)
+		r = do_lookup(fs, dir, name, ret_entry);
+out:
+	pt_table_put(&fs->table, dir);
+	return r;
+}
+
+static int pt_mknod(const struct zc_ctx *ctx, zc_ino_t parent, const char *name, mode_t mode,
+		    dev_t rdev, struct zc_entry *ret_entry)
+{
+	struct pt_make mk = { .kind = PT_MAKE_NODE, .mode = mode, .rdev = rdev };
+
+	return make_node(ctx, parent, name, &mk, ret_entry);
+}
+
+static int pt_mkdir(const struct zc_ctx *ctx, zc_ino_t parent, const char *name, mode_t mode,
+		    struct zc_entry *ret_entry)
+{
+	struct pt_make mk = { .kind = PT_MAKE_DIR, .mode = mode };
+
+	return make_node(ctx, parent, name, &mk, ret_entry);
+}
+
+static int pt_symlink(const struct zc_ctx *ctx, const char *target, zc_ino_t parent,
+		      const char *name, struct zc_entry *ret_entry)
+{
+	struct pt_make mk = { .kind = PT_MAKE_SYMLINK, .target = target };
+
+	return make_node(ctx, parent, name, &mk, ret_entry);
+}
+
+static int pt_link(const struct zc_ctx *ctx, zc_ino_t ino, zc_ino_t newparent, const char *newname,
+		   struct zc_entry *ret_entry)
+{
+	struct pt_fs *fs = ctx_fs(ctx);
+	struct pt_inode *inode, *dir = NULL;
+	struct pt_creds creds;
+	char path[32];
+	int r;
+
+	r = check_name(newname);
+	if (r < 0)
+		return r;
+	inode = pt_table_get(&fs->table, ino);
+	if (!inode)
+		return -errno;
+	dir = pt_table_get(&fs->table, newparent);
+	if (!dir) {
+		r = -errno;
+		goto out;
+	}
+	r = creds_enter(ctx, &creds);
+	if (r < 0)
+		goto out;
+	proc_path(path, inode->fd);
+	r = linkat(AT_FDCWD, path, dir->fd, newname, AT_SYMLINK_FOLLOW) < 0 ? -errno : 0;
+	creds_exit(&creds);
+	if (r == 0)
+		r = do_lookup(fs, dir, newname, ret_entry);
+out:
+	pt_table_put(&fs->table, dir);
+	pt_table_put(&fs->table, inode);
+	return r;
+}
+
+static int remove_name(const struct zc_ctx *ctx, zc_ino_t parent, const char *name, int flags)
+{
+	struct pt_fs *fs = ctx_fs(ctx);
+	struct pt_inode *dir;
+	struct pt_creds creds;
+	int r;
+
+	r = check_name(name);
+	if (r < 0)
+		return r;
+	dir = pt_table_get(&fs->table, parent);
+	if (!dir)
+		return -errno;
+	r = creds_enter(ctx, &creds);
+	if (r == 0) {
+		r = unlinkat(dir->fd, name, flags) < 0 ? -errno : 0;
+		creds_exit(&creds);
+	}
+	pt_table_put(&fs->table, dir);
+	return r;
+}
+
+static int pt_unlink(const struct zc_ctx *ctx, zc_ino_t parent, const char *name)
+{
+	return remove_name(ctx, parent, name, 0);
+}
+
+static int pt_rmdir(const struct zc_ctx *ctx, zc_ino_t parent, const char *name)
+{
+	return remove_name(ctx, parent, name, AT_REMOVEDIR);
+}
+
+static int pt_rename(const struct zc_ctx *ctx, zc_ino_t parent, const char *name,
+		     zc_ino_t newparent, const char *newname, unsigned int flags)
+{
+	struct pt_fs *fs = ctx_fs(ctx);
+	struct pt_inode *from, *to = NULL;
+	struct pt_creds creds;
+	int r;
+
+	if (check_name(name) < 0 || check_name(newname) < 0)
+		return -EINVAL;
+	from = pt_table_get(&fs->table, parent);
+	if (!from)
+		return -errno;
+	to = pt_table_get(&fs->table, newparent);
+	if (!to) {
+		r = -errno;
+		goto out;
+	}
+	r = creds_enter(ctx, &creds);
+	if (r == 0) {
+		r = renameat2(from->fd, name, to->fd, newname, flags) < 0 ? -errno : 0;
+		creds_exit(&creds);
+	}
+out:
+	pt_table_put(&fs->table, to);
+	pt_table_put(&fs->table, from);
+	return r;
+}
+
+/* Flags for reopening an inode or creating a file: never follow a link. */
+static int open_flags(int flags)
+{
+	return (flags & ~(O_NOFOLLOW | O_CREAT | O_EXCL | O_NOCTTY)) | O_CLOEXEC;
+}
+
+static int pt_open(const struct zc_ctx *ctx, zc_ino_t ino, struct zc_file *file)
+{
+	struct pt_fs *fs = ctx_fs(ctx);
+	struct pt_inode *inode;
+	struct pt_creds creds;
+	char path[32];
+	int fd, r;
+
+	inode = pt_table_get(&fs->table, ino);
+	if (!inode)
+		return -errno;
+	if (inode->type == S_IFLNK) {
+		r = -ELOOP;
+		goto out;
+	}
+	r = creds_enter_unchecked(ctx, &creds);
+	if (r < 0)
+		goto out;
+	proc_path(path, inode->fd);
+	fd = open(path, open_flags(file->flags));
+	r = fd < 0 ? -errno : 0;
+	creds_exit(&creds);
+	if (r == 0)
+		file->fh = (uint64_t)fd;
+out:
+	pt_table_put(&fs->table, inode);
+	return r;
+}
+
+static int pt_create(const struct zc_ctx *ctx, zc_ino_t parent, const char *name, mode_t mode,
+		     struct zc_file *file, struct zc_entry *ret_entry)
+{
+	struct pt_fs *fs = ctx_fs(ctx);
+	struct pt_inode *dir;
+	struct pt_creds creds;
+	int fd, r;
+
+	r = check_name(name);
+	if (r < 0)
+		return r;
+	dir = pt_table_get(&fs->table, parent);
+	if (!dir)
+		return -errno;
+	r = creds_enter(ctx, &creds);
+	if (r < 0)
+		goto out;
+	/* O_NOFOLLOW: a symlink that appeared under this name is not followed. */
+	fd = openat(dir->fd, name, (file->flags & ~O_NOCTTY) | O_CREAT | O_NOFOLLOW | O_CLOEXEC,
+		    mode);
+	r = fd < 0 ? -errno : 0;
+	creds_exit(&creds);
+	if (r < 0)
+		goto out;
+	r = do_lookup(fs, dir, name, ret_entry);
+	if (r < 0) {
+		close(fd);
+		goto out;
+	}
+	file->fh = (uint64_t)fd;
+out:
+	pt_table_put(&fs->table, dir);
+	return r;
+}
+
+static int pt_read(const struct zc_ctx *ctx, zc_ino_t ino, uint64_t fh, off_t off, size_t size,
+		   struct zc_extent *ret_ext, unsigned int max_ext)
+{
+	(void)ctx;
+	(void)ino;
+	if (max_ext < 1)
+		return -EINVAL;
+	memset(ret_ext, 0, sizeof(*ret_ext));
+	ret_ext->fd = (int)fh;
+	ret_ext->offset = off;
+	ret_ext->length = size;
+	return 1;
+}
+
+static int pt_flush(const struct zc_ctx *ctx, zc_ino_t ino, uint64_t fh)
+{
+	int fd;
+
+	(void)ctx;
+	(void)ino;
+	/* Close a duplicate: file systems report delayed write errors at close. */
+	fd = fcntl((int)fh, F_DUPFD_CLOEXEC, 0);
+	if (fd < 0)
+		return -errno;
+	return close(fd) < 0 ? -errno : 0;
+}
+
+static void pt_release(const struct zc_ctx *ctx, zc_ino_t ino, uint64_t fh)
+{
+	(void)ctx;
+	(void)ino;
+	close((int)fh);
+}
+
+static int pt_fsync(const struct zc_ctx *ctx, zc_ino_t ino, uint64_t fh, int datasync)
+{
+	int r;
+
+	(void)ctx;
+	(void)ino;
+	r = datasync ? fdatasync((int)fh) : fsync((int)fh);
+	return r < 0 ? -errno : 0;
+}
+
+/* An open directory stream and the entry that did not fit last time. */
+struct pt_dir {
+	DIR *dp;
+	off_t offset;
+	struct dirent *entry;
+};
+
+static int pt_opendir(const struct zc_ctx *ctx, zc_ino_t ino, struct zc_file *file)
+{
+	struct pt_fs *fs = ctx_fs(ctx);
+	struct pt_inode *inode;
+	struct pt_creds creds;
+	int fd = -1, r;
+	struct pt_dir *d;
+
+	d = calloc(1, sizeof(*d));
+	if (!d)
+		return -ENOMEM;
+	inode = pt_table_get(&fs->table, ino);
+	if (!inode) {
+		r = -errno;
+		goto fail;
+	}
+	r = creds_enter_unchecked(ctx, &creds);
+	if (r == 0) {
+		fd = openat(inode->fd, ".", O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+		r = fd < 0 ? -errno : 0;
+		creds_exit(&creds);
+	}
+	pt_table_put(&fs->table, inode);
+	if (r < 0)
+		goto fail;
+	d->dp = fdopendir(fd);
+	if (!d->dp) {
+		r = -errno;
+		close(fd);
+		goto fail;
+	}
+	file->fh = (uint64_t)(uintptr_t)d;
+	return 0;
+fail:
+	free(d);
+	return r;
+}
+
+static int pt_readdir(const struct zc_ctx *ctx, zc_ino_t ino, uint64_t fh, off_t off,
+		      zc_dir_fill_fn fill, void *fill_ctx)
+{
+	struct pt_dir *d = (struct pt_dir *)(uintptr_t)fh;
+	struct stat st;
+	int r;
+
+	(void)ctx;
+	(void)ino;
+	if (off != d->offset) {
+		seekdir(d->dp, off);
+		d->entry = NULL;
+		d->offset = off;
+	}
+	for (;;) {
+		if (!d->entry) {
+			errno = 0;
+			d->entry = readdir(d->dp);
+			if (!d->entry)
+				return errno ? -errno : 0;
+		}
+		memset(&st, 0, sizeof(st));
+		st.st_ino = d->entry->d_ino;
+		st.st_mode = (mode_t)d->entry->d_type << 12;
+		r = fill(fill_ctx, d->entry->d_name, &st, d->entry->d_off);
+		if (r != 0)
+			return r < 0 ? r : 0;
+		d->offset = d->entry->d_off;
+		d->entry = NULL;
+	}
+}
+
+static void pt_releasedir(const struct zc_ctx *ctx, zc_ino_t ino, uint64_t fh)
+{
+	struct pt_dir *d = (struct pt_dir *)(uintptr_t)fh;
+
+	(void)ctx;
+	(void)ino;
+	closedir(d->dp);
+	free(d);
+}
+
+static int pt_fsyncdir(const struct zc_ctx *ctx, zc_ino_t ino, uint64_t fh, int datasync)
+{
+	struct pt_dir *d = (struct pt_dir *)(uintptr_t)fh;
+
+	return pt_fsync(ctx, ino, (uint64_t)dirfd(d->dp), datasync);
+}
+
+static int pt_statfs(const struct zc_ctx *ctx, zc_ino_t ino, struct statvfs *ret_stat)
+{
+	struct pt_fs *fs = ctx_fs(ctx);
+	struct pt_inode *inode;
+	int r;
+
+	inode = pt_table_get(&fs->table, ino);
+	if (!inode)
+		return -errno;
+	r = fstatvfs(inode->fd, ret_stat) < 0 ? -errno : 0;
+	pt_table_put(&fs->table, inode);
+	return r;
+}
+
+static int pt_access(const struct zc_ctx *ctx, zc_ino_t ino, int mask)
+{
+	struct pt_fs *fs = ctx_fs(ctx);
+	struct pt_inode *inode;
+	struct pt_creds creds;
+	int r;
+
+	inode = pt_table_get(&fs->table, ino);
+	if (!inode)
+		return -errno;
+	r = creds_enter(ctx, &creds);
+	if (r == 0) {
+		/* AT_EACCESS: check with the (fs) identity the thread now has. */
+		r = faccessat(inode->fd, "", mask, AT_EMPTY_PATH | AT_EACCESS) < 0 ? -errno : 0;
+		creds_exit(&creds);
+	}
+	pt_table_put(&fs->table, inode);
+	return r;
+}
+
+enum pt_xattr_op {
+	PT_XATTR_GET,
+	PT_XATTR_SET,
+	PT_XATTR_LIST,
+	PT_XATTR_REMOVE,
+};
+
+/*
+ * Extended attributes of the inode itself, through /proc/self/fd: the
+ * *xattr calls refuse O_PATH descriptors, and the *xattrat calls (Linux
+ * 6.13) do too for an empty path. A symlink cannot be named that way
+ * without following it, so its attributes are not supported.
+ */
+static long xattr_call(struct pt_inode *inode, enum pt_xattr_op op, const char *name, void *value,
+		       size_t size, int flags)
+{
+	char path[32];
+	long r = -1;
+
+	if (inode->type == S_IFLNK)
+		return -EOPNOTSUPP;
+	proc_path(path, inode->fd);
+	switch (op) {
+	case PT_XATTR_GET:
+		r = getxattr(path, name, value, size);
+		break;
+	case PT_XATTR_SET:
+		r = setxattr(path, name, value, size, flags);
+		break;
+	case PT_XATTR_LIST:
+		r = listxattr(path, value, size);
+		break;
+	case PT_XATTR_REMOVE:
+		r = removexattr(path, name);
+		break;
+	}
+	return r < 0 ? -errno : r;
+}
+
+static long do_xattr(const struct zc_ctx *ctx, zc_ino_t ino, enum pt_xattr_op op, const char *name,
+		     void *value, size_t size, int flags)
+{
+	struct pt_fs *fs = ctx_fs(ctx);
+	struct pt_inode *inode;
+	struct pt_creds creds;
+	long r;
+
+	inode = pt_table_get(&fs->table, ino);
+	if (!inode)
+		return -errno;
+	if (op == PT_XATTR_SET || op == PT_XATTR_REMOVE)
+		r = creds_enter(ctx, &creds);
+	else
+		r = creds_enter_unchecked(ctx, &creds);
+	if (r == 0) {
+		r = xattr_call(inode, op, name, value, size, flags);
+		creds_exit(&creds);
+	}
+	pt_table_put(&fs->table, inode);
+	return r;
+}
+
+static int pt_setxattr(const struct zc_ctx *ctx, zc_ino_t ino, const char *name, const void *value,
+		       size_t size, int flags)
+{
+	return (int)do_xattr(ctx, ino, PT_XATTR_SET, name, (void *)value, size, flags);
+}
+
+static int pt_getxattr(const struct zc_ctx *ctx, zc_ino_t ino, const char *name, void *buf,
+		       size_t size)
+{
+	return (int)do_xattr(ctx, ino, PT_XATTR_GET, name, buf, size, 0);
+}
+
+static int pt_listxattr(const struct zc_ctx *ctx, zc_ino_t ino, char *buf, size_t size)
+{
+	return (int)do_xattr(ctx, ino, PT_XATTR_LIST, NULL, buf, size, 0);
+}
+
+static int pt_removexattr(const struct zc_ctx *ctx, zc_ino_t ino, const char *name)
+{
+	return (int)do_xattr(ctx, ino, PT_XATTR_REMOVE, name, NULL, 0, 0);
+}
+
+static int pt_fallocate(const struct zc_ctx *ctx, zc_ino_t ino, uint64_t fh, int mode, off_t off,
+			off_t len)
+{
+	(void)ctx;
+	(void)ino;
+	return fallocate((int)fh, mode, off, len) < 0 ? -errno : 0;
+}
+
+static ssize_t pt_copy_file_range(const struct zc_ctx *ctx, zc_ino_t ino_in, uint64_t fh_in,
+				  off_t off_in, zc_ino_t ino_out, uint64_t fh_out, off_t off_out,
+				  size_t len, int flags)
+{
+	ssize_t n;
+
+	(void)ctx;
+	(void)ino_in;
+	(void)ino_out;
+	n = copy_file_range((int)fh_in, &off_in, (int)fh_out, &off_out, len, (unsigned int)flags);
+	return n < 0 ? -errno : n;
+}
+
+static off_t pt_lseek(const struct zc_ctx *ctx, zc_ino_t ino, uint64_t fh, off_t off, int whence)
+{
+	off_t r;
+
+	(void)ctx;
+	(void)ino;
+	r = lseek((int)fh, off, whence);
+	return r < 0 ? -errno : r;
+}
+
+static int pt_flock(const struct zc_ctx *ctx, zc_ino_t ino, uint64_t fh, int op)
+{
+	(void)ctx;
+	(void)ino;
+	return flock((int)fh, op) < 0 ? -errno : 0;
+}
+
+const struct zc_backend_ops pt_ops = {
+	.lookup = pt_lookup,
+	.forget = pt_forget,
+	.getattr = pt_getattr,
+	.setattr = pt_setattr,
+	.readlink = pt_readlink,
+	.mknod = pt_mknod,
+	.mkdir = pt_mkdir,
+	.symlink = pt_symlink,
+	.link = pt_link,
+	.unlink = pt_unlink,
+	.rmdir = pt_rmdir,
+	.rename = pt_rename,
+	.open = pt_open,
+	.create = pt_create,
+	.read = pt_read,
+	/* A write lands where a read would find it: the same extent. */
+	.write = pt_read,
+	.flush = pt_flush,
+	.release = pt_release,
+	.fsync = pt_fsync,
+	.opendir = pt_opendir,
+	.readdir = pt_readdir,
+	.releasedir = pt_releasedir,
+	.fsyncdir = pt_fsyncdir,
+	.statfs = pt_statfs,
+	.access = pt_access,
+	.setxattr = pt_setxattr,
+	.getxattr = pt_getxattr,
+	.listxattr = pt_listxattr,
+	.removexattr = pt_removexattr,
+	.fallocate = pt_fallocate,
+	.copy_file_range = pt_copy_file_range,
+	.lseek = pt_lseek,
+	.flock = pt_flock,
+};
+
+int pt_fs_init(struct pt_fs *fs, const char *source)
+{
+	struct stat st;
+	int fd, r;
+
+	memset(fs, 0, sizeof(*fs));
+	fd = open(source, O_PATH | O_DIRECTORY | O_CLOEXEC);
+	if (fd < 0)
+		return -errno;
+	r = stat_fd(fd, &st);
+	if (r < 0)
+		goto fail;
+	r = pt_table_init(&fs->table);
+	if (r < 0)
+		goto fail;
+	r = pt_table_set_root(&fs->table, fd, &st);
+	if (r < 0) {
+		pt_table_fini(&fs->table);
+		goto fail;
+	}
+	fs->creds_switch = geteuid() == 0;
+	return 0;
+fail:
+	close(fd);
+	return r;
+}
+
+void pt_fs_fini(struct pt_fs *fs)
+{
+	pt_table_fini(&fs->table);
+}
