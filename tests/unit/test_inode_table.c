@@ -1,0 +1,137 @@
+/* SPDX-License-Identifier: GPL-2.0-or-later */
+/* The passthrough inode table: lookup counts, forget, references, growth. */
+#include <errno.h>
+#include <fcntl.h>
+#include <unistd.h>
+
+#include "pt.h"
+#include "zc_test.h"
+
+static int fd_is_open(int fd)
+{
+	return fcntl(fd, F_GETFD) >= 0;
+}
+
+static struct stat fake_stat(dev_t dev, ino_t ino)
+{
+	struct stat st;
+
+	memset(&st, 0, sizeof(st));
+	st.st_dev = dev;
+	st.st_ino = ino;
+	st.st_mode = S_IFREG | 0644;
+	return st;
+}
+
+static int new_fd(void)
+{
+	int fd = open("/", O_PATH | O_CLOEXEC);
+
+	CHECK(fd >= 0);
+	return fd;
+}
+
+static void test_lookup_counts(void)
+{
+	struct stat root_st = fake_stat(1, 2), st = fake_stat(1, 42);
+	struct pt_table t;
+	struct pt_inode *a, *b;
+	int fd_a, fd_b;
+
+	CHECK_EQ(pt_table_init(&t), 0);
+	CHECK_EQ(pt_table_set_root(&t, new_fd(), &root_st), 0);
+	fd_a = new_fd();
+	a = pt_table_add_lookup(&t, fd_a, &st);
+	CHECK(a);
+	CHECK(a->id != ZC_ROOT_INO);
+	fd_b = new_fd();
+	b = pt_table_add_lookup(&t, fd_b, &st);
+	CHECK(a == b);
+	CHECK_EQ(a->nlookup, 2);
+	/* The second descriptor was taken over and closed. */
+	CHECK(!fd_is_open(fd_b));
+	CHECK(fd_is_open(fd_a));
+	CHECK_EQ(pt_table_count(&t), 2);
+
+	pt_table_forget(&t, a->id, 1);
+	CHECK(fd_is_open(fd_a));
+	CHECK(pt_table_get(&t, a->id) == a);
+	/* A reference keeps the inode past its last forget. */
+	pt_table_forget(&t, a->id, 1);
+	CHECK(fd_is_open(fd_a));
+	CHECK_EQ(pt_table_count(&t), 2);
+	pt_table_put(&t, a);
+	CHECK(!fd_is_open(fd_a));
+	CHECK_EQ(pt_table_count(&t), 1);
+	pt_table_fini(&t);
+}
+
+static void test_unknown_and_root(void)
+{
+	struct stat root_st = fake_stat(1, 2);
+	struct pt_table t;
+	int fd_root = new_fd();
+
+	CHECK_EQ(pt_table_init(&t), 0);
+	CHECK_EQ(pt_table_set_root(&t, fd_root, &root_st), 0);
+	errno = 0;
+	CHECK(pt_table_get(&t, 12345) == NULL);
+	CHECK_EQ(errno, ESTALE);
+	/* Forgetting the root, or an id never handed out, changes nothing. */
+	pt_table_forget(&t, ZC_ROOT_INO, 1000);
+	pt_table_forget(&t, 999, 1);
+	CHECK(fd_is_open(fd_root));
+	CHECK(pt_table_get(&t, ZC_ROOT_INO) != NULL);
+	pt_table_fini(&t);
+	CHECK(!fd_is_open(fd_root));
+}
+
+static void test_growth_and_ids(void)
+{
+	enum {
+		N = 5000
+	};
+	static zc_ino_t ids[N];
+	struct pt_table t;
+	int i;
+
+	CHECK_EQ(pt_table_init(&t), 0);
+	for (i = 0; i < N; i++) {
+		struct stat st = fake_stat((dev_t)(i % 3), (ino_t)(1000 + i));
+		struct pt_inode *inode = pt_table_add_lookup(&t, new_fd(), &st);
+
+		CHECK(inode);
+		ids[i] = inode->id;
+	}
+	CHECK_EQ(pt_table_count(&t), N);
+	CHECK(t.buckets >= N);
+	for (i = 0; i < N; i++) {
+		struct pt_inode *inode = pt_table_get(&t, ids[i]);
+
+		CHECK(inode);
+		CHECK_EQ(inode->ino, 1000 + i);
+		CHECK_EQ(inode->dev, i % 3);
+		pt_table_put(&t, inode);
+	}
+	for (i = 0; i < N; i += 2)
+		pt_table_forget(&t, ids[i], 1);
+	CHECK_EQ(pt_table_count(&t), N / 2);
+	/* A forgotten inode found again gets a new id: ids are never reused. */
+	{
+		struct stat st = fake_stat(0, 1000);
+		struct pt_inode *inode = pt_table_add_lookup(&t, new_fd(), &st);
+
+		CHECK(inode);
+		CHECK(inode->id != ids[0]);
+		CHECK(pt_table_get(&t, ids[0]) == NULL);
+	}
+	pt_table_fini(&t);
+}
+
+int main(void)
+{
+	test_lookup_counts();
+	test_unknown_and_root();
+	test_growth_and_ids();
+	return 0;
+}
