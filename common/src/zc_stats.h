@@ -1,0 +1,67 @@
+/* SPDX-License-Identifier: LGPL-2.1-or-later */
+/*
+ * Counters kept where the system calls are made, so that they cannot lie:
+ * bytes moved by each mechanism, fallbacks and their causes, requests per
+ * opcode, and a latency histogram. Updated with relaxed atomics.
+ */
+#ifndef ZC_STATS_H
+#define ZC_STATS_H
+
+#include <stdint.h>
+#include <stdio.h>
+
+enum zc_stat_bytes {
+	ZC_BYTES_SPLICE,	  /* splice: file <-> pipe, pipe <-> pipe, /dev/fuse <-> pipe */
+	ZC_BYTES_VMSPLICE,	  /* vmsplice: memory -> pipe */
+	ZC_BYTES_COPY,		  /* read, write, pread, pwrite, memcpy */
+	ZC_BYTES_COPY_FILE_RANGE, /* copy_file_range: file -> file */
+	ZC_BYTES_NR,
+};
+
+enum zc_stat_fallback {
+	ZC_FALLBACK_SPLICE_EINVAL, /* the file system refused splice */
+	ZC_FALLBACK_CFR,	   /* copy_file_range refused (EXDEV, EINVAL, EOPNOTSUPP) */
+	ZC_FALLBACK_PIPE_SIZE,	   /* a pipe could not be sized: copy mode for a thread */
+	ZC_FALLBACK_SMALL,	   /* a request below the splice threshold */
+	ZC_FALLBACK_NR,
+};
+
+#define ZC_STAT_OPCODES	    64
+#define ZC_STAT_LAT_BUCKETS 24 /* bucket i: latency < 2^i microseconds */
+
+struct zc_stats {
+	uint64_t bytes[ZC_BYTES_NR];
+	uint64_t calls[ZC_BYTES_NR];
+	uint64_t fallbacks[ZC_FALLBACK_NR];
+	uint64_t requests[ZC_STAT_OPCODES];
+	uint64_t latency[ZC_STAT_LAT_BUCKETS];
+	/* Payload bytes of READ replies and WRITE requests, however moved. */
+	uint64_t data_read;
+	uint64_t data_written;
+};
+
+static inline void zc_stat_add(uint64_t *counter, uint64_t n)
+{
+	__atomic_fetch_add(counter, n, __ATOMIC_RELAXED);
+}
+
+static inline void zc_stat_bytes(struct zc_stats *st, enum zc_stat_bytes kind, uint64_t n)
+{
+	if (!st)
+		return;
+	zc_stat_add(&st->bytes[kind], n);
+	zc_stat_add(&st->calls[kind], 1);
+}
+
+static inline void zc_stat_fallback(struct zc_stats *st, enum zc_stat_fallback cause)
+{
+	if (st)
+		zc_stat_add(&st->fallbacks[cause], 1);
+}
+
+void zc_stats_request(struct zc_stats *st, uint32_t opcode, uint64_t usec);
+
+/* Write the counters as "name value" lines. */
+void zc_stats_print(const struct zc_stats *st, FILE *out);
+
+#endif /* ZC_STATS_H */
