@@ -12,40 +12,46 @@
 
 #include "zcfuse_i.h"
 
-/* Zeros for holes in read extents; .bss, so it costs no memory until read. */
-static const char zc_zero_pages[1 << 20];
-
 static inline struct zc_session *req_session(fuse_req_t req)
 {
 	return fuse_req_userdata(req);
 }
 
-static void ctx_init(struct zc_ctx *ctx, fuse_req_t req)
+static void ctx_init(struct zc_ctx *ctx, struct zc_req_priv *priv, fuse_req_t req)
 {
 	const struct fuse_ctx *fc = fuse_req_ctx(req);
 	struct zc_session *s = req_session(req);
 
+	priv->s = s;
+	priv->req = req;
 	ctx->userdata = s->userdata;
 	ctx->uid = fc->uid;
 	ctx->gid = fc->gid;
 	ctx->pid = fc->pid;
 	ctx->umask = fc->umask;
-	ctx->priv = req;
+	ctx->priv = priv;
 }
 
 #define ZC_CTX(req)                                                                                \
+	struct zc_req_priv priv_;                                                                  \
 	struct zc_ctx ctx;                                                                         \
 	struct zc_session *s = req_session(req);                                                   \
-	ctx_init(&ctx, req)
+	ctx_init(&ctx, &priv_, req)
 
 ZC_EXPORT int zc_ctx_getgroups(const struct zc_ctx *ctx, gid_t *list, int size)
 {
-	return fuse_req_getgroups((fuse_req_t)ctx->priv, size, list);
+	const struct zc_req_priv *priv = ctx->priv;
+
+	if (!priv || !priv->req)
+		return -ENOSYS;
+	return fuse_req_getgroups(priv->req, size, list);
 }
 
 ZC_EXPORT int zc_ctx_kernel_checks_permissions(const struct zc_ctx *ctx)
 {
-	return zc_opts_default_permissions(&req_session((fuse_req_t)ctx->priv)->opts);
+	const struct zc_req_priv *priv = ctx->priv;
+
+	return priv ? zc_opts_default_permissions(&priv->s->opts) : 0;
 }
 
 static void reply_err(fuse_req_t req, int r)
@@ -89,6 +95,13 @@ static void zc_init(void *userdata, struct fuse_conn_info *conn)
 	} else {
 		conn->want &= ~FUSE_CAP_WRITEBACK_CACHE;
 	}
+	/* Requests must fit the transport's pipes and buffers. */
+	conn->max_write = (unsigned int)s->chan.max_write;
+	/*
+	 * The kernel clears setuid and setgid bits on write and truncate by
+	 * a non-owner itself; a daemon writing as root would not.
+	 */
+	conn->want &= ~FUSE_CAP_HANDLE_KILLPRIV;
 	if (s->ops.flock && (conn->capable & FUSE_CAP_FLOCK_LOCKS))
 		conn->want |= FUSE_CAP_FLOCK_LOCKS;
 	/* Names change behind the kernel's back only with cache=never. */
@@ -335,109 +348,6 @@ static void zc_create(fuse_req_t req, fuse_ino_t parent, const char *name, mode_
 	}
 }
 
-/* Describe extents as a fuse_bufvec; returns the bytes described. */
-static size_t extents_to_bufvec(const struct zc_extent *ext, unsigned int n, struct fuse_bufvec *bv)
-{
-	size_t total = 0;
-	unsigned int i;
-
-	bv->count = n;
-	bv->idx = 0;
-	bv->off = 0;
-	for (i = 0; i < n; i++) {
-		struct fuse_buf *b = &bv->buf[i];
-
-		memset(b, 0, sizeof(*b));
-		b->size = ext[i].length;
-		if (ext[i].fd >= 0) {
-			b->flags = FUSE_BUF_IS_FD | FUSE_BUF_FD_SEEK | FUSE_BUF_FD_RETRY;
-			b->fd = ext[i].fd;
-			b->pos = ext[i].offset;
-		} else {
-			b->mem = ext[i].mem ? ext[i].mem : (void *)zc_zero_pages;
-		}
-		total += ext[i].length;
-	}
-	return total;
-}
-
-struct zc_bufvec {
-	struct fuse_bufvec vec;
-	struct fuse_buf more[ZC_MAX_EXTENTS - 1];
-};
-
-static int check_extents(const struct zc_extent *ext, int n, size_t size, bool reading)
-{
-	size_t total = 0;
-	int i;
-
-	if (n > ZC_MAX_EXTENTS)
-		return -EIO;
-	for (i = 0; i < n; i++) {
-		if (ext[i].fd < 0 && !ext[i].mem &&
-		    (!reading || ext[i].length > sizeof(zc_zero_pages)))
-			return -EIO;
-		total += ext[i].length;
-	}
-	return total > size ? -EIO : 0;
-}
-
-static void zc_read(fuse_req_t req, fuse_ino_t ino, size_t size, off_t off,
-		    struct fuse_file_info *fi)
-{
-	struct zc_extent ext[ZC_MAX_EXTENTS];
-	struct zc_bufvec bv;
-	ZC_CTX(req);
-	int n = -ENOSYS;
-
-	if (s->ops.read)
-		n = s->ops.read(&ctx, ino, fi->fh, off, size, ext, ZC_MAX_EXTENTS);
-	if (n >= 0) {
-		int r = check_extents(ext, n, size, true);
-
-		if (r < 0) {
-			reply_err(req, r);
-			goto done;
-		}
-	}
-	if (n < 0) {
-		reply_err(req, n);
-		return;
-	}
-	extents_to_bufvec(ext, (unsigned int)n, &bv.vec);
-	fuse_reply_data(req, &bv.vec, FUSE_BUF_SPLICE_MOVE);
-done:
-	if (s->ops.read_done)
-		s->ops.read_done(&ctx, ino, fi->fh, ext, (unsigned int)n);
-}
-
-static void zc_write_buf(fuse_req_t req, fuse_ino_t ino, struct fuse_bufvec *in_buf, off_t off,
-			 struct fuse_file_info *fi)
-{
-	struct zc_extent ext[ZC_MAX_EXTENTS];
-	size_t size = fuse_buf_size(in_buf);
-	struct zc_bufvec bv;
-	ssize_t moved;
-	ZC_CTX(req);
-	int n = -ENOSYS;
-
-	if (s->ops.write)
-		n = s->ops.write(&ctx, ino, fi->fh, off, size, ext, ZC_MAX_EXTENTS);
-	if (n >= 0 && (check_extents(ext, n, size, false) < 0 ||
-		       extents_to_bufvec(ext, (unsigned int)n, &bv.vec) != size))
-		n = -EIO;
-	if (n < 0)
-		moved = n;
-	else
-		moved = fuse_buf_copy(&bv.vec, in_buf, 0);
-	if (s->ops.write_done)
-		moved = s->ops.write_done(&ctx, ino, fi->fh, off, moved);
-	if (moved < 0)
-		reply_err(req, (int)moved);
-	else
-		fuse_reply_write(req, (size_t)moved);
-}
-
 static void zc_flush(fuse_req_t req, fuse_ino_t ino, struct fuse_file_info *fi)
 {
 	ZC_CTX(req);
@@ -658,7 +568,9 @@ static void zc_getxattr(fuse_req_t req, fuse_ino_t ino, const char *name, size_t
 		fuse_reply_err(req, ENOMEM);
 		return;
 	}
-	if (s->ops.getxattr)
+	if (ino == ZC_ROOT_INO && !strcmp(name, ZC_STATS_XATTR))
+		r = zc_stats_format(&s->chan.stats, buf, size);
+	else if (s->ops.getxattr)
 		r = s->ops.getxattr(&ctx, ino, name, buf, size);
 	reply_xattr_result(req, r, buf, size);
 	free(buf);
@@ -764,8 +676,6 @@ const struct fuse_lowlevel_ops zc_dispatch_ops = {
 	.rename = zc_rename,
 	.open = zc_open,
 	.create = zc_create,
-	.read = zc_read,
-	.write_buf = zc_write_buf,
 	.flush = zc_flush,
 	.release = zc_release,
 	.fsync = zc_fsync,

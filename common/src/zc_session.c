@@ -49,7 +49,10 @@ ZC_EXPORT const char *zc_options_help(void)
 	       "    -o default_permissions      the kernel checks permissions (default with\n"
 	       "                                allow_other)\n"
 	       "    -o nodefault_permissions    the backing store alone checks permissions\n"
-	       "    -o ro                       mount read-only\n";
+	       "    -o ro                       mount read-only\n"
+	       "    -o nosplice                 move file data by copying (default: splice)\n"
+	       "    -o splice_threshold=BYTES   READs and WRITEs smaller than this copy\n"
+	       "                                (default: 32768)\n";
 }
 
 bool zc_opts_default_permissions(const struct zc_opts *opts)
@@ -100,6 +103,8 @@ ZC_EXPORT struct zc_session *zc_session_new(const struct zc_backend_ops *ops, si
 	s->opts.cache = ZC_CACHE_AUTO;
 	s->opts.default_permissions = -1;
 	s->opts.threads = 10;
+	s->opts.splice = true;
+	s->opts.splice_threshold = ZC_SPLICE_THRESHOLD_DEFAULT;
 	return s;
 }
 
@@ -208,6 +213,16 @@ ZC_EXPORT int zc_session_set_option(struct zc_session *s, const char *opt)
 			goto need_value;
 		return parse_uint(s, name, val, 1, ZC_THREADS_MAX, &s->opts.threads);
 	}
+	if (!strcmp(name, "splice_threshold")) {
+		unsigned int v;
+
+		if (!val)
+			goto need_value;
+		r = parse_uint(s, name, val, 0, 1U << 30, &v);
+		if (r == 0)
+			s->opts.splice_threshold = v;
+		return r;
+	}
 
 	/* Flags without a value. */
 	r = no_value(s, name, val);
@@ -231,6 +246,10 @@ ZC_EXPORT int zc_session_set_option(struct zc_session *s, const char *opt)
 		s->opts.ro = true;
 	else if (!strcmp(name, "rw"))
 		s->opts.ro = false;
+	else if (!strcmp(name, "splice"))
+		s->opts.splice = true;
+	else if (!strcmp(name, "nosplice"))
+		s->opts.splice = false;
 	else {
 		zc_set_error(s, "unknown option '%s'", name);
 		return -EINVAL;
@@ -457,6 +476,14 @@ ZC_EXPORT int zc_session_mount(struct zc_session *s, const char *mountpoint)
 	close(fd);
 
 	if (!s->se) {
+		r = zc_chan_init(&s->chan, s, s->opts.splice, s->opts.splice_threshold,
+				 s->opts.single_threaded ? 1 : s->opts.threads, s->opts.clone_fd);
+		if (r < 0) {
+			zc_set_error(s, "cannot set up the transport: %s", strerror(-r));
+			free(canonical);
+			return r;
+		}
+		s->chan_ready = true;
 		r = session_create(s);
 		if (r < 0) {
 			free(canonical);
@@ -467,6 +494,13 @@ ZC_EXPORT int zc_session_mount(struct zc_session *s, const char *mountpoint)
 		zc_set_error(s, "mounting on '%s' failed", canonical);
 		free(canonical);
 		return -EIO;
+	}
+	r = zc_chan_attach(&s->chan, fuse_session_fd(s->se));
+	if (r < 0) {
+		zc_set_error(s, "cannot attach the transport to /dev/fuse");
+		fuse_session_unmount(s->se);
+		free(canonical);
+		return r;
 	}
 	free(s->mountpoint);
 	s->mountpoint = canonical;
@@ -485,34 +519,17 @@ ZC_EXPORT int zc_session_daemonize(struct zc_session *s)
 
 ZC_EXPORT int zc_session_loop(struct zc_session *s)
 {
-	struct fuse_loop_config *cfg;
 	int r;
 
 	if (!s->mounted) {
 		zc_set_error(s, "not mounted");
 		return -EINVAL;
 	}
-	if (fuse_set_signal_handlers(s->se) != 0) {
-		zc_set_error(s, "cannot install signal handlers");
-		return -EIO;
+	r = zc_chan_run(&s->chan, s->opts.single_threaded);
+	if (s->opts.debug) {
+		fprintf(stderr, "zcfuse: counters at unmount:\n");
+		zc_stats_print(&s->chan.stats, stderr);
 	}
-	if (s->opts.single_threaded) {
-		r = fuse_session_loop(s->se);
-	} else {
-		cfg = fuse_loop_cfg_create();
-		if (!cfg) {
-			fuse_remove_signal_handlers(s->se);
-			zc_set_error(s, "out of memory");
-			return -ENOMEM;
-		}
-		fuse_loop_cfg_set_clone_fd(cfg, s->opts.clone_fd);
-		fuse_loop_cfg_set_max_threads(cfg, s->opts.threads);
-		fuse_loop_cfg_set_idle_threads(cfg, s->opts.threads);
-		r = fuse_session_loop_mt(s->se, cfg);
-		fuse_loop_cfg_destroy(cfg);
-	}
-	fuse_remove_signal_handlers(s->se);
-	/* A positive value is the signal that ended the loop: a clean stop. */
 	if (r < 0) {
 		zc_set_error(s, "request loop failed: %s", strerror(-r));
 		return r;
@@ -535,6 +552,8 @@ ZC_EXPORT void zc_session_destroy(struct zc_session *s)
 	zc_session_unmount(s);
 	if (s->se)
 		fuse_session_destroy(s->se);
+	if (s->chan_ready)
+		zc_chan_fini(&s->chan);
 	free(s->fsname);
 	free(s->mountpoint);
 	free(s);

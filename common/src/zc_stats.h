@@ -7,6 +7,7 @@
 #ifndef ZC_STATS_H
 #define ZC_STATS_H
 
+#include <stddef.h>
 #include <stdint.h>
 #include <stdio.h>
 
@@ -60,6 +61,12 @@ static inline void zc_stat_fallback(struct zc_stats *st, enum zc_stat_fallback c
 }
 
 void zc_stats_request(struct zc_stats *st, uint32_t opcode, uint64_t usec);
+
+/*
+ * The counters as "name value" lines into @buf; returns the full length,
+ * which exceeds @size when the text did not fit.
+ */
+int zc_stats_format(const struct zc_stats *st, char *buf, size_t size);
 
 /* Write the counters as "name value" lines. */
 void zc_stats_print(const struct zc_stats *st, FILE *out);

@@ -8,6 +8,7 @@
 #include <fuse_lowlevel.h>
 #include <stdbool.h>
 
+#include "zc_chan.h"
 #include "zcfuse/zcfuse.h"
 
 #define ZC_EXPORT __attribute__((visibility("default")))
@@ -34,6 +35,14 @@ struct zc_opts {
 	unsigned int threads;
 	bool single_threaded;
 	bool debug;
+	bool splice;
+	size_t splice_threshold;
+};
+
+/* What zc_ctx.priv points to. */
+struct zc_req_priv {
+	struct zc_session *s;
+	fuse_req_t req; /* NULL on the transport's own READ and WRITE path */
 };
 
 struct zc_session {
@@ -45,8 +54,16 @@ struct zc_session {
 	char *mountpoint;
 	bool mounted;
 	bool writeback_on;
+	struct zc_chan chan;
+	bool chan_ready;
 	char err[512];
 };
+
+/* The default splice threshold in bytes: smaller READs and WRITEs copy. */
+#define ZC_SPLICE_THRESHOLD_DEFAULT (32 * 1024)
+
+/* Name of the extended attribute of the mount root that holds the counters. */
+#define ZC_STATS_XATTR "user.zcfuse.stats"
 
 /* The fuse_lowlevel_ops table that turns requests into backend calls. */
 extern const struct fuse_lowlevel_ops zc_dispatch_ops;

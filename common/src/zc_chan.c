@@ -1,0 +1,776 @@
+/* SPDX-License-Identifier: LGPL-2.1-or-later */
+/* The /dev/fuse transport: receive loop, READ and WRITE data path, replies. */
+#include <errno.h>
+#include <fcntl.h>
+#include <linux/fuse.h>
+#include <signal.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/ioctl.h>
+#include <time.h>
+#include <unistd.h>
+
+#include "zc_chan.h"
+#include "zc_iter.h"
+#include "zcfuse_i.h"
+
+#ifndef FUSE_DEV_IOC_CLONE
+#define FUSE_DEV_IOC_CLONE _IOR(229, 0, uint32_t)
+#endif
+
+#define ZC_PAGE 4096UL
+/* 255 pages: a request of 1 + 255 pages fits one 1 MiB (256-slot) pipe. */
+#define ZC_MAX_WRITE_PAGES 255UL
+#define ZC_PIPE_WANT	   (1UL << 20)
+#define ZC_STOP_SIGNAL	   SIGUSR1
+/* Requests received through the pipe after a large write. */
+#define ZC_PIPE_CREDIT 16
+
+struct zc_worker {
+	struct zc_chan *chan;
+	struct zc_worker *next;
+	pthread_t thread;
+	int dev_fd;
+	bool own_dev_fd;
+	bool spliceable;
+	/* Receive through the pipe while this is > 0: large writes are arriving. */
+	unsigned int pipe_credit;
+	int req_pipe[2];
+	int stage_pipe[2];
+	char *buf;
+};
+
+/* The /dev/fuse descriptor replies go to on this thread (clone_fd). */
+static __thread int zc_tls_dev_fd = -1;
+
+static const char zc_zeros[ZC_PAGE * ZC_MAX_WRITE_PAGES + ZC_PAGE];
+
+static int read_ulong_file(const char *path, unsigned long *ret)
+{
+	char buf[32], *end;
+	ssize_t n;
+	int fd;
+
+	fd = open(path, O_RDONLY | O_CLOEXEC);
+	if (fd < 0)
+		return -errno;
+	n = read(fd, buf, sizeof(buf) - 1);
+	close(fd);
+	if (n <= 0)
+		return -EIO;
+	buf[n] = '\0';
+	errno = 0;
+	*ret = strtoul(buf, &end, 10);
+	/* The file ends in a newline: accept trailing white space only. */
+	if (errno || end == buf || (*end && *end != '\n'))
+		return -EINVAL;
+	return 0;
+}
+
+int zc_chan_init(struct zc_chan *c, struct zc_session *s, bool splice, size_t splice_threshold,
+		 unsigned int max_workers, bool clone_fd)
+{
+	unsigned long pipe_max = ZC_PIPE_WANT;
+
+	memset(c, 0, sizeof(*c));
+	c->s = s;
+	c->dev_fd = -1;
+	c->clone_fd = clone_fd;
+	c->max_workers = max_workers ? max_workers : 1;
+	c->splice_threshold = splice_threshold;
+	c->max_write = ZC_MAX_WRITE_PAGES * ZC_PAGE;
+	c->bufsize = c->max_write + ZC_PAGE;
+	if (splice) {
+		/* A request needs 1 + max_pages pipe slots: fit max_write to the pipe. */
+		if (read_ulong_file("/proc/sys/fs/pipe-max-size", &pipe_max) < 0)
+			pipe_max = 64 * 1024;
+		if (pipe_max > ZC_PIPE_WANT)
+			pipe_max = ZC_PIPE_WANT;
+		pipe_max &= ~(ZC_PAGE - 1);
+		if (pipe_max >= 32 * ZC_PAGE) {
+			c->pipe_size = pipe_max;
+			if (c->max_write > pipe_max - ZC_PAGE)
+				c->max_write = pipe_max - ZC_PAGE;
+			c->bufsize = c->max_write + ZC_PAGE;
+			c->splice = true;
+		} else {
+			zc_stat_fallback(&c->stats, ZC_FALLBACK_PIPE_SIZE);
+		}
+	}
+	pthread_mutex_init(&c->lock, NULL);
+	if (sem_init(&c->stop, 0, 0) < 0)
+		return -errno;
+	return 0;
+}
+
+void zc_chan_fini(struct zc_chan *c)
+{
+	sem_destroy(&c->stop);
+	pthread_mutex_destroy(&c->lock);
+}
+
+static ssize_t chan_io_writev(int fd, struct iovec *iov, int count, void *userdata)
+{
+	struct zc_session *s = userdata;
+	struct zc_iter dev, msg;
+	ssize_t n;
+
+	if (zc_tls_dev_fd >= 0)
+		fd = zc_tls_dev_fd;
+	if (zc_iter_memv(&msg, iov, (unsigned int)count) < 0) {
+		n = writev(fd, iov, count);
+		if (n >= 0)
+			zc_stat_bytes(&s->chan.stats, ZC_BYTES_COPY, (uint64_t)n);
+		return n;
+	}
+	zc_iter_stream(&dev, fd, msg.count);
+	n = zc_move(&dev, &msg, msg.count, ZC_MOVE_ONCE, &s->chan.stats);
+	if (n < 0) {
+		errno = (int)-n;
+		return -1;
+	}
+	return n;
+}
+
+static ssize_t chan_io_read(int fd, void *buf, size_t len, void *userdata)
+{
+	(void)userdata;
+	return read(fd, buf, len);
+}
+
+static const struct fuse_custom_io chan_io = {
+	.writev = chan_io_writev,
+	.read = chan_io_read,
+};
+
+int zc_chan_attach(struct zc_chan *c, int dev_fd)
+{
+	c->dev_fd = dev_fd;
+	return fuse_session_custom_io(c->s->se, &chan_io, dev_fd) ? -EIO : 0;
+}
+
+static void close_pair(int p[2])
+{
+	if (p[0] >= 0)
+		close(p[0]);
+	if (p[1] >= 0)
+		close(p[1]);
+	p[0] = p[1] = -1;
+}
+
+static bool make_pipe(int p[2], size_t size)
+{
+	if (pipe2(p, O_CLOEXEC | O_NONBLOCK) < 0) {
+		p[0] = p[1] = -1;
+		return false;
+	}
+	/* Fails with EPERM past fs.pipe-max-size or pipe-user-pages-soft. */
+	if (fcntl(p[1], F_SETPIPE_SZ, (int)size) < (int)size) {
+		close_pair(p);
+		return false;
+	}
+	return true;
+}
+
+static void worker_free(struct zc_worker *w)
+{
+	close_pair(w->req_pipe);
+	close_pair(w->stage_pipe);
+	if (w->own_dev_fd)
+		close(w->dev_fd);
+	free(w->buf);
+	free(w);
+}
+
+static struct zc_worker *worker_new(struct zc_chan *c)
+{
+	struct zc_worker *w = calloc(1, sizeof(*w));
+
+	if (!w)
+		return NULL;
+	w->chan = c;
+	w->req_pipe[0] = w->req_pipe[1] = w->stage_pipe[0] = w->stage_pipe[1] = -1;
+	w->dev_fd = c->dev_fd;
+	if (posix_memalign((void **)&w->buf, ZC_PAGE, c->bufsize)) {
+		free(w);
+		return NULL;
+	}
+	if (c->clone_fd) {
+		uint32_t master = (uint32_t)c->dev_fd;
+		int fd = open("/dev/fuse", O_RDWR | O_CLOEXEC);
+
+		if (fd >= 0 && ioctl(fd, FUSE_DEV_IOC_CLONE, &master) == 0) {
+			w->dev_fd = fd;
+			w->own_dev_fd = true;
+		} else if (fd >= 0) {
+			close(fd);
+		}
+	}
+	if (c->splice) {
+		w->spliceable =
+		    make_pipe(w->req_pipe, c->pipe_size) && make_pipe(w->stage_pipe, c->pipe_size);
+		if (!w->spliceable) {
+			close_pair(w->req_pipe);
+			close_pair(w->stage_pipe);
+			zc_stat_fallback(&c->stats, ZC_FALLBACK_PIPE_SIZE);
+		}
+	}
+	return w;
+}
+
+/*
+ * The next @len bytes of @it in memory: in place for a memory iterator,
+ * else moved into @buf. NULL when fewer bytes are there.
+ */
+static void *iter_pull(struct zc_iter *it, void *buf, size_t len, struct zc_stats *st)
+{
+	struct zc_iter mem;
+
+	if (it->count < len)
+		return NULL;
+	if (it->kind == ZC_ITER_MEM && it->iov_idx < it->nr_iov &&
+	    it->iov[it->iov_idx].iov_len - it->iov_off >= len) {
+		void *p = (char *)it->iov[it->iov_idx].iov_base + it->iov_off;
+
+		zc_iter_advance(it, len);
+		return p;
+	}
+	zc_iter_mem(&mem, buf, len);
+	return zc_move(&mem, it, len, 0, st) == (ssize_t)len ? buf : NULL;
+}
+
+/* Discard what is left of a request in the pipe. */
+static void iter_discard(struct zc_iter *it, struct zc_stats *st)
+{
+	if (it->kind == ZC_ITER_PIPE && it->count)
+		zc_pipe_drain(it->fd, st);
+	it->count = 0;
+}
+
+static int send_reply(struct zc_worker *w, uint64_t unique, int error, const void *arg,
+		      size_t arglen)
+{
+	struct fuse_out_header out = {
+		.len = (uint32_t)(sizeof(out) + (error ? 0 : arglen)),
+		.error = error,
+		.unique = unique,
+	};
+	struct iovec iov[2] = { { &out, sizeof(out) }, { (void *)arg, error ? 0 : arglen } };
+	struct zc_iter dev, msg;
+	ssize_t n;
+
+	zc_iter_memv(&msg, iov, 2);
+	zc_iter_stream(&dev, w->dev_fd, out.len);
+	n = zc_move(&dev, &msg, out.len, ZC_MOVE_ONCE, &w->chan->stats);
+	return n < 0 ? (int)n : 0;
+}
+
+static void ctx_from_header(struct zc_ctx *ctx, struct zc_req_priv *priv, struct zc_session *s,
+			    const struct fuse_in_header *hdr)
+{
+	priv->s = s;
+	priv->req = NULL;
+	ctx->userdata = s->userdata;
+	ctx->uid = hdr->uid;
+	ctx->gid = hdr->gid;
+	ctx->pid = hdr->pid;
+	ctx->umask = 0;
+	ctx->priv = priv;
+}
+
+/* Pipe slots that @ext would take: one per page it touches. */
+static size_t extent_slots(const struct zc_extent *ext)
+{
+	uintptr_t start = ext->fd >= 0 ? (uintptr_t)ext->offset : (uintptr_t)ext->mem;
+
+	if (!ext->length)
+		return 0;
+	return ((start & (ZC_PAGE - 1)) + ext->length + ZC_PAGE - 1) / ZC_PAGE;
+}
+
+static void extent_iter(struct zc_iter *it, const struct zc_extent *ext)
+{
+	if (ext->fd >= 0)
+		zc_iter_file(it, ext->fd, ext->offset, ext->length);
+	else
+		zc_iter_mem(it, ext->mem ? ext->mem : (void *)zc_zeros, ext->length);
+}
+
+/*
+ * Move the extents of a read into @dst until one comes up short (end of
+ * file). Returns the bytes moved or, when none moved, a negative errno.
+ */
+static ssize_t gather_extents(struct zc_iter *dst, const struct zc_extent *ext, int n_ext,
+			      struct zc_stats *st)
+{
+	ssize_t total = 0, n;
+	int i;
+
+	for (i = 0; i < n_ext; i++) {
+		struct zc_iter src;
+
+		extent_iter(&src, &ext[i]);
+		n = zc_move(dst, &src, ext[i].length, ext[i].fd < 0 ? ZC_MOVE_GIFT : 0, st);
+		if (n < 0)
+			return total ? total : n;
+		total += n;
+		if ((size_t)n < ext[i].length)
+			break;
+	}
+	return total;
+}
+
+/* READ reply built in memory: data after the header's room, one write. */
+static int reply_read_mem(struct zc_worker *w, uint64_t unique, const struct zc_extent *ext,
+			  int n_ext, size_t size)
+{
+	struct zc_chan *c = w->chan;
+	struct fuse_out_header *out = (struct fuse_out_header *)w->buf;
+	struct zc_iter data, msg, dev;
+	ssize_t total;
+
+	zc_iter_mem(&data, w->buf + sizeof(*out), size);
+	total = gather_extents(&data, ext, n_ext, &c->stats);
+	if (total < 0)
+		return send_reply(w, unique, (int)total, NULL, 0);
+	out->len = (uint32_t)(sizeof(*out) + (size_t)total);
+	out->error = 0;
+	out->unique = unique;
+	zc_iter_mem(&msg, w->buf, out->len);
+	zc_iter_stream(&dev, w->dev_fd, out->len);
+	zc_stat_add(&c->stats.data_read, (uint64_t)total);
+	total = zc_move(&dev, &msg, out->len, ZC_MOVE_ONCE, &c->stats);
+	return total < 0 ? (int)total : 0;
+}
+
+/*
+ * READ reply built in pipes: the data is spliced into the staging pipe,
+ * which gives its length; then the header goes into the reply pipe, the
+ * staged buffers follow by reference, and the whole reply moves to
+ * /dev/fuse in one splice. Nothing is written before its length is known.
+ */
+static int reply_read_pipe(struct zc_worker *w, uint64_t unique, const struct zc_extent *ext,
+			   int n_ext)
+{
+	struct zc_chan *c = w->chan;
+	struct fuse_out_header out = { .unique = unique };
+	struct zc_iter stage_in, stage_out, reply_in, reply_out, hdr, dev;
+	ssize_t total, n;
+
+	zc_iter_pipe(&stage_in, w->stage_pipe[1], c->pipe_size);
+	total = gather_extents(&stage_in, ext, n_ext, &c->stats);
+	if (total < 0) {
+		zc_pipe_drain(w->stage_pipe[0], &c->stats);
+		return send_reply(w, unique, (int)total, NULL, 0);
+	}
+	out.len = (uint32_t)(sizeof(out) + (size_t)total);
+	zc_iter_mem(&hdr, &out, sizeof(out));
+	zc_iter_pipe(&reply_in, w->req_pipe[1], c->pipe_size);
+	zc_iter_pipe(&stage_out, w->stage_pipe[0], (size_t)total);
+	if (zc_move(&reply_in, &hdr, sizeof(out), 0, &c->stats) != sizeof(out) ||
+	    zc_move(&reply_in, &stage_out, (size_t)total, 0, &c->stats) != total) {
+		zc_pipe_drain(w->stage_pipe[0], &c->stats);
+		zc_pipe_drain(w->req_pipe[0], &c->stats);
+		return send_reply(w, unique, -EIO, NULL, 0);
+	}
+	zc_iter_pipe(&reply_out, w->req_pipe[0], out.len);
+	zc_iter_stream(&dev, w->dev_fd, out.len);
+	zc_stat_add(&c->stats.data_read, (uint64_t)total);
+	n = zc_move(&dev, &reply_out, out.len, ZC_MOVE_ONCE, &c->stats);
+	if (n != (ssize_t)out.len)
+		zc_pipe_drain(w->req_pipe[0], &c->stats); /* interrupted: ENOENT */
+	return n < 0 ? (int)n : 0;
+}
+
+static int check_extents(const struct zc_extent *ext, int n_ext, size_t size, bool reading)
+{
+	size_t total = 0;
+	int i;
+
+	if (n_ext > ZC_MAX_EXTENTS)
+		return -EIO;
+	for (i = 0; i < n_ext; i++) {
+		if (ext[i].fd < 0 && !ext[i].mem && (!reading || ext[i].length > sizeof(zc_zeros)))
+			return -EIO;
+		total += ext[i].length;
+	}
+	return total > size ? -EIO : 0;
+}
+
+static void serve_read(struct zc_worker *w, const struct fuse_in_header *hdr, struct zc_iter *src)
+{
+	struct zc_chan *c = w->chan;
+	struct zc_session *s = c->s;
+	struct zc_extent ext[ZC_MAX_EXTENTS];
+	const struct fuse_read_in *ri;
+	struct zc_req_priv priv;
+	uint64_t unique = hdr->unique, ino = hdr->nodeid, fh;
+	struct zc_ctx ctx;
+	size_t size, slots = 1;
+	off_t off;
+	int n_ext = -ENOSYS, i;
+
+	ri = iter_pull(src, w->buf + sizeof(*hdr), sizeof(*ri), &c->stats);
+	if (!ri) {
+		send_reply(w, unique, -EINVAL, NULL, 0);
+		return;
+	}
+	fh = ri->fh;
+	off = (off_t)ri->offset;
+	size = ri->size;
+	if (size > c->bufsize - sizeof(struct fuse_out_header)) {
+		send_reply(w, unique, -EINVAL, NULL, 0);
+		return;
+	}
+	ctx_from_header(&ctx, &priv, s, hdr);
+	if (s->ops.read)
+		n_ext = s->ops.read(&ctx, ino, fh, off, size, ext, ZC_MAX_EXTENTS);
+	if (n_ext >= 0 && check_extents(ext, n_ext, size, true) < 0) {
+		if (s->ops.read_done)
+			s->ops.read_done(&ctx, ino, fh, ext, (unsigned int)n_ext);
+		n_ext = -EIO;
+	}
+	if (n_ext < 0) {
+		send_reply(w, unique, n_ext, NULL, 0);
+		return;
+	}
+	for (i = 0; i < n_ext; i++)
+		slots += extent_slots(&ext[i]);
+	if (!c->splice || !w->spliceable) {
+		reply_read_mem(w, unique, ext, n_ext, size);
+	} else if (size < c->splice_threshold) {
+		zc_stat_fallback(&c->stats, ZC_FALLBACK_SMALL);
+		reply_read_mem(w, unique, ext, n_ext, size);
+	} else if (slots > c->pipe_size / ZC_PAGE) {
+		zc_stat_fallback(&c->stats, ZC_FALLBACK_PIPE_SIZE);
+		reply_read_mem(w, unique, ext, n_ext, size);
+	} else {
+		reply_read_pipe(w, unique, ext, n_ext);
+	}
+	if (s->ops.read_done)
+		s->ops.read_done(&ctx, ino, fh, ext, (unsigned int)n_ext);
+}
+
+static void serve_write(struct zc_worker *w, const struct fuse_in_header *hdr, struct zc_iter *src)
+{
+	struct zc_chan *c = w->chan;
+	struct zc_session *s = c->s;
+	struct zc_extent ext[ZC_MAX_EXTENTS];
+	const struct fuse_write_in *wi;
+	struct fuse_write_out wo = { 0 };
+	struct zc_req_priv priv;
+	uint64_t unique = hdr->unique, ino = hdr->nodeid, fh;
+	ssize_t moved = 0, n;
+	struct zc_ctx ctx;
+	size_t size;
+	off_t off;
+	int n_ext = -ENOSYS, i;
+
+	wi = iter_pull(src, w->buf + sizeof(*hdr), sizeof(*wi), &c->stats);
+	if (!wi || wi->size != src->count) {
+		iter_discard(src, &c->stats);
+		send_reply(w, unique, -EINVAL, NULL, 0);
+		return;
+	}
+	fh = wi->fh;
+	off = (off_t)wi->offset;
+	size = wi->size;
+	ctx_from_header(&ctx, &priv, s, hdr);
+	if (s->ops.write)
+		n_ext = s->ops.write(&ctx, ino, fh, off, size, ext, ZC_MAX_EXTENTS);
+	if (n_ext >= 0 && check_extents(ext, n_ext, size, false) < 0)
+		n_ext = -EIO;
+	if (n_ext < 0) {
+		moved = n_ext;
+	} else {
+		for (i = 0; i < n_ext; i++) {
+			struct zc_iter dst;
+
+			extent_iter(&dst, &ext[i]);
+			n = zc_move(&dst, src, ext[i].length, 0, &c->stats);
+			if (n < 0) {
+				if (!moved)
+					moved = n;
+				break;
+			}
+			moved += n;
+			if ((size_t)n < ext[i].length)
+				break;
+		}
+	}
+	iter_discard(src, &c->stats);
+	if (moved > 0)
+		zc_stat_add(&c->stats.data_written, (uint64_t)moved);
+	if (s->ops.write_done)
+		moved = s->ops.write_done(&ctx, ino, fh, off, moved);
+	/* More large writes are likely to follow: receive them into the pipe. */
+	if (size >= c->splice_threshold)
+		w->pipe_credit = ZC_PIPE_CREDIT;
+	if (moved < 0) {
+		send_reply(w, unique, (int)moved, NULL, 0);
+		return;
+	}
+	wo.size = (uint32_t)moved;
+	send_reply(w, unique, 0, &wo, sizeof(wo));
+}
+
+static uint64_t now_usec(void)
+{
+	struct timespec ts;
+
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return (uint64_t)ts.tv_sec * 1000000 + (uint64_t)ts.tv_nsec / 1000;
+}
+
+static void maybe_spawn(struct zc_chan *c);
+
+/* Receive one request and serve it; -errno when receiving failed. */
+static int worker_serve_one(struct zc_worker *w)
+{
+	struct zc_chan *c = w->chan;
+	struct zc_iter dev, in, src;
+	struct fuse_in_header *hdr;
+	bool via_pipe = c->splice && w->spliceable && w->pipe_credit;
+	uint32_t opcode;
+	uint64_t t0;
+	ssize_t n;
+
+	zc_iter_stream(&dev, w->dev_fd, c->bufsize);
+	if (via_pipe)
+		zc_iter_pipe(&in, w->req_pipe[1], c->pipe_size);
+	else
+		zc_iter_mem(&in, w->buf, c->bufsize);
+	n = zc_move(&in, &dev, c->bufsize, ZC_MOVE_ONCE, &c->stats);
+	if (n < 0)
+		return (int)n;
+	if (n == 0)
+		return -ENODEV;
+	t0 = now_usec();
+	if (__atomic_sub_fetch(&c->idle, 1, __ATOMIC_ACQ_REL) == 0)
+		maybe_spawn(c);
+
+	if (via_pipe)
+		zc_iter_pipe(&src, w->req_pipe[0], (size_t)n);
+	else
+		zc_iter_mem(&src, w->buf, (size_t)n);
+	hdr = iter_pull(&src, w->buf, sizeof(*hdr), &c->stats);
+	if (!hdr || hdr->len != (uint64_t)n) {
+		iter_discard(&src, &c->stats);
+		if (hdr)
+			send_reply(w, hdr->unique, -EIO, NULL, 0);
+		goto out;
+	}
+	opcode = hdr->opcode;
+	if (opcode == FUSE_READ) {
+		serve_read(w, hdr, &src);
+	} else if (opcode == FUSE_WRITE) {
+		serve_write(w, hdr, &src);
+	} else {
+		struct fuse_buf fbuf = { .mem = w->buf, .size = (size_t)n };
+		char *rest =
+		    iter_pull(&src, w->buf + sizeof(*hdr), (size_t)n - sizeof(*hdr), &c->stats);
+
+		if (w->pipe_credit)
+			w->pipe_credit--;
+		if (!rest && n > (ssize_t)sizeof(*hdr)) {
+			send_reply(w, hdr->unique, -EIO, NULL, 0);
+			goto out;
+		}
+		fuse_session_process_buf(c->s->se, &fbuf);
+	}
+	zc_stats_request(&c->stats, opcode, now_usec() - t0);
+out:
+	__atomic_add_fetch(&c->idle, 1, __ATOMIC_ACQ_REL);
+	return 0;
+}
+
+static void chan_stop(struct zc_chan *c, int error)
+{
+	if (__atomic_exchange_n(&c->exiting, 1, __ATOMIC_ACQ_REL) == 0) {
+		c->error = error;
+		sem_post(&c->stop);
+	}
+}
+
+static void *worker_main(void *arg)
+{
+	struct zc_worker *w = arg;
+	struct zc_chan *c = w->chan;
+	int r;
+
+	zc_tls_dev_fd = w->dev_fd;
+	while (!__atomic_load_n(&c->exiting, __ATOMIC_ACQUIRE)) {
+		r = worker_serve_one(w);
+		if (r == 0 || r == -EINTR || r == -EAGAIN)
+			continue;
+		if (r == -ENOENT)
+			continue; /* the request was interrupted before it was read */
+		/* ENODEV: unmounted. Anything else is fatal for the mount. */
+		chan_stop(c, r == -ENODEV ? 0 : r);
+		break;
+	}
+	return NULL;
+}
+
+static struct zc_worker *add_worker(struct zc_chan *c)
+{
+	struct zc_worker *w = worker_new(c);
+
+	if (!w)
+		return NULL;
+	pthread_mutex_lock(&c->lock);
+	w->next = c->workers;
+	c->workers = w;
+	c->nr_workers++;
+	pthread_mutex_unlock(&c->lock);
+	__atomic_add_fetch(&c->idle, 1, __ATOMIC_ACQ_REL);
+	return w;
+}
+
+static int start_worker(struct zc_chan *c)
+{
+	struct zc_worker *w = add_worker(c);
+	sigset_t all, old;
+	int r;
+
+	if (!w)
+		return -ENOMEM;
+	/* Workers take only the stop signal; SIGINT and friends go to the main thread. */
+	sigfillset(&all);
+	sigdelset(&all, ZC_STOP_SIGNAL);
+	pthread_sigmask(SIG_SETMASK, &all, &old);
+	r = -pthread_create(&w->thread, NULL, worker_main, w);
+	pthread_sigmask(SIG_SETMASK, &old, NULL);
+	if (r < 0) {
+		struct zc_worker **pp;
+
+		pthread_mutex_lock(&c->lock);
+		for (pp = &c->workers; *pp != w; pp = &(*pp)->next)
+			;
+		*pp = w->next;
+		c->nr_workers--;
+		pthread_mutex_unlock(&c->lock);
+		__atomic_sub_fetch(&c->idle, 1, __ATOMIC_ACQ_REL);
+		worker_free(w);
+	}
+	return r;
+}
+
+/* All workers are busy: start another, up to the limit. */
+static void maybe_spawn(struct zc_chan *c)
+{
+	bool spawn;
+
+	pthread_mutex_lock(&c->lock);
+	spawn = c->nr_workers < c->max_workers && !c->exiting;
+	pthread_mutex_unlock(&c->lock);
+	if (spawn)
+		start_worker(c);
+}
+
+static struct zc_chan *zc_signal_chan;
+
+static void on_stop_signal(int sig)
+{
+	(void)sig;
+	if (zc_signal_chan)
+		chan_stop(zc_signal_chan, 0);
+}
+
+static void on_wake_signal(int sig)
+{
+	(void)sig;
+}
+
+static int install_handlers(struct zc_chan *c, struct sigaction old[4])
+{
+	static const int stop_signals[3] = { SIGINT, SIGTERM, SIGHUP };
+	struct sigaction sa;
+	int i;
+
+	zc_signal_chan = c;
+	memset(&sa, 0, sizeof(sa));
+	sigemptyset(&sa.sa_mask);
+	sa.sa_handler = on_stop_signal; /* no SA_RESTART: blocking calls return EINTR */
+	for (i = 0; i < 3; i++)
+		if (sigaction(stop_signals[i], &sa, &old[i]) < 0)
+			return -errno;
+	sa.sa_handler = on_wake_signal;
+	if (sigaction(ZC_STOP_SIGNAL, &sa, &old[3]) < 0)
+		return -errno;
+	return 0;
+}
+
+static void restore_handlers(struct sigaction old[4])
+{
+	sigaction(SIGINT, &old[0], NULL);
+	sigaction(SIGTERM, &old[1], NULL);
+	sigaction(SIGHUP, &old[2], NULL);
+	sigaction(ZC_STOP_SIGNAL, &old[3], NULL);
+	zc_signal_chan = NULL;
+}
+
+/* Wake every worker out of its blocking receive until all have ended. */
+static void stop_workers(struct zc_chan *c)
+{
+	struct zc_worker *w, *next;
+
+	for (w = c->workers; w; w = w->next) {
+		for (;;) {
+			struct timespec ts;
+
+			if (pthread_kill(w->thread, ZC_STOP_SIGNAL) != 0)
+				break;
+			clock_gettime(CLOCK_REALTIME, &ts);
+			ts.tv_nsec += 50 * 1000 * 1000;
+			if (ts.tv_nsec >= 1000000000) {
+				ts.tv_sec++;
+				ts.tv_nsec -= 1000000000;
+			}
+			if (pthread_timedjoin_np(w->thread, NULL, &ts) == 0)
+				break;
+		}
+	}
+	for (w = c->workers; w; w = next) {
+		next = w->next;
+		worker_free(w);
+	}
+	c->workers = NULL;
+	c->nr_workers = 0;
+}
+
+int zc_chan_run(struct zc_chan *c, bool single)
+{
+	struct sigaction old[4];
+	struct zc_worker *w;
+	int r;
+
+	r = install_handlers(c, old);
+	if (r < 0)
+		goto out;
+	if (single) {
+		c->max_workers = 1;
+		w = add_worker(c);
+		if (!w) {
+			r = -ENOMEM;
+			goto out;
+		}
+		w->thread = pthread_self();
+		worker_main(w);
+		w->thread = 0;
+		worker_free(w);
+		c->workers = NULL;
+		c->nr_workers = 0;
+	} else {
+		r = start_worker(c);
+		if (r < 0)
+			goto out;
+		while (sem_wait(&c->stop) < 0 && errno == EINTR)
+			;
+		stop_workers(c);
+	}
+	r = c->error;
+out:
+	restore_handlers(old);
+	return r;
+}

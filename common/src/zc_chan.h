@@ -1,0 +1,57 @@
+/* SPDX-License-Identifier: LGPL-2.1-or-later */
+/*
+ * The transport: owns every byte on /dev/fuse. Worker threads receive
+ * requests (spliced into a per-thread pipe, or read into memory), serve
+ * READ and WRITE themselves through zc_move(), and hand every other request
+ * to libfuse's fuse_session_process_buf(), whose replies come back through
+ * the custom I/O callbacks.
+ */
+#ifndef ZC_CHAN_H
+#define ZC_CHAN_H
+
+#include <pthread.h>
+#include <semaphore.h>
+#include <stdbool.h>
+#include <stddef.h>
+
+#include "zc_stats.h"
+
+struct zc_session;
+struct zc_worker;
+
+struct zc_chan {
+	struct zc_session *s;
+	int dev_fd;
+	bool clone_fd;
+	/* Largest request: max_write plus a page for the header. */
+	size_t bufsize;
+	size_t max_write;
+	/* Per-thread pipe size; 0 when splicing is off for the mount. */
+	size_t pipe_size;
+	bool splice;
+	size_t splice_threshold;
+
+	pthread_mutex_t lock;
+	struct zc_worker *workers;
+	unsigned int nr_workers;
+	unsigned int max_workers;
+	unsigned int idle;
+
+	sem_t stop;
+	int exiting;
+	int error;
+	struct zc_stats stats;
+};
+
+/* Size the pipes and buffers from the machine's limits and the options. */
+int zc_chan_init(struct zc_chan *c, struct zc_session *s, bool splice, size_t splice_threshold,
+		 unsigned int max_workers, bool clone_fd);
+void zc_chan_fini(struct zc_chan *c);
+
+/* Hook libfuse's I/O up to the transport; call right after mounting. */
+int zc_chan_attach(struct zc_chan *c, int dev_fd);
+
+/* Serve until unmounted or a stop signal; @single: on this thread alone. */
+int zc_chan_run(struct zc_chan *c, bool single);
+
+#endif /* ZC_CHAN_H */
