@@ -451,6 +451,29 @@ static void serve_read(struct zc_worker *w, const struct fuse_in_header *hdr, st
 		s->ops.read_done(&ctx, ino, fh, ext, (unsigned int)n_ext);
 }
 
+/*
+ * The kernel leaves it to the server to clear setuid and setgid on a direct
+ * write by a caller without CAP_FSETID (FUSE_WRITE_KILL_SUIDGID), as
+ * file_remove_privs() would: setuid always, setgid when group-executable.
+ */
+static void kill_suid_sgid(struct zc_session *s, const struct zc_ctx *ctx, zc_ino_t ino,
+			   uint64_t fh)
+{
+	struct stat st, out;
+	mode_t kill = 0;
+
+	if (!s->ops.getattr || !s->ops.setattr || s->ops.getattr(ctx, ino, fh, &st) < 0)
+		return;
+	if (st.st_mode & S_ISUID)
+		kill |= S_ISUID;
+	if ((st.st_mode & (S_ISGID | S_IXGRP)) == (S_ISGID | S_IXGRP))
+		kill |= S_ISGID;
+	if (!kill)
+		return;
+	st.st_mode &= ~kill;
+	s->ops.setattr(ctx, ino, fh, &st, ZC_SET_ATTR_MODE, &out);
+}
+
 static void serve_write(struct zc_worker *w, const struct fuse_in_header *hdr, struct zc_iter *src)
 {
 	struct zc_chan *c = w->chan;
@@ -476,6 +499,8 @@ static void serve_write(struct zc_worker *w, const struct fuse_in_header *hdr, s
 	off = (off_t)wi->offset;
 	size = wi->size;
 	ctx_from_header(&ctx, &priv, s, hdr);
+	if (wi->write_flags & FUSE_WRITE_KILL_SUIDGID)
+		kill_suid_sgid(s, &ctx, ino, fh);
 	if (s->ops.write)
 		n_ext = s->ops.write(&ctx, ino, fh, off, size, ext, ZC_MAX_EXTENTS);
 	if (n_ext >= 0 && check_extents(ext, n_ext, size, false) < 0)

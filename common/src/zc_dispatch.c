@@ -102,6 +102,9 @@ static void zc_init(void *userdata, struct fuse_conn_info *conn)
 	 * a non-owner itself; a daemon writing as root would not.
 	 */
 	conn->want &= ~FUSE_CAP_HANDLE_KILLPRIV;
+#ifdef FUSE_CAP_HANDLE_KILLPRIV_V2
+	conn->want &= ~FUSE_CAP_HANDLE_KILLPRIV_V2;
+#endif
 	if (s->ops.flock && (conn->capable & FUSE_CAP_FLOCK_LOCKS))
 		conn->want |= FUSE_CAP_FLOCK_LOCKS;
 	/* Names change behind the kernel's back only with cache=never. */

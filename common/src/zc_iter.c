@@ -298,7 +298,8 @@ ssize_t zc_move(struct zc_iter *dst, struct zc_iter *src, size_t len, unsigned i
 		len = src->count;
 	while (total < len) {
 		n = move_step(dst, src, len - total, flags, st);
-		if (n == -EINTR)
+		/* A message device's caller wants to see the interruption. */
+		if (n == -EINTR && !(flags & ZC_MOVE_ONCE))
 			continue;
 		if (n < 0) {
 			if (total)

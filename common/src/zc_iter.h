@@ -52,7 +52,8 @@ void zc_iter_advance(struct zc_iter *it, size_t n);
 
 /*
  * Move up to @len bytes from @src to @dst (never more than either holds) and
- * advance both by what moved. Short transfers and EINTR are retried; EAGAIN
+ * advance both by what moved. Short transfers and EINTR are retried (EINTR
+ * is returned with ZC_MOVE_ONCE, for a caller that must notice signals); EAGAIN
  * (a full or empty non-blocking pipe) and end of file stop the move. A file
  * system that refuses splice or copy_file_range is served by copying, and
  * the fallback is counted in @st (which may be NULL).
