@@ -1,0 +1,38 @@
+"""pytest glue for the mount tests: per-test watchdog and the mount fixture."""
+
+import pytest
+
+import zctest
+
+
+def pytest_configure(config):
+    config.addinivalue_line(
+        'markers', 'timeout(seconds): time limit of one test (default ZCFUSE_TEST_TIMEOUT or 60)')
+
+
+@pytest.fixture(autouse=True)
+def zc_watchdog(request):
+    """Bound every test, its fixtures included."""
+    marker = request.node.get_closest_marker('timeout')
+    seconds = marker.args[0] if marker else zctest.default_test_timeout()
+    with zctest.Watchdog(seconds, request.node.nodeid):
+        yield
+
+
+@pytest.fixture
+def mount():
+    """A zcfuse mount with the options of ZCFUSE_MOUNT_OPTS."""
+    zctest.require_fuse()
+    with zctest.Mount() as m:
+        yield m
+
+
+def pytest_sessionfinish(session, exitstatus):
+    # Tell meson "skipped" (77) when every test that ran was skipped.
+    reporter = session.config.pluginmanager.get_plugin('terminalreporter')
+    if reporter is None or exitstatus != 0:
+        return
+    stats = reporter.stats
+    if stats.get('skipped') and not stats.get('passed') and not stats.get('failed') \
+            and not stats.get('error'):
+        session.exitstatus = 77

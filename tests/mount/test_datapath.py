@@ -1,0 +1,263 @@
+"""The data path: splice really moves the data, and every path keeps it intact.
+
+The counters come from the daemon (user.zcfuse.stats on the mount root); the
+independent measure is the daemon's /proc/PID/io, where read() and write()
+bytes count as rchar/wchar and splice() bytes do not.
+"""
+
+import errno
+import mmap
+import os
+import random
+import threading
+
+import pytest
+
+import zctest
+
+MIB = 1 << 20
+TOTAL = 64 * MIB
+
+# Every data path: splice (default threshold), copy mode, splice for every
+# size, and the page cache with and without writeback.
+DATA_MODES = [
+    ['cache=never'],
+    ['cache=never', 'nosplice'],
+    ['cache=never', 'splice_threshold=0'],
+    ['cache=auto'],
+    ['cache=auto', 'writeback'],
+]
+
+
+def mode_id(opts):
+    return ','.join(opts)
+
+
+def counters(mnt):
+    text = os.getxattr(mnt, 'user.zcfuse.stats').decode()
+    out = {}
+    for line in text.splitlines():
+        name, value = line.rsplit(' ', 1)
+        out[name] = int(value)
+    return out
+
+
+def proc_io(pid):
+    out = {}
+    with open('/proc/%d/io' % pid) as f:
+        for line in f:
+            name, value = line.split(':')
+            out[name] = int(value)
+    return out
+
+
+def delta(after, before, name):
+    return after.get(name, 0) - before.get(name, 0)
+
+
+@pytest.mark.timeout(300)
+@pytest.mark.parametrize('splice', [True, False], ids=['splice', 'copy'])
+def test_splice_moves_the_data(splice):
+    """64 MiB written and read through a cache=never mount: with splice on,
+    at least 99 % of the file data goes through pipes and the daemon's
+    read()/write() byte counts stay far below the data; in copy mode every
+    byte goes through memory, twice each way."""
+    opts = ['cache=never'] + ([] if splice else ['nosplice'])
+    chunk = bytes(random.Random(64).getrandbits(8) for _ in range(4096)) * 256
+    with zctest.Mount(opts=opts) as m:
+        path = os.path.join(m.mnt, 'big')
+        pid = m.proc.pid
+        before, io_before = counters(m.mnt), proc_io(pid)
+        with open(path, 'wb', buffering=0) as f:
+            for _ in range(TOTAL // MIB):
+                assert f.write(chunk) == MIB
+        with open(path, 'rb', buffering=0) as f:
+            for i in range(TOTAL // MIB):
+                assert f.read(MIB) == chunk, 'block %d differs' % i
+            assert f.read(MIB) == b''
+        after, io_after = counters(m.mnt), proc_io(pid)
+
+        with open(os.path.join(m.src, 'big'), 'rb') as f:
+            for i in range(TOTAL // MIB):
+                assert f.read(MIB) == chunk, 'SOURCE block %d differs' % i
+
+    data = delta(after, before, 'data.read') + delta(after, before, 'data.written')
+    assert data == 2 * TOTAL
+    via_pipe = delta(after, before, 'data.read.pipe') + delta(after, before, 'data.written.pipe')
+    spliced = delta(after, before, 'bytes.splice')
+    copied = delta(after, before, 'bytes.copy')
+    chars = delta(io_after, io_before, 'rchar') + delta(io_after, io_before, 'wchar')
+    detail = ('pipe %d of %d data bytes; bytes.splice %d, bytes.copy %d; rchar+wchar %d'
+              % (via_pipe, data, spliced, copied, chars))
+    if splice:
+        assert via_pipe >= 0.99 * data, detail
+        # Each byte is spliced in twice and out at least once on each path.
+        assert spliced >= 2 * data, detail
+        assert copied <= 0.02 * data, detail
+        assert chars <= 0.02 * data, detail
+        assert delta(after, before, 'fallback.splice_refused') == 0, detail
+    else:
+        assert via_pipe == 0, detail
+        assert spliced == 0, detail
+        assert copied >= 2 * data, detail
+        assert chars >= 2 * data, detail
+
+
+def pattern(seed, size):
+    rnd = random.Random(seed)
+    return rnd.getrandbits(8 * size).to_bytes(size, 'little') if size else b''
+
+
+def compare_files(a, b):
+    da, db = zctest.read_file(a), zctest.read_file(b)
+    assert len(da) == len(db), '%s: %d bytes, %s: %d bytes' % (a, len(da), b, len(db))
+    off = zctest.first_difference(da, db)
+    assert off is None, '%s and %s differ first at offset %s' % (a, b, off)
+
+
+@pytest.mark.timeout(240)
+@pytest.mark.parametrize('opts', DATA_MODES, ids=mode_id)
+def test_misaligned_sparse_and_eof(opts):
+    """Writes at odd offsets and sizes, far beyond the end (holes), reads
+    past the end: the mount, SOURCE and a plain file agree byte for byte."""
+    rnd = random.Random(7)
+    with zctest.Mount(opts=opts) as m:
+        targets = [os.path.join(m.mnt, 'f'), os.path.join(m.ref, 'f')]
+        fds = [os.open(t, os.O_RDWR | os.O_CREAT, 0o644) for t in targets]
+        try:
+            for i in range(300):
+                off = rnd.choice([0, 1, 4095, 4097, 65535, 3 * MIB + 5, 9 * MIB - 3,
+                                  rnd.randrange(12 * MIB)])
+                size = rnd.choice([1, 3, 511, 4095, 4097, 40000, 131071, MIB + 17,
+                                   rnd.randrange(1, 2 * MIB)])
+                data = pattern(i, size)
+                for fd in fds:
+                    assert os.pwrite(fd, data, off) == size
+                if i % 10 == 0:
+                    # Read across the end and past it.
+                    end = os.fstat(fds[1]).st_size
+                    for where in (end - 100, end, end + 4096, rnd.randrange(end + 1)):
+                        where = max(where, 0)
+                        got = [os.pread(fd, 300000, where) for fd in fds]
+                        assert got[0] == got[1], 'read of 300000 at %d differs' % where
+                if i % 50 == 0:
+                    newsize = rnd.randrange(10 * MIB)
+                    for fd in fds:
+                        os.ftruncate(fd, newsize)
+            for fd in fds:
+                os.fsync(fd)
+        finally:
+            for fd in fds:
+                os.close(fd)
+        compare_files(targets[0], targets[1])
+        compare_files(os.path.join(m.src, 'f'), targets[1])
+        # A file whose size is not a multiple of the page size, read whole.
+        for d in (m.mnt, m.ref):
+            zctest.write_file(os.path.join(d, 'odd'), pattern(99, 3 * 4096 + 123))
+        compare_files(os.path.join(m.mnt, 'odd'), os.path.join(m.ref, 'odd'))
+        compare_files(os.path.join(m.src, 'odd'), os.path.join(m.ref, 'odd'))
+
+
+@pytest.mark.timeout(240)
+@pytest.mark.parametrize('opts', DATA_MODES, ids=mode_id)
+def test_o_direct_open(opts):
+    """An application's O_DIRECT open works through the mount with aligned
+    buffers, and what it wrote is what SOURCE holds."""
+    with zctest.Mount(opts=opts) as m:
+        path = os.path.join(m.mnt, 'direct')
+        buf = mmap.mmap(-1, 2 * MIB)
+        want = pattern(5, 2 * MIB)
+        buf[:] = want
+        try:
+            fd = os.open(path, os.O_RDWR | os.O_CREAT | os.O_DIRECT, 0o644)
+        except OSError as e:
+            pytest.fail('O_DIRECT open through the mount failed: %s' % os.strerror(e.errno))
+        try:
+            assert os.pwritev(fd, [buf], 4096) == 2 * MIB
+            back = mmap.mmap(-1, 2 * MIB)
+            assert os.preadv(fd, [back], 4096) == 2 * MIB
+            assert back[:] == want
+            # Past the end: nothing.
+            assert os.preadv(fd, [back], 4096 + 2 * MIB) == 0
+        finally:
+            os.close(fd)
+        with open(os.path.join(m.src, 'direct'), 'rb') as f:
+            assert f.read(4096) == bytes(4096)
+            assert f.read() == want
+
+
+@pytest.mark.timeout(240)
+@pytest.mark.parametrize('opts', DATA_MODES, ids=mode_id)
+def test_concurrent_readers_and_writers(opts):
+    """Four writers own interleaved blocks of one file and rewrite them while
+    four readers read it; afterwards every block holds its last version."""
+    block = 256 * 1024 + 512  # not a multiple of the page size
+    blocks = 32
+    rounds = 6
+    with zctest.Mount(opts=opts) as m:
+        path = os.path.join(m.mnt, 'shared')
+        with open(path, 'wb') as f:
+            f.truncate(block * blocks)
+        errors = []
+        stop = threading.Event()
+
+        def writer(w):
+            try:
+                fd = os.open(path, os.O_WRONLY)
+                try:
+                    for r in range(rounds):
+                        for b in range(w, blocks, 4):
+                            data = pattern(b * 100 + r, block)
+                            assert os.pwrite(fd, data, b * block) == block
+                finally:
+                    os.close(fd)
+            except Exception as e:  # reported below
+                errors.append('writer %d: %r' % (w, e))
+
+        def reader(rd):
+            rnd = random.Random(rd)
+            try:
+                fd = os.open(path, os.O_RDONLY)
+                try:
+                    while not stop.is_set():
+                        b = rnd.randrange(blocks)
+                        got = os.pread(fd, block, b * block)
+                        assert len(got) == block, 'short read of block %d' % b
+                finally:
+                    os.close(fd)
+            except Exception as e:
+                errors.append('reader %d: %r' % (rd, e))
+
+        writers = [threading.Thread(target=writer, args=(w,)) for w in range(4)]
+        readers = [threading.Thread(target=reader, args=(r,)) for r in range(4)]
+        for t in readers + writers:
+            t.start()
+        for t in writers:
+            t.join(180)
+        stop.set()
+        for t in readers:
+            t.join(60)
+        assert not errors, errors
+        expect = b''.join(pattern(b * 100 + rounds - 1, block) for b in range(blocks))
+        for where in (path, os.path.join(m.src, 'shared')):
+            got = zctest.read_file(where)
+            assert len(got) == len(expect)
+            off = zctest.first_difference(got, expect)
+            assert off is None, '%s differs first at %d' % (where, off)
+
+
+@pytest.mark.timeout(120)
+def test_write_error_reaches_the_caller():
+    """A write the backing file system refuses (EFBIG past the file size
+    limit of the backing store) returns that errno, and the daemon lives on."""
+    with zctest.Mount(opts=['cache=never']) as m:
+        path = os.path.join(m.mnt, 'huge')
+        fd = os.open(path, os.O_WRONLY | os.O_CREAT, 0o644)
+        try:
+            with pytest.raises(OSError) as e:
+                os.pwrite(fd, b'x' * 8192, (1 << 63) - 4096)
+            assert e.value.errno in (errno.EFBIG, errno.EINVAL)
+            assert os.pwrite(fd, b'still fine', 0) == 10
+        finally:
+            os.close(fd)
+        assert zctest.read_file(os.path.join(m.src, 'huge')) == b'still fine'

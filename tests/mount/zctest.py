@@ -1,0 +1,800 @@
+"""Harness for the zcfuse mount tests.
+
+Mount starts the daemon in the foreground on fresh temporary directories,
+waits for the mount to appear in /proc/self/mountinfo, and in every outcome
+unmounts it and reaps the daemon, failing when the daemon crashed, exited
+non-zero, or printed error lines.  Watchdog bounds a test: when it expires it
+kills every daemon this process started, which aborts the FUSE connection so
+that a request stuck in the kernel returns, and then raises in the main
+thread.
+
+Environment:
+  ZCFUSE_BIN            daemon executable (default /work/main/build/daemon/zcfuse)
+  ZCFUSE_MOUNT_OPTS     comma separated -o options for every mount
+  ZCFUSE_TEST_TMPDIR    where the temporary directories go (default: tempfile's)
+  ZCFUSE_TEST_TIMEOUT   default per-test limit in seconds (default 60)
+  ZCFUSE_TEST_KEEP      if set, keep the temporary directories
+"""
+
+import atexit
+import ctypes
+import errno
+import json
+import os
+import re
+import shutil
+import signal
+import stat
+import subprocess
+import sys
+import tempfile
+import threading
+import time
+
+DEFAULT_BIN = '/work/main/build/daemon/zcfuse'
+MOUNT_TIMEOUT = 10.0
+EXIT_TIMEOUT = 10.0
+
+# Lines on the daemon's stderr that fail a test unless the test allows them.
+ERROR_RE = re.compile(r'error|warning|fatal|abort|assert|sanitizer|segmentation|'
+                      r'leak|panic|traceback|\bbug\b|corrupt|overflow', re.IGNORECASE)
+
+
+class DaemonError(AssertionError):
+    """The daemon failed to mount, crashed, or reported errors."""
+
+
+class TimeLimitExceeded(AssertionError):
+    """A watchdog expired."""
+
+
+def zcfuse_bin():
+    return os.environ.get('ZCFUSE_BIN') or DEFAULT_BIN
+
+
+def env_mount_opts():
+    raw = os.environ.get('ZCFUSE_MOUNT_OPTS', '')
+    return [o.strip() for o in raw.split(',') if o.strip()]
+
+
+def tmp_root():
+    return os.path.realpath(os.environ.get('ZCFUSE_TEST_TMPDIR') or tempfile.gettempdir())
+
+
+def default_test_timeout():
+    return float(os.environ.get('ZCFUSE_TEST_TIMEOUT', '60'))
+
+
+def require_fuse():
+    """Skip when FUSE cannot work here; fail when the daemon is missing."""
+    import pytest
+    if not os.path.exists('/dev/fuse'):
+        pytest.skip('/dev/fuse does not exist')
+    if shutil.which('fusermount3') is None:
+        pytest.skip('fusermount3 is not installed')
+    if not os.access(zcfuse_bin(), os.X_OK):
+        pytest.fail('daemon %s is not an executable (set ZCFUSE_BIN)' % zcfuse_bin())
+
+
+# ---------------------------------------------------------------- mountinfo
+
+def _unescape(field):
+    return re.sub(r'\\([0-7]{3})', lambda m: chr(int(m.group(1), 8)), field)
+
+
+def mount_entries(path):
+    """Entries of /proc/self/mountinfo whose mount point is path (a real path).
+
+    Each entry is a dict with keys dev ('major:minor'), fstype, source, opts
+    (per-mount options) and super (super block options).
+    """
+    found = []
+    with open('/proc/self/mountinfo') as f:
+        for line in f:
+            left, _, right = line.partition(' - ')
+            fields = left.split()
+            if len(fields) < 5 or _unescape(fields[4]) != path:
+                continue
+            rfields = right.split()
+            found.append({'dev': fields[2], 'opts': fields[5],
+                          'fstype': rfields[0] if rfields else '',
+                          'source': rfields[1] if len(rfields) > 1 else '',
+                          'super': rfields[2] if len(rfields) > 2 else ''})
+    return found
+
+
+def is_mounted(path):
+    return bool(mount_entries(path))
+
+
+def wait_until(cond, timeout, what):
+    """Poll cond() with short, growing waits; raise TimeLimitExceeded."""
+    deadline = time.monotonic() + timeout
+    delay = 0.001
+    while True:
+        if cond():
+            return
+        if time.monotonic() > deadline:
+            raise TimeLimitExceeded('%s: not done after %.1f s' % (what, timeout))
+        time.sleep(delay)
+        delay = min(delay * 2, 0.05)
+
+
+def fusermount_unmount(path, lazy=False):
+    """Run fusermount3 -u (or -uz); return (ok, message)."""
+    flag = '-uz' if lazy else '-u'
+    try:
+        r = subprocess.run(['fusermount3', flag, path], stdin=subprocess.DEVNULL,
+                           stdout=subprocess.PIPE, stderr=subprocess.STDOUT, timeout=20)
+    except subprocess.TimeoutExpired:
+        return False, 'fusermount3 %s %s timed out' % (flag, path)
+    return r.returncode == 0, r.stdout.decode(errors='replace').strip()
+
+
+# ------------------------------------------------------------ process scans
+
+def pids_with_arg(arg):
+    """PIDs (other than ours) whose command line has arg as one argument."""
+    arg = arg.encode()
+    found = []
+    for name in os.listdir('/proc'):
+        if not name.isdigit() or int(name) == os.getpid():
+            continue
+        try:
+            with open('/proc/%s/cmdline' % name, 'rb') as f:
+                args = f.read().split(b'\0')
+        except OSError:
+            continue
+        if arg in args:
+            found.append(int(name))
+    return found
+
+
+def pid_alive(pid):
+    """True while pid exists and is not a zombie."""
+    try:
+        with open('/proc/%d/stat' % pid) as f:
+            data = f.read()
+    except OSError:
+        return False
+    state = data.rpartition(')')[2].split()[0]
+    return state not in ('Z', 'X')
+
+
+# ------------------------------------------------------------------- mounts
+
+_active = set()
+_lock = threading.Lock()
+
+
+class Mount:
+    """A zcfuse mount on temporary directories.
+
+    Attributes after entering: base, src (SOURCE), mnt (MOUNTPOINT), ref (a
+    plain directory on the same file system as src), proc (the daemon).
+
+    opts: -o options (default: ZCFUSE_MOUNT_OPTS); extra_opts are appended.
+    args: further command line arguments (for example ['-s']).
+    populate: called with src before the daemon starts.
+    allowed_stderr: regexes for stderr lines that are not errors.
+    check_stderr: False to ignore stderr (debug output).
+    expected_exit: the daemon's expected exit status (negative: signal).
+    foreground: False to start without -f and expect the command to return
+    after the mount exists.
+    add_f: False to leave -f out while still expecting a foreground daemon
+    (for -d, which implies it).
+    """
+
+    def __init__(self, opts=None, extra_opts=(), args=(), populate=None,
+                 allowed_stderr=(), check_stderr=True, expected_exit=0, foreground=True,
+                 add_f=True):
+        self.opts = list(env_mount_opts() if opts is None else opts) + list(extra_opts)
+        self.args = list(args)
+        self.populate = populate
+        self.allowed_stderr = [re.compile(p) for p in allowed_stderr]
+        self.check_stderr = check_stderr
+        self.expected_exit = expected_exit
+        self.foreground = foreground
+        self.add_f = add_f
+        self.proc = None
+        self.bg_pid = None
+        self.aborted = None
+        self.base = None
+
+    # The command line, without -f when running in the background.
+    def command(self):
+        cmd = [zcfuse_bin(), self.src, self.mnt]
+        if self.foreground and self.add_f:
+            cmd.append('-f')
+        cmd += self.args
+        if self.opts:
+            cmd += ['-o', ','.join(self.opts)]
+        return cmd
+
+    def make_dirs(self):
+        self.base = tempfile.mkdtemp(prefix='zcfuse-test-', dir=tmp_root())
+        os.chmod(self.base, 0o755)
+        self.src = os.path.join(self.base, 'src')
+        self.mnt = os.path.join(self.base, 'mnt')
+        self.ref = os.path.join(self.base, 'ref')
+        for d in (self.src, self.mnt, self.ref):
+            os.mkdir(d)
+            os.chmod(d, 0o755)
+        self.stderr_path = os.path.join(self.base, 'daemon.log')
+
+    def __enter__(self):
+        self.make_dirs()
+        try:
+            if self.populate:
+                self.populate(self.src)
+            self.start()
+        except BaseException:
+            self._cleanup_quietly()
+            raise
+        return self
+
+    def __exit__(self, exc_type, exc, tb):
+        self.stop(raise_errors=exc_type is None)
+        return False
+
+    def start(self):
+        with _lock:
+            _active.add(self)
+        log = open(self.stderr_path, 'wb')
+        try:
+            self.proc = subprocess.Popen(self.command(), stdin=subprocess.DEVNULL, stdout=log,
+                                         stderr=log, start_new_session=True)
+        finally:
+            log.close()
+        if self.foreground:
+            self._wait_mounted()
+        else:
+            self._wait_daemonized()
+
+    def _wait_mounted(self):
+        deadline = time.monotonic() + MOUNT_TIMEOUT
+        delay = 0.001
+        while not is_mounted(self.mnt):
+            if self.proc.poll() is not None:
+                raise DaemonError('daemon exited with status %d before mounting:\n%s'
+                                  % (self.proc.returncode, self.stderr_text()))
+            if time.monotonic() > deadline:
+                raise DaemonError('mount did not appear within %.0f s:\n%s'
+                                  % (MOUNT_TIMEOUT, self.stderr_text()))
+            time.sleep(delay)
+            delay = min(delay * 2, 0.05)
+
+    def _wait_daemonized(self):
+        try:
+            rc = self.proc.wait(timeout=MOUNT_TIMEOUT)
+        except subprocess.TimeoutExpired:
+            raise DaemonError('command without -f did not return within %.0f s:\n%s'
+                              % (MOUNT_TIMEOUT, self.stderr_text()))
+        # Find the daemon before judging, so that cleanup can reach it.
+        pids = pids_with_arg(self.mnt)
+        if pids:
+            self.bg_pid = pids[0]
+        if rc != 0:
+            raise DaemonError('command without -f exited with status %d:\n%s'
+                              % (rc, self.stderr_text()))
+        if not is_mounted(self.mnt):
+            raise DaemonError('command without -f returned before the mount existed:\n%s'
+                              % self.stderr_text())
+        if len(pids) != 1:
+            raise DaemonError('expected one daemon process for %s, found %r'
+                              % (self.mnt, pids))
+
+    def stderr_text(self):
+        try:
+            with open(self.stderr_path, 'rb') as f:
+                return f.read().decode(errors='replace')
+        except OSError:
+            return ''
+
+    def connection_id(self):
+        """The FUSE connection number (the device minor) from mountinfo."""
+        entries = mount_entries(self.mnt)
+        if not entries:
+            return None
+        return entries[-1]['dev'].split(':')[1]
+
+    def abort(self, reason):
+        """Kill the daemon now (and abort the connection): unblocks waiters."""
+        self.aborted = reason
+        conn = self.connection_id()
+        if conn is not None:
+            try:
+                with open('/sys/fs/fuse/connections/%s/abort' % conn, 'w') as f:
+                    f.write('1')
+            except OSError:
+                pass
+        for pid in (self.proc.pid if self.proc else None, self.bg_pid):
+            if pid is not None:
+                try:
+                    os.kill(pid, signal.SIGKILL)
+                except OSError:
+                    pass
+
+    def unmount(self):
+        """Unmount (plain, lazy as fallback); return a list of problems."""
+        problems = []
+        if is_mounted(self.mnt):
+            ok, msg = fusermount_unmount(self.mnt)
+            if not ok:
+                problems.append('fusermount3 -u failed: %s' % msg)
+                fusermount_unmount(self.mnt, lazy=True)
+        return problems
+
+    def stop(self, raise_errors=True):
+        """Unmount, reap the daemon, check its exit and stderr."""
+        problems = self.unmount()
+        hard = []
+        if self.proc is not None and self.foreground:
+            try:
+                rc = self.proc.wait(timeout=EXIT_TIMEOUT)
+            except subprocess.TimeoutExpired:
+                hard.append('daemon did not exit within %.0f s after unmount' % EXIT_TIMEOUT)
+                self.proc.kill()
+                rc = self.proc.wait()
+            if self.aborted:
+                hard.append('daemon killed: %s' % self.aborted)
+            elif rc != self.expected_exit:
+                if rc < 0:
+                    hard.append('daemon died from signal %d (expected exit %d)'
+                                % (-rc, self.expected_exit))
+                else:
+                    hard.append('daemon exited with status %d (expected %d)'
+                                % (rc, self.expected_exit))
+        elif self.bg_pid is not None:
+            try:
+                wait_until(lambda: not pid_alive(self.bg_pid), EXIT_TIMEOUT,
+                           'background daemon %d exit after unmount' % self.bg_pid)
+            except TimeLimitExceeded as e:
+                hard.append(str(e))
+                try:
+                    os.kill(self.bg_pid, signal.SIGKILL)
+                except OSError:
+                    pass
+            if self.aborted:
+                hard.append('daemon killed: %s' % self.aborted)
+        if self.check_stderr:
+            bad = self.unexpected_stderr()
+            if bad:
+                hard.append('unexpected lines on the daemon\'s stderr:\n  ' + '\n  '.join(bad))
+        with _lock:
+            _active.discard(self)
+        self._remove_dirs()
+        if hard and raise_errors:
+            raise DaemonError('\n'.join(hard + problems) + '\n--- daemon stderr ---\n'
+                              + self.stderr_text())
+        return hard + problems
+
+    def unexpected_stderr(self):
+        bad = []
+        for line in self.stderr_text().splitlines():
+            if not ERROR_RE.search(line):
+                continue
+            if any(p.search(line) for p in self.allowed_stderr):
+                continue
+            bad.append(line)
+        return bad
+
+    def _remove_dirs(self):
+        if self.base is None or os.environ.get('ZCFUSE_TEST_KEEP'):
+            return
+        if self.mnt and is_mounted(self.mnt):
+            return
+        shutil.rmtree(self.base, ignore_errors=True)
+        self.base = None
+
+    def _cleanup_quietly(self):
+        try:
+            self.stop(raise_errors=False)
+        except Exception:
+            pass
+        if self.proc is not None and self.proc.poll() is None:
+            self.proc.kill()
+            self.proc.wait()
+
+
+def _cleanup_all():
+    with _lock:
+        mounts = list(_active)
+    for m in mounts:
+        if m.mnt and is_mounted(m.mnt):
+            fusermount_unmount(m.mnt, lazy=True)
+        m.abort('test process exiting')
+        if m.proc is not None:
+            try:
+                m.proc.wait(timeout=5)
+            except subprocess.TimeoutExpired:
+                pass
+
+
+atexit.register(_cleanup_all)
+
+
+def _on_terminate(signum, frame):
+    _cleanup_all()
+    signal.signal(signum, signal.SIG_DFL)
+    os.kill(os.getpid(), signum)
+
+
+if threading.current_thread() is threading.main_thread():
+    for _sig in (signal.SIGTERM, signal.SIGHUP):
+        if signal.getsignal(_sig) == signal.SIG_DFL:
+            signal.signal(_sig, _on_terminate)
+
+
+# ----------------------------------------------------------------- watchdog
+
+class Watchdog:
+    """Bound a block of code: on expiry kill the daemons and raise.
+
+    A FUSE request whose daemon does not answer blocks the caller in the
+    kernel; signals do not end that wait, but killing the daemon (which
+    aborts the connection) does.  The timer thread does that, then sends
+    SIGALRM to the main thread, whose handler raises TimeLimitExceeded.
+    """
+
+    def __init__(self, seconds, what='test'):
+        self.seconds = seconds
+        self.what = what
+        self.fired = False
+        self.timer = None
+        self.old_handler = None
+
+    def _message(self):
+        return '%s exceeded its time limit of %.0f s' % (self.what, self.seconds)
+
+    def _fire(self):
+        self.fired = True
+        with _lock:
+            mounts = list(_active)
+        for m in mounts:
+            m.abort('watchdog: ' + self._message())
+        signal.pthread_kill(threading.main_thread().ident, signal.SIGALRM)
+
+    def _on_alarm(self, signum, frame):
+        if self.fired:
+            raise TimeLimitExceeded(self._message())
+
+    def __enter__(self):
+        if threading.current_thread() is threading.main_thread():
+            self.old_handler = signal.signal(signal.SIGALRM, self._on_alarm)
+        self.timer = threading.Timer(self.seconds, self._fire)
+        self.timer.daemon = True
+        self.timer.start()
+        return self
+
+    def __exit__(self, exc_type, exc, tb):
+        self.timer.cancel()
+        self.timer.join()
+        if self.old_handler is not None:
+            signal.signal(signal.SIGALRM, self.old_handler)
+        if self.fired and exc_type is None:
+            raise TimeLimitExceeded(self._message())
+        return False
+
+
+# ------------------------------------------------------ comparing outcomes
+
+class Err:
+    """An OSError outcome, compared by errno."""
+
+    def __init__(self, code):
+        self.errno = code
+
+    def __eq__(self, other):
+        return isinstance(other, Err) and other.errno == self.errno
+
+    def __hash__(self):
+        return hash(self.errno)
+
+    def __repr__(self):
+        return 'Err(%s)' % errno.errorcode.get(self.errno, self.errno)
+
+
+def attempt(fn, *args, **kwargs):
+    """fn(*args) or Err(errno) if it raised OSError."""
+    try:
+        return fn(*args, **kwargs)
+    except OSError as e:
+        return Err(e.errno)
+
+
+def stat_key(st, with_size=True):
+    """The stat fields a passthrough must carry: type and mode, nlink, owner, size."""
+    key = [st.st_mode, st.st_nlink, st.st_uid, st.st_gid]
+    if with_size and not stat.S_ISDIR(st.st_mode):
+        key.append(st.st_size)
+    if stat.S_ISCHR(st.st_mode) or stat.S_ISBLK(st.st_mode):
+        key.append(st.st_rdev)
+    return tuple(key)
+
+
+def stat_or_err(path, follow=False):
+    r = attempt(os.stat, path, follow_symlinks=follow)
+    return r if isinstance(r, Err) else stat_key(r)
+
+
+def read_file(path):
+    with open(path, 'rb') as f:
+        return f.read()
+
+
+def write_file(path, data, mode=0o644):
+    fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, mode)
+    try:
+        view = memoryview(data)
+        while view:
+            n = os.write(fd, view)
+            view = view[n:]
+    finally:
+        os.close(fd)
+
+
+def first_difference(a, b):
+    """Offset of the first differing byte of a and b, or None if equal."""
+    if a == b:
+        return None
+    n = min(len(a), len(b))
+    lo = 0
+    step = 1 << 16
+    while lo < n and a[lo:lo + step] == b[lo:lo + step]:
+        lo += step
+    for i in range(lo, min(lo + step, n)):
+        if a[i] != b[i]:
+            return i
+    return n
+
+
+def all_xattrs(path):
+    """{name: value or Err} of path itself (links not followed)."""
+    names = attempt(os.listxattr, path, follow_symlinks=False)
+    if isinstance(names, Err):
+        return names
+    return {n: attempt(os.getxattr, path, n, follow_symlinks=False) for n in names}
+
+
+def tree_snapshot(root):
+    """{relative path: description} of everything under root, not following links."""
+    snap = {}
+    for dirpath, dirnames, filenames in os.walk(root):
+        dirnames.sort()
+        for name in dirnames + filenames:
+            path = os.path.join(dirpath, name)
+            rel = os.path.relpath(path, root)
+            st = os.lstat(path)
+            desc = {'stat': stat_key(st)}
+            if stat.S_ISLNK(st.st_mode):
+                desc['target'] = os.readlink(path)
+            elif stat.S_ISREG(st.st_mode):
+                desc['data'] = read_file(path)
+            xattrs = all_xattrs(path)
+            if xattrs:
+                desc['xattrs'] = xattrs
+            snap[rel] = desc
+    return snap
+
+
+def assert_same_tree(a, b):
+    """Assert that trees a and b hold the same names, types, modes, owners, data."""
+    sa, sb = tree_snapshot(a), tree_snapshot(b)
+    missing = sorted(set(sb) - set(sa))
+    extra = sorted(set(sa) - set(sb))
+    assert not missing and not extra, \
+        'trees differ: only in %s: %r; only in %s: %r' % (b, missing, a, extra)
+    for rel in sorted(sa):
+        da, db = sa[rel], sb[rel]
+        if da == db:
+            continue
+        for k in sorted(set(da) | set(db)):
+            va, vb = da.get(k), db.get(k)
+            if va == vb:
+                continue
+            if k == 'data':
+                raise AssertionError('%s: contents differ (sizes %d, %d) at offset %s'
+                                     % (rel, len(va), len(vb), first_difference(va, vb)))
+            raise AssertionError('%s: %s differs: %r (%s) vs %r (%s)' % (rel, k, va, a, vb, b))
+
+
+# ----------------------------------------------------------- ctypes calls
+
+libc = ctypes.CDLL(None, use_errno=True)
+
+AT_FDCWD = -100
+AT_SYMLINK_NOFOLLOW = 0x100
+RENAME_NOREPLACE = 1
+RENAME_EXCHANGE = 2
+FALLOC_FL_KEEP_SIZE = 1
+FALLOC_FL_PUNCH_HOLE = 2
+FALLOC_FL_ZERO_RANGE = 0x10
+UTIME_NOW = (1 << 30) - 1
+UTIME_OMIT = (1 << 30) - 2
+
+libc.renameat2.argtypes = [ctypes.c_int, ctypes.c_char_p, ctypes.c_int, ctypes.c_char_p,
+                           ctypes.c_uint]
+libc.fallocate.argtypes = [ctypes.c_int, ctypes.c_int, ctypes.c_longlong, ctypes.c_longlong]
+
+
+class Timespec(ctypes.Structure):
+    _fields_ = [('tv_sec', ctypes.c_long), ('tv_nsec', ctypes.c_long)]
+
+
+libc.utimensat.argtypes = [ctypes.c_int, ctypes.c_char_p, ctypes.POINTER(Timespec), ctypes.c_int]
+
+
+def _check(ret, what):
+    if ret != 0:
+        e = ctypes.get_errno()
+        raise OSError(e, '%s: %s' % (what, os.strerror(e)))
+
+
+def renameat2(old, new, flags):
+    _check(libc.renameat2(AT_FDCWD, os.fsencode(old), AT_FDCWD, os.fsencode(new), flags),
+           'renameat2')
+
+
+def fallocate(fd, mode, offset, length):
+    _check(libc.fallocate(fd, mode, offset, length), 'fallocate')
+
+
+def punch_hole(fd, offset, length):
+    fallocate(fd, FALLOC_FL_PUNCH_HOLE | FALLOC_FL_KEEP_SIZE, offset, length)
+
+
+def utimensat(path, atime, mtime, follow=True):
+    """atime, mtime: (sec, nsec) tuples, or UTIME_NOW / UTIME_OMIT."""
+    ts = (Timespec * 2)()
+    for i, t in enumerate((atime, mtime)):
+        if t in (UTIME_NOW, UTIME_OMIT):
+            ts[i].tv_sec, ts[i].tv_nsec = 0, t
+        else:
+            ts[i].tv_sec, ts[i].tv_nsec = t
+    flags = 0 if follow else AT_SYMLINK_NOFOLLOW
+    _check(libc.utimensat(AT_FDCWD, os.fsencode(path), ts, flags), 'utimensat')
+
+
+class Dirent(ctypes.Structure):
+    # glibc's struct dirent on 64-bit Linux.
+    _fields_ = [('d_ino', ctypes.c_uint64), ('d_off', ctypes.c_int64),
+                ('d_reclen', ctypes.c_ushort), ('d_type', ctypes.c_ubyte),
+                ('d_name', ctypes.c_char * 256)]
+
+
+libc.opendir.argtypes = [ctypes.c_char_p]
+libc.opendir.restype = ctypes.c_void_p
+libc.readdir.argtypes = [ctypes.c_void_p]
+libc.readdir.restype = ctypes.POINTER(Dirent)
+libc.closedir.argtypes = [ctypes.c_void_p]
+
+DT_NAMES = {0: 'unknown', 1: 'fifo', 2: 'chr', 4: 'dir', 6: 'blk', 8: 'reg', 10: 'lnk',
+            12: 'sock'}
+
+
+def raw_readdir(path):
+    """{name: (d_ino, d_type name)} as readdir(3) returns them, without . and .."""
+    d = libc.opendir(os.fsencode(path))
+    if not d:
+        e = ctypes.get_errno()
+        raise OSError(e, os.strerror(e), path)
+    out = {}
+    try:
+        while True:
+            ctypes.set_errno(0)
+            ent = libc.readdir(d)
+            if not ent:
+                e = ctypes.get_errno()
+                if e:
+                    raise OSError(e, os.strerror(e), path)
+                break
+            name = os.fsdecode(ent.contents.d_name)
+            if name in ('.', '..'):
+                continue
+            if name in out:
+                raise AssertionError('readdir of %s returned %r twice' % (path, name))
+            out[name] = (ent.contents.d_ino, DT_NAMES.get(ent.contents.d_type,
+                                                          ent.contents.d_type))
+    finally:
+        libc.closedir(d)
+    return out
+
+
+# ------------------------------------------------ running as another user
+
+_CHILD_SCRIPT = r'''
+import errno, json, os, sys
+
+def run(root, op, a):
+    p = lambda rel: os.path.join(root, rel)
+    if op == 'read':
+        fd = os.open(p(a[0]), os.O_RDONLY)
+        try:
+            return os.read(fd, 65536).decode('latin-1')
+        finally:
+            os.close(fd)
+    if op == 'write':
+        fd = os.open(p(a[0]), os.O_WRONLY | os.O_APPEND)
+        try:
+            return os.write(fd, a[1].encode())
+        finally:
+            os.close(fd)
+    if op == 'create':
+        fd = os.open(p(a[0]), os.O_WRONLY | os.O_CREAT | os.O_EXCL, a[1])
+        try:
+            if len(a) > 2:
+                os.write(fd, a[2].encode())
+        finally:
+            os.close(fd)
+        return None
+    if op == 'open':
+        flags = 0
+        for name in a[1].split('|'):
+            flags |= getattr(os, name)
+        os.close(os.open(p(a[0]), flags, 0o644))
+        return None
+    if op == 'mkdir':
+        return os.mkdir(p(a[0]), a[1])
+    if op == 'mkfifo':
+        return os.mkfifo(p(a[0]), a[1])
+    if op == 'symlink':
+        return os.symlink(a[0], p(a[1]))
+    if op == 'link':
+        return os.link(p(a[0]), p(a[1]))
+    if op == 'unlink':
+        return os.unlink(p(a[0]))
+    if op == 'rmdir':
+        return os.rmdir(p(a[0]))
+    if op == 'rename':
+        return os.rename(p(a[0]), p(a[1]))
+    if op == 'stat':
+        st = os.lstat(p(a[0]))
+        return [st.st_mode, st.st_uid, st.st_gid, st.st_size, st.st_nlink]
+    if op == 'listdir':
+        return sorted(os.listdir(p(a[0])))
+    if op == 'chmod':
+        return os.chmod(p(a[0]), a[1])
+    if op == 'chown':
+        return os.chown(p(a[0]), a[1], a[2])
+    if op == 'truncate':
+        return os.truncate(p(a[0]), a[1])
+    if op == 'utime_now':
+        return os.utime(p(a[0]), None)
+    if op == 'utime':
+        return os.utime(p(a[0]), ns=(a[1], a[2]))
+    if op == 'access':
+        return os.access(p(a[0]), a[1])
+    if op == 'setxattr':
+        return os.setxattr(p(a[0]), a[1], a[2].encode())
+    if op == 'getxattr':
+        return os.getxattr(p(a[0]), a[1]).decode('latin-1')
+    raise ValueError('unknown op ' + op)
+
+req = json.load(sys.stdin)
+out = {}
+for root in req['roots']:
+    res = []
+    for op in req['ops']:
+        try:
+            res.append(['ok', run(root, op[0], op[1:])])
+        except OSError as e:
+            res.append(['err', errno.errorcode.get(e.errno, str(e.errno))])
+    out[root] = res
+json.dump(out, sys.stdout)
+'''
+
+
+def run_as(uid, gid, roots, ops, timeout=30):
+    """Run ops (lists [name, args...]) under each root as uid/gid, no groups.
+
+    Returns {root: [['ok', value] or ['err', 'ENAME'], ...]}.
+    """
+    r = subprocess.run([sys.executable, '-c', _CHILD_SCRIPT],
+                       input=json.dumps({'roots': list(roots), 'ops': ops}).encode(),
+                       stdout=subprocess.PIPE, stderr=subprocess.PIPE, timeout=timeout,
+                       user=uid, group=gid, extra_groups=[], umask=0o022, cwd='/')
+    if r.returncode != 0:
+        raise AssertionError('child as uid %d failed (%d): %s'
+                             % (uid, r.returncode, r.stderr.decode(errors='replace')))
+    return json.loads(r.stdout)
