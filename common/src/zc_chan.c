@@ -25,6 +25,8 @@
 #define ZC_STOP_SIGNAL	   SIGUSR1
 /* Requests received through the pipe after a large write. */
 #define ZC_PIPE_CREDIT 16
+/* The headers in front of a WRITE's data. */
+#define ZC_WRITE_HEADERS (sizeof(struct fuse_in_header) + sizeof(struct fuse_write_in))
 
 struct zc_worker {
 	struct zc_chan *chan;
@@ -191,6 +193,7 @@ static struct zc_worker *worker_new(struct zc_chan *c)
 	w->chan = c;
 	w->req_pipe[0] = w->req_pipe[1] = w->stage_pipe[0] = w->stage_pipe[1] = -1;
 	w->dev_fd = c->dev_fd;
+	w->pipe_credit = ZC_PIPE_CREDIT;
 	if (posix_memalign((void **)&w->buf, ZC_PAGE, c->bufsize)) {
 		free(w);
 		return NULL;
@@ -339,6 +342,7 @@ static int reply_read_mem(struct zc_worker *w, uint64_t unique, const struct zc_
 	zc_iter_mem(&msg, w->buf, out->len);
 	zc_iter_stream(&dev, w->dev_fd, out->len);
 	zc_stat_add(&c->stats.data_read, (uint64_t)total);
+	zc_stat_add(&c->stats.data_read_mem, (uint64_t)total);
 	total = zc_move(&dev, &msg, out->len, ZC_MOVE_ONCE, &c->stats);
 	return total < 0 ? (int)total : 0;
 }
@@ -376,6 +380,7 @@ static int reply_read_pipe(struct zc_worker *w, uint64_t unique, const struct zc
 	zc_iter_pipe(&reply_out, w->req_pipe[0], out.len);
 	zc_iter_stream(&dev, w->dev_fd, out.len);
 	zc_stat_add(&c->stats.data_read, (uint64_t)total);
+	zc_stat_add(&c->stats.data_read_pipe, (uint64_t)total);
 	n = zc_move(&dev, &reply_out, out.len, ZC_MOVE_ONCE, &c->stats);
 	if (n != (ssize_t)out.len)
 		zc_pipe_drain(w->req_pipe[0], &c->stats); /* interrupted: ENOENT */
@@ -524,8 +529,12 @@ static void serve_write(struct zc_worker *w, const struct fuse_in_header *hdr, s
 		}
 	}
 	iter_discard(src, &c->stats);
-	if (moved > 0)
+	if (moved > 0) {
 		zc_stat_add(&c->stats.data_written, (uint64_t)moved);
+		zc_stat_add(src->kind == ZC_ITER_PIPE ? &c->stats.data_written_pipe
+						      : &c->stats.data_written_mem,
+			    (uint64_t)moved);
+	}
 	if (s->ops.write_done)
 		moved = s->ops.write_done(&ctx, ino, fh, off, moved);
 	/* More large writes are likely to follow: receive them into the pipe. */
@@ -574,10 +583,20 @@ static int worker_serve_one(struct zc_worker *w)
 	if (__atomic_sub_fetch(&c->idle, 1, __ATOMIC_ACQ_REL) == 0)
 		maybe_spawn(c);
 
-	if (via_pipe)
+	if (via_pipe) {
 		zc_iter_pipe(&src, w->req_pipe[0], (size_t)n);
-	else
+		/* Too small to splice onwards: one read takes all of it. */
+		if ((size_t)n < ZC_WRITE_HEADERS + c->splice_threshold) {
+			zc_iter_mem(&in, w->buf, (size_t)n);
+			if (zc_move(&in, &src, (size_t)n, 0, &c->stats) != n) {
+				iter_discard(&src, &c->stats);
+				goto out;
+			}
+			zc_iter_mem(&src, w->buf, (size_t)n);
+		}
+	} else {
 		zc_iter_mem(&src, w->buf, (size_t)n);
+	}
 	hdr = iter_pull(&src, w->buf, sizeof(*hdr), &c->stats);
 	if (!hdr || hdr->len != (uint64_t)n) {
 		iter_discard(&src, &c->stats);

@@ -93,6 +93,10 @@ static void format(const struct zc_stats *st, struct out *o)
 	}
 	out_printf(o, "data.read %llu\n", (unsigned long long)load(&st->data_read));
 	out_printf(o, "data.written %llu\n", (unsigned long long)load(&st->data_written));
+	out_printf(o, "data.read.pipe %llu\n", (unsigned long long)load(&st->data_read_pipe));
+	out_printf(o, "data.read.mem %llu\n", (unsigned long long)load(&st->data_read_mem));
+	out_printf(o, "data.written.pipe %llu\n", (unsigned long long)load(&st->data_written_pipe));
+	out_printf(o, "data.written.mem %llu\n", (unsigned long long)load(&st->data_written_mem));
 	for (i = 0; i < ZC_FALLBACK_NR; i++)
 		out_printf(o, "fallback.%s %llu\n", fallback_names[i],
 			   (unsigned long long)load(&st->fallbacks[i]));

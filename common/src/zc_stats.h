@@ -39,6 +39,11 @@ struct zc_stats {
 	/* Payload bytes of READ replies and WRITE requests, however moved. */
 	uint64_t data_read;
 	uint64_t data_written;
+	/* The same, by the path they took: through pipes or through memory. */
+	uint64_t data_read_pipe;
+	uint64_t data_read_mem;
+	uint64_t data_written_pipe;
+	uint64_t data_written_mem;
 };
 
 static inline void zc_stat_add(uint64_t *counter, uint64_t n)
