@@ -38,7 +38,6 @@ struct zc_worker {
 	/* Receive through the pipe while this is > 0: large writes are arriving. */
 	unsigned int pipe_credit;
 	int req_pipe[2];
-	int stage_pipe[2];
 	char *buf;
 };
 
@@ -177,7 +176,6 @@ static bool make_pipe(int p[2], size_t size)
 static void worker_free(struct zc_worker *w)
 {
 	close_pair(w->req_pipe);
-	close_pair(w->stage_pipe);
 	if (w->own_dev_fd)
 		close(w->dev_fd);
 	free(w->buf);
@@ -191,7 +189,7 @@ static struct zc_worker *worker_new(struct zc_chan *c)
 	if (!w)
 		return NULL;
 	w->chan = c;
-	w->req_pipe[0] = w->req_pipe[1] = w->stage_pipe[0] = w->stage_pipe[1] = -1;
+	w->req_pipe[0] = w->req_pipe[1] = -1;
 	w->dev_fd = c->dev_fd;
 	w->pipe_credit = ZC_PIPE_CREDIT;
 	if (posix_memalign((void **)&w->buf, ZC_PAGE, c->bufsize)) {
@@ -210,13 +208,9 @@ static struct zc_worker *worker_new(struct zc_chan *c)
 		}
 	}
 	if (c->splice) {
-		w->spliceable =
-		    make_pipe(w->req_pipe, c->pipe_size) && make_pipe(w->stage_pipe, c->pipe_size);
-		if (!w->spliceable) {
-			close_pair(w->req_pipe);
-			close_pair(w->stage_pipe);
+		w->spliceable = make_pipe(w->req_pipe, c->pipe_size);
+		if (!w->spliceable)
 			zc_stat_fallback(&c->stats, ZC_FALLBACK_PIPE_SIZE);
-		}
 	}
 	return w;
 }
@@ -348,34 +342,51 @@ static int reply_read_mem(struct zc_worker *w, uint64_t unique, const struct zc_
 }
 
 /*
- * READ reply built in pipes: the data is spliced into the staging pipe,
- * which gives its length; then the header goes into the reply pipe, the
- * staged buffers follow by reference, and the whole reply moves to
- * /dev/fuse in one splice. Nothing is written before its length is known.
+ * READ reply built in the worker's pipe: the header, written for the length
+ * the extents promise, then the data spliced from the backing file behind
+ * it, and the whole reply moved to /dev/fuse in one splice. When the data
+ * comes up short (end of file), the header already in the pipe is not
+ * patched: the reply is read back into memory and sent with the right
+ * length by the copy path (counted as fallback.short_read).
  */
 static int reply_read_pipe(struct zc_worker *w, uint64_t unique, const struct zc_extent *ext,
-			   int n_ext)
+			   int n_ext, size_t expected)
 {
 	struct zc_chan *c = w->chan;
 	struct fuse_out_header out = { .unique = unique };
-	struct zc_iter stage_in, stage_out, reply_in, reply_out, hdr, dev;
+	struct zc_iter reply_in, reply_out, hdr, dev, mem;
 	ssize_t total, n;
 
-	zc_iter_pipe(&stage_in, w->stage_pipe[1], c->pipe_size);
-	total = gather_extents(&stage_in, ext, n_ext, &c->stats);
-	if (total < 0) {
-		zc_pipe_drain(w->stage_pipe[0], &c->stats);
-		return send_reply(w, unique, (int)total, NULL, 0);
-	}
-	out.len = (uint32_t)(sizeof(out) + (size_t)total);
+	out.len = (uint32_t)(sizeof(out) + expected);
 	zc_iter_mem(&hdr, &out, sizeof(out));
 	zc_iter_pipe(&reply_in, w->req_pipe[1], c->pipe_size);
-	zc_iter_pipe(&stage_out, w->stage_pipe[0], (size_t)total);
-	if (zc_move(&reply_in, &hdr, sizeof(out), 0, &c->stats) != sizeof(out) ||
-	    zc_move(&reply_in, &stage_out, (size_t)total, 0, &c->stats) != total) {
-		zc_pipe_drain(w->stage_pipe[0], &c->stats);
+	if (zc_move(&reply_in, &hdr, sizeof(out), 0, &c->stats) != sizeof(out)) {
 		zc_pipe_drain(w->req_pipe[0], &c->stats);
 		return send_reply(w, unique, -EIO, NULL, 0);
+	}
+	total = gather_extents(&reply_in, ext, n_ext, &c->stats);
+	if (total < 0) {
+		zc_pipe_drain(w->req_pipe[0], &c->stats);
+		return send_reply(w, unique, (int)total, NULL, 0);
+	}
+	if ((size_t)total != expected) {
+		struct fuse_out_header *fixed = (struct fuse_out_header *)w->buf;
+
+		zc_stat_fallback(&c->stats, ZC_FALLBACK_SHORT_READ);
+		zc_iter_pipe(&reply_out, w->req_pipe[0], sizeof(out) + (size_t)total);
+		zc_iter_mem(&mem, w->buf, sizeof(out) + (size_t)total);
+		n = zc_move(&mem, &reply_out, mem.count, 0, &c->stats);
+		if (n != (ssize_t)(sizeof(out) + (size_t)total)) {
+			zc_pipe_drain(w->req_pipe[0], &c->stats);
+			return send_reply(w, unique, -EIO, NULL, 0);
+		}
+		fixed->len = (uint32_t)n;
+		zc_stat_add(&c->stats.data_read, (uint64_t)total);
+		zc_stat_add(&c->stats.data_read_mem, (uint64_t)total);
+		zc_iter_mem(&mem, w->buf, (size_t)n);
+		zc_iter_stream(&dev, w->dev_fd, (size_t)n);
+		n = zc_move(&dev, &mem, (size_t)n, ZC_MOVE_ONCE, &c->stats);
+		return n < 0 ? (int)n : 0;
 	}
 	zc_iter_pipe(&reply_out, w->req_pipe[0], out.len);
 	zc_iter_stream(&dev, w->dev_fd, out.len);
@@ -411,7 +422,7 @@ static void serve_read(struct zc_worker *w, const struct fuse_in_header *hdr, st
 	struct zc_req_priv priv;
 	uint64_t unique = hdr->unique, ino = hdr->nodeid, fh;
 	struct zc_ctx ctx;
-	size_t size, slots = 1;
+	size_t size, slots = 1, expected = 0;
 	off_t off;
 	int n_ext = -ENOSYS, i;
 
@@ -439,8 +450,10 @@ static void serve_read(struct zc_worker *w, const struct fuse_in_header *hdr, st
 		send_reply(w, unique, n_ext, NULL, 0);
 		return;
 	}
-	for (i = 0; i < n_ext; i++)
+	for (i = 0; i < n_ext; i++) {
 		slots += extent_slots(&ext[i]);
+		expected += ext[i].length;
+	}
 	if (!c->splice || !w->spliceable) {
 		reply_read_mem(w, unique, ext, n_ext, size);
 	} else if (size < c->splice_threshold) {
@@ -450,7 +463,7 @@ static void serve_read(struct zc_worker *w, const struct fuse_in_header *hdr, st
 		zc_stat_fallback(&c->stats, ZC_FALLBACK_PIPE_SIZE);
 		reply_read_mem(w, unique, ext, n_ext, size);
 	} else {
-		reply_read_pipe(w, unique, ext, n_ext);
+		reply_read_pipe(w, unique, ext, n_ext, expected);
 	}
 	if (s->ops.read_done)
 		s->ops.read_done(&ctx, ino, fh, ext, (unsigned int)n_ext);

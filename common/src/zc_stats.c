@@ -40,6 +40,7 @@ static const char *const fallback_names[ZC_FALLBACK_NR] = {
 	[ZC_FALLBACK_CFR] = "copy_file_range_refused",
 	[ZC_FALLBACK_PIPE_SIZE] = "pipe_size",
 	[ZC_FALLBACK_SMALL] = "below_threshold",
+	[ZC_FALLBACK_SHORT_READ] = "short_read",
 };
 
 void zc_stats_request(struct zc_stats *st, uint32_t opcode, uint64_t usec)

@@ -24,6 +24,7 @@ enum zc_stat_fallback {
 	ZC_FALLBACK_CFR,	   /* copy_file_range refused (EXDEV, EINVAL, EOPNOTSUPP) */
 	ZC_FALLBACK_PIPE_SIZE,	   /* a pipe could not be sized: copy mode for a thread */
 	ZC_FALLBACK_SMALL,	   /* a request below the splice threshold */
+	ZC_FALLBACK_SHORT_READ,	   /* a READ reply that ended early (end of file) */
 	ZC_FALLBACK_NR,
 };
 
