@@ -669,60 +669,49 @@ static void *worker_main(void *arg)
 	return NULL;
 }
 
-static struct zc_worker *add_worker(struct zc_chan *c)
-{
-	struct zc_worker *w = worker_new(c);
-
-	if (!w)
-		return NULL;
-	pthread_mutex_lock(&c->lock);
-	w->next = c->workers;
-	c->workers = w;
-	c->nr_workers++;
-	pthread_mutex_unlock(&c->lock);
-	__atomic_add_fetch(&c->idle, 1, __ATOMIC_ACQ_REL);
-	return w;
-}
-
+/*
+ * Start a worker thread unless the limit is reached or the transport is
+ * stopping. The thread is created under the lock, so that the list never
+ * holds a worker without a thread and stop_workers() sees every one.
+ */
 static int start_worker(struct zc_chan *c)
 {
-	struct zc_worker *w = add_worker(c);
+	struct zc_worker *w = worker_new(c);
 	sigset_t all, old;
-	int r;
+	int r = 0;
 
 	if (!w)
 		return -ENOMEM;
 	/* Workers take only the stop signal; SIGINT and friends go to the main thread. */
 	sigfillset(&all);
 	sigdelset(&all, ZC_STOP_SIGNAL);
+	pthread_mutex_lock(&c->lock);
+	if (__atomic_load_n(&c->exiting, __ATOMIC_ACQUIRE) || c->nr_workers >= c->max_workers) {
+		pthread_mutex_unlock(&c->lock);
+		worker_free(w);
+		return 0;
+	}
+	__atomic_add_fetch(&c->idle, 1, __ATOMIC_ACQ_REL);
 	pthread_sigmask(SIG_SETMASK, &all, &old);
 	r = -pthread_create(&w->thread, NULL, worker_main, w);
 	pthread_sigmask(SIG_SETMASK, &old, NULL);
-	if (r < 0) {
-		struct zc_worker **pp;
-
-		pthread_mutex_lock(&c->lock);
-		for (pp = &c->workers; *pp != w; pp = &(*pp)->next)
-			;
-		*pp = w->next;
-		c->nr_workers--;
-		pthread_mutex_unlock(&c->lock);
+	if (r == 0) {
+		w->next = c->workers;
+		c->workers = w;
+		c->nr_workers++;
+	} else {
 		__atomic_sub_fetch(&c->idle, 1, __ATOMIC_ACQ_REL);
-		worker_free(w);
 	}
+	pthread_mutex_unlock(&c->lock);
+	if (r < 0)
+		worker_free(w);
 	return r;
 }
 
 /* All workers are busy: start another, up to the limit. */
 static void maybe_spawn(struct zc_chan *c)
 {
-	bool spawn;
-
-	pthread_mutex_lock(&c->lock);
-	spawn = c->nr_workers < c->max_workers && !c->exiting;
-	pthread_mutex_unlock(&c->lock);
-	if (spawn)
-		start_worker(c);
+	start_worker(c);
 }
 
 static struct zc_chan *zc_signal_chan;
@@ -770,9 +759,15 @@ static void restore_handlers(struct sigaction old[4])
 /* Wake every worker out of its blocking receive until all have ended. */
 static void stop_workers(struct zc_chan *c)
 {
-	struct zc_worker *w, *next;
+	struct zc_worker *list, *w, *next;
 
-	for (w = c->workers; w; w = w->next) {
+	/* exiting is set: from here on no worker is added. */
+	pthread_mutex_lock(&c->lock);
+	list = c->workers;
+	c->workers = NULL;
+	c->nr_workers = 0;
+	pthread_mutex_unlock(&c->lock);
+	for (w = list; w; w = w->next) {
 		for (;;) {
 			struct timespec ts;
 
@@ -788,12 +783,10 @@ static void stop_workers(struct zc_chan *c)
 				break;
 		}
 	}
-	for (w = c->workers; w; w = next) {
+	for (w = list; w; w = next) {
 		next = w->next;
 		worker_free(w);
 	}
-	c->workers = NULL;
-	c->nr_workers = 0;
 }
 
 int zc_chan_run(struct zc_chan *c, bool single)
@@ -807,16 +800,15 @@ int zc_chan_run(struct zc_chan *c, bool single)
 		goto out;
 	if (single) {
 		c->max_workers = 1;
-		w = add_worker(c);
+		w = worker_new(c);
 		if (!w) {
 			r = -ENOMEM;
 			goto out;
 		}
-		w->thread = pthread_self();
+		c->nr_workers = 1;
+		c->idle = 1;
 		worker_main(w);
-		w->thread = 0;
 		worker_free(w);
-		c->workers = NULL;
 		c->nr_workers = 0;
 	} else {
 		r = start_worker(c);
