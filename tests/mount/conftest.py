@@ -15,8 +15,20 @@ def zc_watchdog(request):
     """Bound every test, its fixtures included."""
     marker = request.node.get_closest_marker('timeout')
     seconds = marker.args[0] if marker else zctest.default_test_timeout()
-    with zctest.Watchdog(seconds, request.node.nodeid):
+    with zctest.Watchdog(seconds, request.node.nodeid) as wd:
+        request.node.zc_watchdog = wd
         yield
+
+
+@pytest.hookimpl(hookwrapper=True)
+def pytest_runtest_makereport(item, call):
+    # A test whose watchdog expired has failed, whatever its body saw.
+    outcome = yield
+    report = outcome.get_result()
+    wd = getattr(item, 'zc_watchdog', None)
+    if report.when == 'call' and report.passed and wd is not None and wd.fired:
+        report.outcome = 'failed'
+        report.longrepr = wd.message()
 
 
 @pytest.fixture

@@ -220,7 +220,8 @@ class Run:
             self.rng.randint(1, 64 * KiB)
         self.note('punch %s off=%d len=%d' % (h.name, off, n))
         self.both('punch hole %s off=%d len=%d' % (h.name, off, n),
-                  lambda: zctest.punch_hole(h.mfd, off, n), lambda: zctest.punch_hole(h.rfd, off, n))
+                  lambda: zctest.punch_hole(h.mfd, off, n),
+                  lambda: zctest.punch_hole(h.rfd, off, n))
         self.mark(h)
 
     def op_fsync(self):

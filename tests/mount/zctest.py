@@ -327,6 +327,14 @@ class Mount:
 
     def stop(self, raise_errors=True):
         """Unmount, reap the daemon, check its exit and stderr."""
+        with _alarm_blocked():
+            report = self._stop()
+        if report and raise_errors:
+            raise DaemonError(report)
+        return report
+
+    def _stop(self):
+        """The work of stop(); returns a failure report or None."""
         problems = self.unmount()
         hard = []
         if self.proc is not None and self.foreground:
@@ -363,11 +371,11 @@ class Mount:
                 hard.append('unexpected lines on the daemon\'s stderr:\n  ' + '\n  '.join(bad))
         with _lock:
             _active.discard(self)
+        text = self.stderr_text()
         self._remove_dirs()
-        if hard and raise_errors:
-            raise DaemonError('\n'.join(hard + problems) + '\n--- daemon stderr ---\n'
-                              + self.stderr_text())
-        return hard + problems
+        if hard:
+            return '\n'.join(hard + problems) + '\n--- daemon stderr ---\n' + text
+        return None
 
     def unexpected_stderr(self):
         bad = []
@@ -428,23 +436,47 @@ if threading.current_thread() is threading.main_thread():
 
 # ----------------------------------------------------------------- watchdog
 
+class _alarm_blocked:
+    """Hold back SIGALRM (the watchdog's) in the main thread for a while."""
+
+    def __enter__(self):
+        self.main = threading.current_thread() is threading.main_thread()
+        if self.main:
+            self.old = signal.pthread_sigmask(signal.SIG_BLOCK, [signal.SIGALRM])
+
+    def __exit__(self, *exc):
+        if self.main:
+            signal.pthread_sigmask(signal.SIG_SETMASK, self.old)
+        return False
+
+
 class Watchdog:
-    """Bound a block of code: on expiry kill the daemons and raise.
+    """Bound a block of code: on expiry kill the daemons, then raise.
 
     A FUSE request whose daemon does not answer blocks the caller in the
-    kernel; signals do not end that wait, but killing the daemon (which
-    aborts the connection) does.  The timer thread does that, then sends
-    SIGALRM to the main thread, whose handler raises TimeLimitExceeded.
+    kernel, and only a fatal signal ends that wait; killing the daemon,
+    which aborts the connection, ends it too.  So on expiry the timer thread
+    first kills every daemon of this process (the blocked call then fails
+    with ENOTCONN or ECONNABORTED), and only if the block is still running
+    GRACE seconds later (a hang outside FUSE) sends SIGALRM to the main
+    thread, whose handler raises TimeLimitExceeded.  Raising at once could
+    land the exception in the test runner's own code instead of the test.
+    Leaving the block after expiry raises TimeLimitExceeded.
     """
+
+    GRACE = 5.0
 
     def __init__(self, seconds, what='test'):
         self.seconds = seconds
         self.what = what
         self.fired = False
+        self.raised = False
         self.timer = None
         self.old_handler = None
+        self.in_main = False
+        self.done = threading.Event()
 
-    def _message(self):
+    def message(self):
         return '%s exceeded its time limit of %.0f s' % (self.what, self.seconds)
 
     def _fire(self):
@@ -452,15 +484,19 @@ class Watchdog:
         with _lock:
             mounts = list(_active)
         for m in mounts:
-            m.abort('watchdog: ' + self._message())
+            m.abort('watchdog: ' + self.message())
+        if self.done.wait(self.GRACE) or not self.in_main:
+            return
         signal.pthread_kill(threading.main_thread().ident, signal.SIGALRM)
 
     def _on_alarm(self, signum, frame):
-        if self.fired:
-            raise TimeLimitExceeded(self._message())
+        if self.fired and not self.raised:
+            self.raised = True
+            raise TimeLimitExceeded(self.message())
 
     def __enter__(self):
-        if threading.current_thread() is threading.main_thread():
+        self.in_main = threading.current_thread() is threading.main_thread()
+        if self.in_main:
             self.old_handler = signal.signal(signal.SIGALRM, self._on_alarm)
         self.timer = threading.Timer(self.seconds, self._fire)
         self.timer.daemon = True
@@ -468,12 +504,14 @@ class Watchdog:
         return self
 
     def __exit__(self, exc_type, exc, tb):
+        self.done.set()
         self.timer.cancel()
         self.timer.join()
-        if self.old_handler is not None:
-            signal.signal(signal.SIGALRM, self.old_handler)
-        if self.fired and exc_type is None:
-            raise TimeLimitExceeded(self._message())
+        if self.in_main:
+            signal.signal(signal.SIGALRM, self.old_handler or signal.SIG_DFL)
+        if self.fired and not self.raised and exc_type is None:
+            self.raised = True
+            raise TimeLimitExceeded(self.message())
         return False
 
 
