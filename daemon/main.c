@@ -6,6 +6,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/resource.h>
 #include <sys/stat.h>
 #include <unistd.h>
 
@@ -132,6 +133,17 @@ static int check_source(const char *source, char **ret_canonical)
 	return 0;
 }
 
+/* One O_PATH descriptor per inode the kernel knows: allow as many as we may. */
+static void raise_fd_limit(void)
+{
+	struct rlimit rl;
+
+	if (getrlimit(RLIMIT_NOFILE, &rl) == 0 && rl.rlim_cur < rl.rlim_max) {
+		rl.rlim_cur = rl.rlim_max;
+		setrlimit(RLIMIT_NOFILE, &rl);
+	}
+}
+
 int main(int argc, char *argv[])
 {
 	struct cmdline cl = { 0 };
@@ -146,6 +158,7 @@ int main(int argc, char *argv[])
 		return r > 0 ? 0 : 2;
 	if (check_source(cl.source, &source) < 0)
 		return 1;
+	raise_fd_limit();
 
 	s = zc_session_new(&pt_ops, sizeof(pt_ops), &fs);
 	if (!s) {
