@@ -676,10 +676,18 @@ static void *worker_main(void *arg)
  */
 static int start_worker(struct zc_chan *c)
 {
-	struct zc_worker *w = worker_new(c);
+	struct zc_worker *w;
 	sigset_t all, old;
+	bool room;
 	int r = 0;
 
+	/* Cheap check first: a worker costs a buffer and a pipe to set up. */
+	pthread_mutex_lock(&c->lock);
+	room = c->nr_workers < c->max_workers;
+	pthread_mutex_unlock(&c->lock);
+	if (!room)
+		return 0;
+	w = worker_new(c);
 	if (!w)
 		return -ENOMEM;
 	/* Workers take only the stop signal; SIGINT and friends go to the main thread. */
