@@ -4,6 +4,7 @@
 #include <fcntl.h>
 #include <linux/fuse.h>
 #include <signal.h>
+#include <stddef.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/ioctl.h>
@@ -43,6 +44,14 @@ struct zc_worker {
 
 /* The /dev/fuse descriptor replies go to on this thread (clone_fd). */
 static __thread int zc_tls_dev_fd = -1;
+
+/* The request this thread serves asks to clear setuid and setgid. */
+static __thread bool zc_tls_kill_suidgid;
+
+bool zc_chan_request_kills_suidgid(void)
+{
+	return zc_tls_kill_suidgid;
+}
 
 static const char zc_zeros[ZC_PAGE * ZC_MAX_WRITE_PAGES + ZC_PAGE];
 
@@ -110,6 +119,31 @@ void zc_chan_fini(struct zc_chan *c)
 	pthread_mutex_destroy(&c->lock);
 }
 
+/*
+ * Flags of the INIT reply that libfuse 3.14 does not know: the transport
+ * sets them, when the kernel offered them, in the reply libfuse built.
+ * FUSE_HANDLE_KILLPRIV_V2: the server clears setuid, setgid and
+ * capabilities on write, truncate and chown, so the kernel need not ask for
+ * security.capability before every write.
+ */
+static void chan_amend_init_reply(struct zc_chan *c, struct iovec *iov, int count)
+{
+	struct fuse_out_header *out = iov[0].iov_base;
+	struct fuse_init_out *init;
+
+	if (!c->init_unique || count < 2 || iov[0].iov_len < sizeof(*out) ||
+	    out->unique != c->init_unique)
+		return;
+	c->init_unique = 0;
+	if (out->error || iov[1].iov_len < offsetof(struct fuse_init_out, flags) + 4)
+		return;
+	init = iov[1].iov_base;
+	if (c->kernel_flags & FUSE_HANDLE_KILLPRIV_V2) {
+		init->flags |= FUSE_HANDLE_KILLPRIV_V2;
+		c->killpriv_v2 = true;
+	}
+}
+
 static ssize_t chan_io_writev(int fd, struct iovec *iov, int count, void *userdata)
 {
 	struct zc_session *s = userdata;
@@ -118,6 +152,7 @@ static ssize_t chan_io_writev(int fd, struct iovec *iov, int count, void *userda
 
 	if (zc_tls_dev_fd >= 0)
 		fd = zc_tls_dev_fd;
+	chan_amend_init_reply(&s->chan, iov, count);
 	if (zc_iter_memv(&msg, iov, (unsigned int)count) < 0) {
 		n = writev(fd, iov, count);
 		if (n >= 0)
@@ -469,29 +504,6 @@ static void serve_read(struct zc_worker *w, const struct fuse_in_header *hdr, st
 		s->ops.read_done(&ctx, ino, fh, ext, (unsigned int)n_ext);
 }
 
-/*
- * The kernel leaves it to the server to clear setuid and setgid on a direct
- * write by a caller without CAP_FSETID (FUSE_WRITE_KILL_SUIDGID), as
- * file_remove_privs() would: setuid always, setgid when group-executable.
- */
-static void kill_suid_sgid(struct zc_session *s, const struct zc_ctx *ctx, zc_ino_t ino,
-			   uint64_t fh)
-{
-	struct stat st, out;
-	mode_t kill = 0;
-
-	if (!s->ops.getattr || !s->ops.setattr || s->ops.getattr(ctx, ino, fh, &st) < 0)
-		return;
-	if (st.st_mode & S_ISUID)
-		kill |= S_ISUID;
-	if ((st.st_mode & (S_ISGID | S_IXGRP)) == (S_ISGID | S_IXGRP))
-		kill |= S_ISGID;
-	if (!kill)
-		return;
-	st.st_mode &= ~kill;
-	s->ops.setattr(ctx, ino, fh, &st, ZC_SET_ATTR_MODE, &out);
-}
-
 static void serve_write(struct zc_worker *w, const struct fuse_in_header *hdr, struct zc_iter *src)
 {
 	struct zc_chan *c = w->chan;
@@ -518,7 +530,7 @@ static void serve_write(struct zc_worker *w, const struct fuse_in_header *hdr, s
 	size = wi->size;
 	ctx_from_header(&ctx, &priv, s, hdr);
 	if (wi->write_flags & FUSE_WRITE_KILL_SUIDGID)
-		kill_suid_sgid(s, &ctx, ino, fh);
+		zc_kill_suid_sgid(s, &ctx, ino, fh);
 	if (s->ops.write)
 		n_ext = s->ops.write(&ctx, ino, fh, off, size, ext, ZC_MAX_EXTENTS);
 	if (n_ext >= 0 && check_extents(ext, n_ext, size, false) < 0)
@@ -559,6 +571,39 @@ static void serve_write(struct zc_worker *w, const struct fuse_in_header *hdr, s
 	}
 	wo.size = (uint32_t)moved;
 	send_reply(w, unique, 0, &wo, sizeof(wo));
+}
+
+/*
+ * What the transport needs to know of a request libfuse will serve: the
+ * kernel's INIT flags, and the requests that ask the server to clear
+ * setuid and setgid (libfuse 3.14 passes neither on).
+ */
+static void peek_request(struct zc_chan *c, const struct fuse_in_header *hdr, const char *arg,
+			 size_t len)
+{
+	switch (hdr->opcode) {
+	case FUSE_INIT:
+		if (len >= offsetof(struct fuse_init_in, flags) + 4) {
+			c->kernel_flags = ((const struct fuse_init_in *)arg)->flags;
+			c->init_unique = hdr->unique;
+		}
+		break;
+	case FUSE_SETATTR:
+		if (len >= sizeof(struct fuse_setattr_in))
+			zc_tls_kill_suidgid =
+			    ((const struct fuse_setattr_in *)arg)->valid & FATTR_KILL_SUIDGID;
+		break;
+	case FUSE_OPEN:
+		if (len >= sizeof(struct fuse_open_in))
+			zc_tls_kill_suidgid =
+			    ((const struct fuse_open_in *)arg)->open_flags & FUSE_OPEN_KILL_SUIDGID;
+		break;
+	case FUSE_CREATE:
+		if (len >= sizeof(struct fuse_create_in))
+			zc_tls_kill_suidgid = ((const struct fuse_create_in *)arg)->open_flags &
+					      FUSE_OPEN_KILL_SUIDGID;
+		break;
+	}
 }
 
 static uint64_t now_usec(void)
@@ -633,7 +678,9 @@ static int worker_serve_one(struct zc_worker *w)
 			send_reply(w, hdr->unique, -EIO, NULL, 0);
 			goto out;
 		}
+		peek_request(c, hdr, rest, (size_t)n - sizeof(*hdr));
 		fuse_session_process_buf(c->s->se, &fbuf);
+		zc_tls_kill_suidgid = false;
 	}
 	zc_stats_request(&c->stats, opcode, now_usec() - t0);
 out:

@@ -37,6 +37,11 @@ struct zc_chan {
 	unsigned int max_workers;
 	unsigned int idle;
 
+	/* INIT negotiation the transport does beyond libfuse. */
+	uint64_t init_unique;
+	uint32_t kernel_flags;
+	bool killpriv_v2;
+
 	sem_t stop;
 	int exiting;
 	int error;
@@ -50,6 +55,9 @@ void zc_chan_fini(struct zc_chan *c);
 
 /* Hook libfuse's I/O up to the transport; call right after mounting. */
 int zc_chan_attach(struct zc_chan *c, int dev_fd);
+
+/* True while this thread serves a request that asks to clear setuid/setgid. */
+bool zc_chan_request_kills_suidgid(void);
 
 /* Serve until unmounted or a stop signal; @single: on this thread alone. */
 int zc_chan_run(struct zc_chan *c, bool single);

@@ -83,6 +83,30 @@ static void reply_entry_result(fuse_req_t req, struct zc_session *s, int r,
 	fuse_reply_entry(req, &e);
 }
 
+/*
+ * With FUSE_HANDLE_KILLPRIV_V2 the kernel leaves it to the server to clear
+ * setuid and setgid after a write, truncate or O_TRUNC open by a caller
+ * without CAP_FSETID, as file_remove_privs() would: setuid always, setgid
+ * when group-executable. (The backing file system drops capabilities
+ * itself when the daemon writes or truncates.)
+ */
+void zc_kill_suid_sgid(struct zc_session *s, const struct zc_ctx *ctx, zc_ino_t ino, uint64_t fh)
+{
+	struct stat st, out;
+	mode_t kill = 0;
+
+	if (!s->ops.getattr || !s->ops.setattr || s->ops.getattr(ctx, ino, fh, &st) < 0)
+		return;
+	if (st.st_mode & S_ISUID)
+		kill |= S_ISUID;
+	if ((st.st_mode & (S_ISGID | S_IXGRP)) == (S_ISGID | S_IXGRP))
+		kill |= S_ISGID;
+	if (!kill)
+		return;
+	st.st_mode &= ~kill;
+	s->ops.setattr(ctx, ino, fh, &st, ZC_SET_ATTR_MODE, &out);
+}
+
 static void zc_init(void *userdata, struct fuse_conn_info *conn)
 {
 	struct zc_session *s = userdata;
@@ -181,6 +205,10 @@ static void zc_setattr(fuse_req_t req, fuse_ino_t ino, struct stat *attr, int to
 
 	if (s->ops.setattr)
 		r = s->ops.setattr(&ctx, ino, fi ? fi->fh : ZC_NO_FH, attr, to_set, &st);
+	if (r == 0 && zc_chan_request_kills_suidgid() && (st.st_mode & (S_ISUID | S_ISGID))) {
+		zc_kill_suid_sgid(s, &ctx, ino, fi ? fi->fh : ZC_NO_FH);
+		r = s->ops.getattr ? s->ops.getattr(&ctx, ino, ZC_NO_FH, &st) : r;
+	}
 	reply_attr_result(req, s, r, &st);
 }
 
@@ -321,6 +349,8 @@ static void zc_open(fuse_req_t req, fuse_ino_t ino, struct fuse_file_info *fi)
 		reply_err(req, r);
 		return;
 	}
+	if (zc_chan_request_kills_suidgid())
+		zc_kill_suid_sgid(s, &ctx, ino, zf.fh);
 	file_info_out(s, &zf, fi->flags, fi);
 	if (fuse_reply_open(req, fi) == -ENOENT && s->ops.release)
 		s->ops.release(&ctx, ino, zf.fh); /* the caller went away */
@@ -341,6 +371,8 @@ static void zc_create(fuse_req_t req, fuse_ino_t parent, const char *name, mode_
 		reply_err(req, r);
 		return;
 	}
+	if (zc_chan_request_kills_suidgid())
+		zc_kill_suid_sgid(s, &ctx, ze.ino, zf.fh);
 	file_info_out(s, &zf, fi->flags, fi);
 	entry_param(s, &ze, &e);
 	if (fuse_reply_create(req, &e, fi) == -ENOENT) {

@@ -75,6 +75,12 @@ bool zc_opts_default_permissions(const struct zc_opts *opts);
 double zc_opts_entry_timeout(const struct zc_opts *opts);
 double zc_opts_attr_timeout(const struct zc_opts *opts);
 
+/*
+ * Clear setuid, and setgid when group-executable, as file_remove_privs()
+ * would after a write or truncate by a caller without CAP_FSETID.
+ */
+void zc_kill_suid_sgid(struct zc_session *s, const struct zc_ctx *ctx, zc_ino_t ino, uint64_t fh);
+
 void zc_set_error(struct zc_session *s, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
 
 #endif /* ZCFUSE_I_H */

@@ -1550,6 +1550,18 @@ PERMISSION_CASES = [
     (['stat', 'pub/mine'], ['ok', [stat.S_IFREG | 0o2755, UID, GID, 11, 1]]),
     (['write', 'pub/mine', '!'], ['ok', 1]),
     (['stat', 'pub/mine'], ['ok', [stat.S_IFREG | 0o755, UID, GID, 12, 1]]),
+    # So do truncate and an open with O_TRUNC.
+    (['create', 'pub/trunc', 0o644, 'some data'], OK),
+    (['chmod', 'pub/trunc', 0o6755], OK),
+    (['truncate', 'pub/trunc', 4], OK),
+    (['stat', 'pub/trunc'], ['ok', [stat.S_IFREG | 0o755, UID, GID, 4, 1]]),
+    (['chmod', 'pub/trunc', 0o6755], OK),
+    (['open', 'pub/trunc', 'O_WRONLY|O_TRUNC'], OK),
+    (['stat', 'pub/trunc'], ['ok', [stat.S_IFREG | 0o755, UID, GID, 0, 1]]),
+    # Without group execute, setgid is not a privilege and stays.
+    (['chmod', 'pub/trunc', 0o6744], OK),
+    (['write', 'pub/trunc', 'x'], ['ok', 1]),
+    (['stat', 'pub/trunc'], ['ok', [stat.S_IFREG | 0o2744, UID, GID, 1, 1]]),
     (['stat', 'sg/file'], ['ok', [stat.S_IFREG | 0o644, UID, GROUP, 0, 1]]),
     (['stat', 'sg/dir'], None),
     # Not a member of the directory's group: the new file loses setgid.
