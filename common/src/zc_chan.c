@@ -20,8 +20,12 @@
 #endif
 
 #define ZC_PAGE 4096UL
-/* 255 pages: a request of 1 + 255 pages fits one 1 MiB (256-slot) pipe. */
-#define ZC_MAX_WRITE_PAGES 255UL
+/*
+ * The kernel's limit (fuse max_pages_limit) serves copy mode. With splice a
+ * request takes 1 + max_pages pipe slots, so max_write is one page less than
+ * the pipe: 255 pages with a 1 MiB (256-slot) pipe.
+ */
+#define ZC_MAX_WRITE_PAGES 256UL
 #define ZC_PIPE_WANT	   (1UL << 20)
 #define ZC_STOP_SIGNAL	   SIGUSR1
 /* Requests received through the pipe after a large write. */
