@@ -9,7 +9,7 @@ that a request stuck in the kernel returns, and then raises in the main
 thread.
 
 Environment:
-  ZCFUSE_BIN            daemon executable (default /work/main/build/daemon/zcfuse)
+  ZCFUSE_BIN            daemon executable (default build/daemon/zcfuse of this tree)
   ZCFUSE_MOUNT_OPTS     comma separated -o options for every mount
   ZCFUSE_TEST_TMPDIR    where the temporary directories go (default: tempfile's)
   ZCFUSE_TEST_TIMEOUT   default per-test limit in seconds (default 60)
@@ -31,7 +31,8 @@ import tempfile
 import threading
 import time
 
-DEFAULT_BIN = '/work/main/build/daemon/zcfuse'
+DEFAULT_BIN = os.path.join(os.path.dirname(os.path.dirname(os.path.dirname(
+    os.path.abspath(__file__)))), 'build', 'daemon', 'zcfuse')
 MOUNT_TIMEOUT = 10.0
 EXIT_TIMEOUT = 10.0
 
