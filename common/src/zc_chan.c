@@ -568,7 +568,7 @@ static void serve_write(struct zc_worker *w, const struct fuse_in_header *hdr, s
 		moved = s->ops.write_done(&ctx, ino, fh, off, moved);
 	/* More large writes are likely to follow: receive them into the pipe. */
 	if (size >= c->splice_threshold)
-		w->pipe_credit = ZC_PIPE_CREDIT;
+		w->pipe_credit = ZC_PIPE_CREDIT + 1;
 	if (moved < 0) {
 		send_reply(w, unique, (int)moved, NULL, 0);
 		return;
@@ -676,8 +676,6 @@ static int worker_serve_one(struct zc_worker *w)
 		char *rest =
 		    iter_pull(&src, w->buf + sizeof(*hdr), (size_t)n - sizeof(*hdr), &c->stats);
 
-		if (w->pipe_credit)
-			w->pipe_credit--;
 		if (!rest && n > (ssize_t)sizeof(*hdr)) {
 			send_reply(w, hdr->unique, -EIO, NULL, 0);
 			goto out;
@@ -687,6 +685,9 @@ static int worker_serve_one(struct zc_worker *w)
 		zc_tls_kill_suidgid = false;
 	}
 	zc_stats_request(&c->stats, opcode, now_usec() - t0);
+	/* Every request but a large write uses up some of the credit. */
+	if (w->pipe_credit)
+		w->pipe_credit--;
 out:
 	__atomic_add_fetch(&c->idle, 1, __ATOMIC_ACQ_REL);
 	return 0;
