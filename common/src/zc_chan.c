@@ -40,8 +40,6 @@ struct zc_worker {
 	int dev_fd;
 	bool own_dev_fd;
 	bool spliceable;
-	/* Receive through the pipe while this is > 0: large writes are arriving. */
-	unsigned int pipe_credit;
 	int req_pipe[2];
 	char *buf;
 };
@@ -92,6 +90,7 @@ int zc_chan_init(struct zc_chan *c, struct zc_session *s, bool splice, size_t sp
 	c->clone_fd = clone_fd;
 	c->max_workers = max_workers ? max_workers : 1;
 	c->splice_threshold = splice_threshold;
+	c->pipe_credit = ZC_PIPE_CREDIT;
 	c->max_write = ZC_MAX_WRITE_PAGES * ZC_PAGE;
 	c->bufsize = c->max_write + ZC_PAGE;
 	if (splice) {
@@ -230,7 +229,6 @@ static struct zc_worker *worker_new(struct zc_chan *c)
 	w->chan = c;
 	w->req_pipe[0] = w->req_pipe[1] = -1;
 	w->dev_fd = c->dev_fd;
-	w->pipe_credit = ZC_PIPE_CREDIT;
 	if (posix_memalign((void **)&w->buf, ZC_PAGE, c->bufsize)) {
 		free(w);
 		return NULL;
@@ -568,7 +566,7 @@ static void serve_write(struct zc_worker *w, const struct fuse_in_header *hdr, s
 		moved = s->ops.write_done(&ctx, ino, fh, off, moved);
 	/* More large writes are likely to follow: receive them into the pipe. */
 	if (size >= c->splice_threshold)
-		w->pipe_credit = ZC_PIPE_CREDIT + 1;
+		__atomic_store_n(&c->pipe_credit, ZC_PIPE_CREDIT + 1, __ATOMIC_RELAXED);
 	if (moved < 0) {
 		send_reply(w, unique, (int)moved, NULL, 0);
 		return;
@@ -626,7 +624,9 @@ static int worker_serve_one(struct zc_worker *w)
 	struct zc_chan *c = w->chan;
 	struct zc_iter dev, in, src;
 	struct fuse_in_header *hdr;
-	bool via_pipe = c->splice && w->spliceable && w->pipe_credit;
+	bool via_pipe =
+	    c->splice && w->spliceable && __atomic_load_n(&c->pipe_credit, __ATOMIC_RELAXED);
+	unsigned int credit;
 	uint32_t opcode;
 	uint64_t t0;
 	ssize_t n;
@@ -686,8 +686,10 @@ static int worker_serve_one(struct zc_worker *w)
 	}
 	zc_stats_request(&c->stats, opcode, now_usec() - t0);
 	/* Every request but a large write uses up some of the credit. */
-	if (w->pipe_credit)
-		w->pipe_credit--;
+	credit = __atomic_load_n(&c->pipe_credit, __ATOMIC_RELAXED);
+	if (credit)
+		__atomic_compare_exchange_n(&c->pipe_credit, &credit, credit - 1, false,
+					    __ATOMIC_RELAXED, __ATOMIC_RELAXED);
 out:
 	__atomic_add_fetch(&c->idle, 1, __ATOMIC_ACQ_REL);
 	return 0;

@@ -37,6 +37,12 @@ struct zc_chan {
 	unsigned int max_workers;
 	unsigned int idle;
 
+	/*
+	 * Receive through the pipes while this is > 0: a large write came
+	 * recently, and more are likely. Other requests use it up.
+	 */
+	unsigned int pipe_credit;
+
 	/* INIT negotiation the transport does beyond libfuse. */
 	uint64_t init_unique;
 	uint32_t kernel_flags;

@@ -122,6 +122,26 @@ static off_t *file_pos(struct zc_iter *it)
 }
 
 /* Bytes from a pipe or file into memory; one system call. */
+/*
+ * A stream destination is a message device such as /dev/fuse: what is
+ * written there is seen at once by the other side, so its bytes are counted
+ * before the call (see zc_stat_expect); everything else after it.
+ */
+static bool is_stream(const struct zc_iter *it)
+{
+	return it->kind == ZC_ITER_FILE && it->pos < 0;
+}
+
+static size_t iov_total(const struct iovec *iov, int nr)
+{
+	size_t total = 0;
+	int i;
+
+	for (i = 0; i < nr; i++)
+		total += iov[i].iov_len;
+	return total;
+}
+
 static ssize_t read_into_mem(struct zc_iter *src, const struct iovec *iov, int nr,
 			     struct zc_stats *st)
 {
@@ -141,6 +161,7 @@ static ssize_t read_into_mem(struct zc_iter *src, const struct iovec *iov, int n
 static ssize_t write_from_mem(struct zc_iter *dst, const struct iovec *iov, int nr,
 			      unsigned int flags, struct zc_stats *st)
 {
+	size_t len = is_stream(dst) ? iov_total(iov, nr) : 0;
 	ssize_t n;
 
 	if (dst->kind == ZC_ITER_PIPE && (flags & ZC_MOVE_GIFT)) {
@@ -150,13 +171,16 @@ static ssize_t write_from_mem(struct zc_iter *dst, const struct iovec *iov, int 
 		zc_stat_bytes(st, ZC_BYTES_VMSPLICE, (uint64_t)n);
 		return n;
 	}
+	zc_stat_expect(st, ZC_BYTES_COPY, len);
 	if (dst->kind == ZC_ITER_FILE && dst->pos >= 0)
 		n = pwritev(dst->fd, iov, nr, dst->pos);
 	else
 		n = writev(dst->fd, iov, nr);
 	if (n < 0)
-		return -errno;
-	zc_stat_bytes(st, ZC_BYTES_COPY, (uint64_t)n);
+		n = -errno;
+	zc_stat_settle(st, ZC_BYTES_COPY, len, n);
+	if (n > 0 && !len)
+		zc_stat_bytes(st, ZC_BYTES_COPY, (uint64_t)n);
 	return n;
 }
 
@@ -207,11 +231,16 @@ static ssize_t move_splice(struct zc_iter *dst, struct zc_iter *src, size_t len,
 	ssize_t n;
 
 	/* splice() advances the offsets it is given; zc_iter_advance does that. */
+	size_t expect = is_stream(dst) ? len : 0;
+
+	zc_stat_expect(st, ZC_BYTES_SPLICE, expect);
 	n = splice(src->fd, in_pos ? &in_copy : NULL, dst->fd, out_pos ? &out_copy : NULL, len,
 		   SPLICE_F_MOVE);
 	if (n < 0)
-		return -errno;
-	zc_stat_bytes(st, ZC_BYTES_SPLICE, (uint64_t)n);
+		n = -errno;
+	zc_stat_settle(st, ZC_BYTES_SPLICE, expect, n);
+	if (n > 0 && !expect)
+		zc_stat_bytes(st, ZC_BYTES_SPLICE, (uint64_t)n);
 	return n;
 }
 

@@ -10,6 +10,7 @@
 #include <stddef.h>
 #include <stdint.h>
 #include <stdio.h>
+#include <sys/types.h>
 
 enum zc_stat_bytes {
 	ZC_BYTES_SPLICE,	  /* splice: file <-> pipe, pipe <-> pipe, /dev/fuse <-> pipe */
@@ -58,6 +59,31 @@ static inline void zc_stat_bytes(struct zc_stats *st, enum zc_stat_bytes kind, u
 		return;
 	zc_stat_add(&st->bytes[kind], n);
 	zc_stat_add(&st->calls[kind], 1);
+}
+
+/*
+ * Count @len bytes before the system call that moves them, so that a peer
+ * that sees the effect (a reply reaching the application) never reads a
+ * counter that lags behind it; zc_stat_settle() then corrects the count by
+ * what the call really moved (@n, or a negative errno: nothing).
+ */
+static inline void zc_stat_expect(struct zc_stats *st, enum zc_stat_bytes kind, uint64_t len)
+{
+	if (len)
+		zc_stat_bytes(st, kind, len);
+}
+
+static inline void zc_stat_settle(struct zc_stats *st, enum zc_stat_bytes kind, uint64_t len,
+				  ssize_t n)
+{
+	if (!st || !len)
+		return;
+	if (n < 0) {
+		__atomic_fetch_sub(&st->bytes[kind], len, __ATOMIC_RELAXED);
+		__atomic_fetch_sub(&st->calls[kind], 1, __ATOMIC_RELAXED);
+	} else if ((uint64_t)n < len) {
+		__atomic_fetch_sub(&st->bytes[kind], len - (uint64_t)n, __ATOMIC_RELAXED);
+	}
 }
 
 static inline void zc_stat_fallback(struct zc_stats *st, enum zc_stat_fallback cause)
