@@ -92,14 +92,17 @@ void zc_iter_advance(struct zc_iter *it, size_t n)
 	}
 }
 
-/* The memory iterator's next @len bytes as an iovec array; returns its length. */
-static int mem_segments(const struct zc_iter *it, size_t len, struct iovec *out)
+/*
+ * The memory iterator's next @len bytes as an iovec array of at most @max
+ * entries; returns how many it filled.
+ */
+static int mem_segments(const struct zc_iter *it, size_t len, struct iovec *out, int max)
 {
 	unsigned int i = it->iov_idx;
 	size_t off = it->iov_off;
 	int n = 0;
 
-	while (len && i < it->nr_iov) {
+	while (len && i < it->nr_iov && n < max) {
 		size_t seg = it->iov[i].iov_len - off;
 
 		if (seg > len)
@@ -263,8 +266,8 @@ static ssize_t move_mem_to_mem(struct zc_iter *dst, struct zc_iter *src, size_t 
 	struct iovec d, s;
 	size_t n;
 
-	mem_segments(dst, len, &d);
-	mem_segments(src, len, &s);
+	if (mem_segments(dst, len, &d, 1) < 1 || mem_segments(src, len, &s, 1) < 1)
+		return 0;
 	n = d.iov_len < s.iov_len ? d.iov_len : s.iov_len;
 	memcpy(d.iov_base, s.iov_base, n);
 	zc_stat_bytes(st, ZC_BYTES_COPY, n);
@@ -287,11 +290,11 @@ static ssize_t move_step(struct zc_iter *dst, struct zc_iter *src, size_t len, u
 	if (src->kind == ZC_ITER_MEM && dst->kind == ZC_ITER_MEM)
 		return move_mem_to_mem(dst, src, len, st);
 	if (src->kind == ZC_ITER_MEM) {
-		nr = mem_segments(src, len, iov);
+		nr = mem_segments(src, len, iov, ZC_ITER_MAX_IOV);
 		return write_from_mem(dst, iov, nr, flags, st);
 	}
 	if (dst->kind == ZC_ITER_MEM) {
-		nr = mem_segments(dst, len, iov);
+		nr = mem_segments(dst, len, iov, ZC_ITER_MAX_IOV);
 		return read_into_mem(src, iov, nr, st);
 	}
 	if (is_seekable_file(src) && is_seekable_file(dst)) {
