@@ -182,8 +182,6 @@ static ssize_t write_from_mem(struct zc_iter *dst, const struct iovec *iov, int 
 	if (n < 0)
 		n = -errno;
 	zc_stat_settle(st, ZC_BYTES_COPY, len, n);
-	if (n > 0 && !len)
-		zc_stat_bytes(st, ZC_BYTES_COPY, (uint64_t)n);
 	return n;
 }
 
@@ -231,19 +229,16 @@ static ssize_t move_splice(struct zc_iter *dst, struct zc_iter *src, size_t len,
 	off_t *in_pos = src->kind == ZC_ITER_FILE ? file_pos(src) : NULL;
 	off_t *out_pos = dst->kind == ZC_ITER_FILE ? file_pos(dst) : NULL;
 	off_t in_copy = in_pos ? *in_pos : 0, out_copy = out_pos ? *out_pos : 0;
+	size_t expect = is_stream(dst) ? len : 0;
 	ssize_t n;
 
 	/* splice() advances the offsets it is given; zc_iter_advance does that. */
-	size_t expect = is_stream(dst) ? len : 0;
-
 	zc_stat_expect(st, ZC_BYTES_SPLICE, expect);
 	n = splice(src->fd, in_pos ? &in_copy : NULL, dst->fd, out_pos ? &out_copy : NULL, len,
 		   SPLICE_F_MOVE);
 	if (n < 0)
 		n = -errno;
 	zc_stat_settle(st, ZC_BYTES_SPLICE, expect, n);
-	if (n > 0 && !expect)
-		zc_stat_bytes(st, ZC_BYTES_SPLICE, (uint64_t)n);
 	return n;
 }
 

@@ -62,10 +62,11 @@ static inline void zc_stat_bytes(struct zc_stats *st, enum zc_stat_bytes kind, u
 }
 
 /*
- * Count @len bytes before the system call that moves them, so that a peer
- * that sees the effect (a reply reaching the application) never reads a
- * counter that lags behind it; zc_stat_settle() then corrects the count by
- * what the call really moved (@n, or a negative errno: nothing).
+ * Bytes sent to a stream such as /dev/fuse are seen by the other side at
+ * once, so they are counted before the system call (zc_stat_expect with
+ * @len > 0) and corrected after it: a reader of the counters never sees them
+ * lag behind a reply. Everything else passes @len 0 and is counted after.
+ * zc_stat_settle() takes what the call moved (@n, or a negative errno).
  */
 static inline void zc_stat_expect(struct zc_stats *st, enum zc_stat_bytes kind, uint64_t len)
 {
@@ -76,9 +77,12 @@ static inline void zc_stat_expect(struct zc_stats *st, enum zc_stat_bytes kind, 
 static inline void zc_stat_settle(struct zc_stats *st, enum zc_stat_bytes kind, uint64_t len,
 				  ssize_t n)
 {
-	if (!st || !len)
+	if (!st)
 		return;
-	if (n < 0) {
+	if (!len) {
+		if (n > 0)
+			zc_stat_bytes(st, kind, (uint64_t)n);
+	} else if (n < 0) {
 		__atomic_fetch_sub(&st->bytes[kind], len, __ATOMIC_RELAXED);
 		__atomic_fetch_sub(&st->calls[kind], 1, __ATOMIC_RELAXED);
 	} else if ((uint64_t)n < len) {
