@@ -28,6 +28,11 @@
 #define ZC_INIT_OUT_FLAGS2	    32
 #define ZC_INIT_OUT_MAX_STACK_DEPTH 36
 
+/* ---- Shared mmap of FOPEN_DIRECT_IO files (7.39) ---- */
+
+/* INIT flag 36: MAP_SHARED of a direct_io file is allowed (page cache for it). */
+#define ZC_FUSE_DIRECT_IO_ALLOW_MMAP ZC_INIT_FLAGS2(36)
+
 /* ---- Kernel passthrough (7.40) ---- */
 
 /* INIT flag 37: the server may open files in passthrough mode. */

@@ -100,6 +100,8 @@ int zc_chan_init(struct zc_chan *c, struct zc_session *s, bool splice, size_t sp
 	c->max_workers = max_workers ? max_workers : 1;
 	c->splice_threshold = splice_threshold;
 	c->pipe_credit = ZC_PIPE_CREDIT;
+	/* cache=never and direct_io files can still be mapped shared. */
+	c->want_flags2 = ZC_FUSE_DIRECT_IO_ALLOW_MMAP;
 	c->max_write = ZC_MAX_WRITE_PAGES * ZC_PAGE;
 	c->bufsize = c->max_write + ZC_PAGE;
 	if (splice) {

@@ -15,6 +15,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/ioctl.h>
+#include <sys/stat.h>
 #include <sys/syscall.h>
 #include <unistd.h>
 
@@ -193,6 +194,7 @@ int32_t zc_pt_open(struct zc_chan *c, uint64_t ino, int backing_fd)
 	struct zc_pt_table *t = c->pt;
 	enum zc_stat_pt_fallback cause;
 	struct zc_pt_node **slot, *n;
+	struct stat st;
 	int32_t id = 0;
 	int r;
 
@@ -227,8 +229,18 @@ int32_t zc_pt_open(struct zc_chan *c, uint64_t ino, int backing_fd)
 		cause = ZC_PT_FALLBACK_MODE_CONFLICT;
 		goto fallback;
 	}
-	if (backing_fd < 0) {
+	if (backing_fd < 0 || fstat(backing_fd, &st) < 0 || !S_ISREG(st.st_mode)) {
 		cause = ZC_PT_FALLBACK_NO_BACKING;
+		goto fallback;
+	}
+	/*
+	 * The kernel writes a passthrough file with the daemon's credentials,
+	 * so a write would not clear setuid and setgid as file_remove_privs()
+	 * does for the caller: such files take the pipe path, where the
+	 * daemon clears them.
+	 */
+	if (st.st_mode & (S_ISUID | S_ISGID)) {
+		cause = ZC_PT_FALLBACK_SETID;
 		goto fallback;
 	}
 	r = backing_open(c, backing_fd);

@@ -89,6 +89,7 @@ static const char *const pt_fallback_names[ZC_PT_FALLBACK_NR] = {
 	[ZC_PT_FALLBACK_NO_BACKING] = "no_backing",
 	[ZC_PT_FALLBACK_STACK_DEPTH] = "stack_depth",
 	[ZC_PT_FALLBACK_MODE_CONFLICT] = "mode_conflict",
+	[ZC_PT_FALLBACK_SETID] = "setid",
 	[ZC_PT_FALLBACK_IOCTL] = "ioctl",
 };
 

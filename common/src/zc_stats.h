@@ -37,6 +37,7 @@ enum zc_stat_pt_fallback {
 	ZC_PT_FALLBACK_NO_BACKING,    /* the backend offered no backing file */
 	ZC_PT_FALLBACK_STACK_DEPTH,   /* the backing file system stacks too deep */
 	ZC_PT_FALLBACK_MODE_CONFLICT, /* the inode is open without passthrough */
+	ZC_PT_FALLBACK_SETID,	      /* setuid/setgid file: writes must clear the bits */
 	ZC_PT_FALLBACK_IOCTL,	      /* registering the backing file failed otherwise */
 	ZC_PT_FALLBACK_NR,
 };
