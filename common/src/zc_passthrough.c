@@ -174,6 +174,7 @@ static int backing_open(struct zc_chan *c, int fd)
 	return id < 0 ? -errno : id;
 }
 
+/* Say once per cause why files of this mount are not passed through. */
 static void warn_once(struct zc_chan *c, enum zc_stat_pt_fallback cause, int err)
 {
 	static const char *const what[ZC_PT_FALLBACK_NR] = {
@@ -181,12 +182,22 @@ static void warn_once(struct zc_chan *c, enum zc_stat_pt_fallback cause, int err
 		[ZC_PT_FALLBACK_STACK_DEPTH] = "a backing file lives on a stacked file system "
 					       "(overlayfs, FUSE) too deep to pass through",
 		[ZC_PT_FALLBACK_IOCTL] = "registering a backing file failed",
+		[ZC_PT_FALLBACK_NO_BACKING] = "the backend offers no backing file for some files",
+		[ZC_PT_FALLBACK_SETID] = "setuid and setgid files are served by the daemon, "
+					 "which clears those bits on write",
+		[ZC_PT_FALLBACK_MODE_CONFLICT] = "a file was opened again while open without "
+						 "passthrough",
 	};
 
+	zc_stat_add(&c->stats.pt_fallbacks[cause], 1);
 	if (!what[cause] || __atomic_exchange_n(&c->pt_warned[cause], true, __ATOMIC_RELAXED))
 		return;
-	fprintf(stderr, "zcfuse: passthrough: %s (%s); such files use the %s path\n", what[cause],
-		strerror(-err), c->splice ? "splice" : "copy");
+	if (err)
+		fprintf(stderr, "zcfuse: passthrough: %s (%s); such files use the %s path\n",
+			what[cause], strerror(-err), c->splice ? "splice" : "copy");
+	else
+		fprintf(stderr, "zcfuse: passthrough: %s; such files use the %s path\n", what[cause],
+			c->splice ? "splice" : "copy");
 }
 
 int32_t zc_pt_open(struct zc_chan *c, uint64_t ino, int backing_fd)
@@ -252,10 +263,12 @@ int32_t zc_pt_open(struct zc_chan *c, uint64_t ino, int backing_fd)
 	cause = r == -EPERM   ? ZC_PT_FALLBACK_NOT_PERMITTED
 		: r == -ELOOP ? ZC_PT_FALLBACK_STACK_DEPTH
 			      : ZC_PT_FALLBACK_IOCTL;
+	pthread_mutex_unlock(&t->lock);
 	warn_once(c, cause, r ? r : -EIO);
+	return 0;
 fallback:
 	pthread_mutex_unlock(&t->lock);
-	zc_stat_add(&c->stats.pt_fallbacks[cause], 1);
+	warn_once(c, cause, 0);
 	return 0;
 out:
 	pthread_mutex_unlock(&t->lock);

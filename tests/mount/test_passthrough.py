@@ -147,6 +147,8 @@ def test_setuid_file_falls_back_and_loses_its_bit():
         assert delta(after, before, 'passthrough.fallback.setid') == 1
         assert delta(after, before, 'requests.WRITE') == 1
         assert os.stat(src).st_mode & 0o7777 == 0o755
+        assert 'passthrough: setuid and setgid files are served by the daemon' \
+            in m.stderr_text()
 
 
 @pytest.mark.timeout(120)
