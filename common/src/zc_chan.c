@@ -55,7 +55,12 @@ bool zc_chan_request_kills_suidgid(void)
 	return zc_tls_kill_suidgid;
 }
 
-static const char zc_zeros[ZC_PAGE * ZC_MAX_WRITE_PAGES + ZC_PAGE];
+/*
+ * Zeros for the holes of a read. Page-aligned, so that a hole takes the pipe
+ * slots extent_slots() counts for it: a vmsplice into a full pipe blocks.
+ */
+static const char zc_zeros[ZC_PAGE * ZC_MAX_WRITE_PAGES + ZC_PAGE]
+    __attribute__((aligned(ZC_PAGE)));
 
 static int read_ulong_file(const char *path, unsigned long *ret)
 {
