@@ -3,6 +3,7 @@
 #include <errno.h>
 #include <fcntl.h>
 #include <linux/fuse.h>
+#include <sched.h>
 #include <signal.h>
 #include <stddef.h>
 #include <stdlib.h>
@@ -42,6 +43,9 @@ struct zc_worker {
 	bool spliceable;
 	int req_pipe[2];
 	char *buf;
+	/* A READ of read_fh is between read() and read_done() (see zc_chan_wait_reads()). */
+	bool in_read;
+	uint64_t read_fh;
 };
 
 /* The /dev/fuse descriptor replies go to on this thread (clone_fd). */
@@ -335,59 +339,33 @@ static void extent_iter(struct zc_iter *it, const struct zc_extent *ext)
 		zc_iter_mem(it, ext->mem ? ext->mem : (void *)zc_zeros, ext->length);
 }
 
-/* A READ the backend answered: its extents and what read_done() needs. */
-struct read_req {
-	struct zc_session *s;
-	const struct zc_ctx *ctx;
-	uint64_t ino;
-	uint64_t fh;
-	struct zc_extent *ext;
-	int n_ext;
-	bool done;
-};
-
-/*
- * Give the extents back with read_done() once their data is in the reply
- * and before the reply is sent: as soon as it is, the caller may close the
- * file, and release() may run on another thread.
- */
-static void read_req_done(struct read_req *rr)
-{
-	if (rr->done)
-		return;
-	rr->done = true;
-	if (rr->s->ops.read_done)
-		rr->s->ops.read_done(rr->ctx, rr->ino, rr->fh, rr->ext, (unsigned int)rr->n_ext);
-}
-
 /*
  * Move the extents of a read into @dst until one comes up short (end of
- * file), then hand them back. Returns the bytes moved or, when none moved,
- * a negative errno.
+ * file). Returns the bytes moved or, when none moved, a negative errno.
  */
-static ssize_t gather_extents(struct zc_iter *dst, struct read_req *rr, struct zc_stats *st)
+static ssize_t gather_extents(struct zc_iter *dst, const struct zc_extent *ext, int n_ext,
+			      struct zc_stats *st)
 {
-	const struct zc_extent *ext = rr->ext;
-	ssize_t total = 0, n = 0;
+	ssize_t total = 0, n;
 	int i;
 
-	for (i = 0; i < rr->n_ext; i++) {
+	for (i = 0; i < n_ext; i++) {
 		struct zc_iter src;
 
 		extent_iter(&src, &ext[i]);
 		n = zc_move(dst, &src, ext[i].length, ext[i].fd < 0 ? ZC_MOVE_GIFT : 0, st);
 		if (n < 0)
-			break;
+			return total ? total : n;
 		total += n;
 		if ((size_t)n < ext[i].length)
 			break;
 	}
-	read_req_done(rr);
-	return n < 0 && !total ? n : total;
+	return total;
 }
 
 /* READ reply built in memory: data after the header's room, one write. */
-static int reply_read_mem(struct zc_worker *w, uint64_t unique, struct read_req *rr, size_t size)
+static int reply_read_mem(struct zc_worker *w, uint64_t unique, const struct zc_extent *ext,
+			  int n_ext, size_t size)
 {
 	struct zc_chan *c = w->chan;
 	struct fuse_out_header *out = (struct fuse_out_header *)w->buf;
@@ -395,7 +373,7 @@ static int reply_read_mem(struct zc_worker *w, uint64_t unique, struct read_req 
 	ssize_t total;
 
 	zc_iter_mem(&data, w->buf + sizeof(*out), size);
-	total = gather_extents(&data, rr, &c->stats);
+	total = gather_extents(&data, ext, n_ext, &c->stats);
 	if (total < 0)
 		return send_reply(w, unique, (int)total, NULL, 0);
 	out->len = (uint32_t)(sizeof(*out) + (size_t)total);
@@ -417,8 +395,8 @@ static int reply_read_mem(struct zc_worker *w, uint64_t unique, struct read_req 
  * patched: the reply is read back into memory and sent with the right
  * length by the copy path (counted as fallback.short_read).
  */
-static int reply_read_pipe(struct zc_worker *w, uint64_t unique, struct read_req *rr,
-			   size_t expected)
+static int reply_read_pipe(struct zc_worker *w, uint64_t unique, const struct zc_extent *ext,
+			   int n_ext, size_t expected)
 {
 	struct zc_chan *c = w->chan;
 	struct fuse_out_header out = { .unique = unique };
@@ -429,11 +407,10 @@ static int reply_read_pipe(struct zc_worker *w, uint64_t unique, struct read_req
 	zc_iter_mem(&hdr, &out, sizeof(out));
 	zc_iter_pipe(&reply_in, w->req_pipe[1], c->pipe_size);
 	if (zc_move(&reply_in, &hdr, sizeof(out), 0, &c->stats) != sizeof(out)) {
-		read_req_done(rr);
 		zc_pipe_drain(w->req_pipe[0], &c->stats);
 		return send_reply(w, unique, -EIO, NULL, 0);
 	}
-	total = gather_extents(&reply_in, rr, &c->stats);
+	total = gather_extents(&reply_in, ext, n_ext, &c->stats);
 	if (total < 0) {
 		zc_pipe_drain(w->req_pipe[0], &c->stats);
 		return send_reply(w, unique, (int)total, NULL, 0);
@@ -491,7 +468,6 @@ static void serve_read(struct zc_worker *w, const struct fuse_in_header *hdr, st
 	struct zc_req_priv priv;
 	uint64_t unique = hdr->unique, ino = hdr->nodeid, fh;
 	struct zc_ctx ctx;
-	struct read_req rr = { .s = s, .ctx = &ctx, .ext = ext };
 	size_t size, slots = 1, expected = 0;
 	off_t off;
 	int n_ext = -ENOSYS, i;
@@ -509,17 +485,17 @@ static void serve_read(struct zc_worker *w, const struct fuse_in_header *hdr, st
 		return;
 	}
 	ctx_from_header(&ctx, &priv, s, hdr);
+	__atomic_store_n(&w->read_fh, fh, __ATOMIC_RELAXED);
+	__atomic_store_n(&w->in_read, true, __ATOMIC_RELEASE);
 	if (s->ops.read)
 		n_ext = s->ops.read(&ctx, ino, fh, off, size, ext, ZC_MAX_EXTENTS);
-	rr.ino = ino;
-	rr.fh = fh;
-	rr.n_ext = n_ext;
-	rr.done = n_ext < 0; /* read_done() only follows a read() that succeeded */
 	if (n_ext >= 0 && check_extents(ext, n_ext, size, true) < 0) {
-		read_req_done(&rr);
+		if (s->ops.read_done)
+			s->ops.read_done(&ctx, ino, fh, ext, (unsigned int)n_ext);
 		n_ext = -EIO;
 	}
 	if (n_ext < 0) {
+		__atomic_store_n(&w->in_read, false, __ATOMIC_RELEASE);
 		send_reply(w, unique, n_ext, NULL, 0);
 		return;
 	}
@@ -528,16 +504,41 @@ static void serve_read(struct zc_worker *w, const struct fuse_in_header *hdr, st
 		expected += ext[i].length;
 	}
 	if (!c->splice || !w->spliceable) {
-		reply_read_mem(w, unique, &rr, size);
+		reply_read_mem(w, unique, ext, n_ext, size);
 	} else if (size < c->splice_threshold) {
 		zc_stat_fallback(&c->stats, ZC_FALLBACK_SMALL);
-		reply_read_mem(w, unique, &rr, size);
+		reply_read_mem(w, unique, ext, n_ext, size);
 	} else if (slots > c->pipe_size / ZC_PAGE) {
 		zc_stat_fallback(&c->stats, ZC_FALLBACK_PIPE_SIZE);
-		reply_read_mem(w, unique, &rr, size);
+		reply_read_mem(w, unique, ext, n_ext, size);
 	} else {
-		reply_read_pipe(w, unique, &rr, expected);
+		reply_read_pipe(w, unique, ext, n_ext, expected);
 	}
+	/*
+	 * Only now: memory the reply was vmspliced from is referenced by the
+	 * pipe until the reply is sent. A release() of fh waits for this.
+	 */
+	if (s->ops.read_done)
+		s->ops.read_done(&ctx, ino, fh, ext, (unsigned int)n_ext);
+	__atomic_store_n(&w->in_read, false, __ATOMIC_RELEASE);
+}
+
+void zc_chan_wait_reads(struct zc_chan *c, uint64_t fh)
+{
+	struct zc_worker *w;
+	bool busy;
+
+	/* The kernel sends RELEASE after the last READ's reply: a short wait. */
+	do {
+		busy = false;
+		pthread_mutex_lock(&c->lock);
+		for (w = c->workers; w && !busy; w = w->next)
+			busy = __atomic_load_n(&w->in_read, __ATOMIC_ACQUIRE) &&
+			       __atomic_load_n(&w->read_fh, __ATOMIC_RELAXED) == fh;
+		pthread_mutex_unlock(&c->lock);
+		if (busy)
+			sched_yield();
+	} while (busy);
 }
 
 static void serve_write(struct zc_worker *w, const struct fuse_in_header *hdr, struct zc_iter *src)

@@ -400,6 +400,7 @@ static void zc_release(fuse_req_t req, fuse_ino_t ino, struct fuse_file_info *fi
 {
 	ZC_CTX(req);
 
+	zc_chan_wait_reads(&s->chan, fi->fh);
 	if (s->ops.release)
 		s->ops.release(&ctx, ino, fi->fh);
 	fuse_reply_err(req, 0);

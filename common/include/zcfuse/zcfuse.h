@@ -257,9 +257,9 @@ struct zc_backend_ops {
 	/**
 	 * Optional: the library is done with the extents of a read. Called
 	 * once after each read() that succeeded (not after one that failed),
-	 * before the reply reaches the caller, so @fh is still open. A write to
-	 * the same bytes after this may or may not show in the reply, as with
-	 * any read racing a write.
+	 * once the reply was sent: memory extents are vmspliced, so the pipe
+	 * refers to their pages until then. A release() of @fh waits until
+	 * the read_done() calls for it returned.
 	 */
 	void (*read_done)(const struct zc_ctx *ctx, zc_ino_t ino, uint64_t fh,
 			  struct zc_extent *ext, unsigned int n_ext);
