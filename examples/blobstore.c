@@ -1326,7 +1326,7 @@ static int load(struct bs_fs *fs, off_t size, struct bs_err *err)
 			cur = &sb[s];
 	fs->total_blocks = (uint64_t)size / BS_BLOCK;
 	if (cur->index_len == 0 || cur->index_len > (1ULL << 32) ||
-	    cur->index_block < BS_FIRST_DATA ||
+	    cur->index_block < BS_FIRST_DATA || cur->index_block > fs->total_blocks ||
 	    cur->index_block + (cur->index_len + BS_BLOCK - 1) / BS_BLOCK > fs->total_blocks)
 		return fail(err,
 			    "the index lies past the end of the file (%lld bytes): the store "

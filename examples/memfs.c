@@ -613,11 +613,10 @@ static struct mem_inode *fh_inode(uint64_t fh)
 	return (struct mem_inode *)(uintptr_t)(fh & ~(uint64_t)MEM_FH_APPEND);
 }
 
-static int open_inode(struct mem_fs *fs, struct mem_inode *inode, struct zc_file *file)
+static void open_inode(struct mem_inode *inode, struct zc_file *file)
 {
 	inode->nopen++;
 	file->fh = (uint64_t)(uintptr_t)inode | (file->flags & O_APPEND ? MEM_FH_APPEND : 0);
-	return 0;
 }
 
 static int mem_open(const struct zc_ctx *ctx, zc_ino_t ino, struct zc_file *file)
@@ -625,7 +624,6 @@ static int mem_open(const struct zc_ctx *ctx, zc_ino_t ino, struct zc_file *file
 	struct mem_fs *fs = ctx_fs(ctx);
 	struct mem_inode *inode;
 	bool trunc;
-	int r;
 
 	pthread_mutex_lock(&fs->lock);
 	inode = get_inode(fs, ino);
@@ -636,15 +634,15 @@ static int mem_open(const struct zc_ctx *ctx, zc_ino_t ino, struct zc_file *file
 	if (trunc)
 		pthread_rwlock_wrlock(&inode->data_lock);
 	pthread_mutex_lock(&fs->lock);
-	r = open_inode(fs, inode, file);
-	if (r == 0 && trunc && inode->st.st_size) {
-		set_size(inode, 0);
+	open_inode(inode, file);
+	if (trunc && inode->st.st_size) {
+		set_size(inode, 0); /* shrinking: cannot fail */
 		touch(inode, true);
 	}
 	pthread_mutex_unlock(&fs->lock);
 	if (trunc)
 		pthread_rwlock_unlock(&inode->data_lock);
-	return r;
+	return 0;
 }
 
 static int mem_create(const struct zc_ctx *ctx, zc_ino_t parent, const char *name, mode_t mode,
@@ -656,10 +654,10 @@ static int mem_create(const struct zc_ctx *ctx, zc_ino_t parent, const char *nam
 
 	pthread_mutex_lock(&fs->lock);
 	r = make_node(ctx, parent, name, S_IFREG | (mode & 07777), 0, NULL, &inode);
-	if (r == 0)
-		r = open_inode(fs, inode, file);
-	if (r == 0)
+	if (r == 0) {
+		open_inode(inode, file);
 		fill_entry(inode, ret_entry);
+	}
 	pthread_mutex_unlock(&fs->lock);
 	return r;
 }
