@@ -3,6 +3,7 @@
 #include <errno.h>
 #include <fcntl.h>
 #include <linux/fuse.h>
+#include <sched.h>
 #include <signal.h>
 #include <stddef.h>
 #include <stdlib.h>
@@ -43,6 +44,9 @@ struct zc_worker {
 	bool spliceable;
 	int req_pipe[2];
 	char *buf;
+	/* A READ of read_fh is between read() and read_done() (see zc_chan_wait_reads()). */
+	bool in_read;
+	uint64_t read_fh;
 };
 
 /* The /dev/fuse descriptor replies go to on this thread (clone_fd). */
@@ -64,7 +68,12 @@ bool zc_chan_request_kills_suidgid(void)
 	return zc_tls_kill_suidgid;
 }
 
-static const char zc_zeros[ZC_PAGE * ZC_MAX_WRITE_PAGES + ZC_PAGE];
+/*
+ * Zeros for the holes of a read. Page-aligned, so that a hole takes the pipe
+ * slots extent_slots() counts for it: a vmsplice into a full pipe blocks.
+ */
+static const char zc_zeros[ZC_PAGE * ZC_MAX_WRITE_PAGES + ZC_PAGE]
+    __attribute__((aligned(ZC_PAGE)));
 
 static int read_ulong_file(const char *path, unsigned long *ret)
 {
@@ -519,6 +528,8 @@ static void serve_read(struct zc_worker *w, const struct fuse_in_header *hdr, st
 		return;
 	}
 	ctx_from_header(&ctx, &priv, s, hdr);
+	__atomic_store_n(&w->read_fh, fh, __ATOMIC_RELAXED);
+	__atomic_store_n(&w->in_read, true, __ATOMIC_RELEASE);
 	if (s->ops.read)
 		n_ext = s->ops.read(&ctx, ino, fh, off, size, ext, ZC_MAX_EXTENTS);
 	if (n_ext >= 0 && check_extents(ext, n_ext, size, true) < 0) {
@@ -527,6 +538,7 @@ static void serve_read(struct zc_worker *w, const struct fuse_in_header *hdr, st
 		n_ext = -EIO;
 	}
 	if (n_ext < 0) {
+		__atomic_store_n(&w->in_read, false, __ATOMIC_RELEASE);
 		send_reply(w, unique, n_ext, NULL, 0);
 		return;
 	}
@@ -545,8 +557,31 @@ static void serve_read(struct zc_worker *w, const struct fuse_in_header *hdr, st
 	} else {
 		reply_read_pipe(w, unique, ext, n_ext, expected);
 	}
+	/*
+	 * Only now: memory the reply was vmspliced from is referenced by the
+	 * pipe until the reply is sent. A release() of fh waits for this.
+	 */
 	if (s->ops.read_done)
 		s->ops.read_done(&ctx, ino, fh, ext, (unsigned int)n_ext);
+	__atomic_store_n(&w->in_read, false, __ATOMIC_RELEASE);
+}
+
+void zc_chan_wait_reads(struct zc_chan *c, uint64_t fh)
+{
+	struct zc_worker *w;
+	bool busy;
+
+	/* The kernel sends RELEASE after the last READ's reply: a short wait. */
+	do {
+		busy = false;
+		pthread_mutex_lock(&c->lock);
+		for (w = c->workers; w && !busy; w = w->next)
+			busy = __atomic_load_n(&w->in_read, __ATOMIC_ACQUIRE) &&
+			       __atomic_load_n(&w->read_fh, __ATOMIC_RELAXED) == fh;
+		pthread_mutex_unlock(&c->lock);
+		if (busy)
+			sched_yield();
+	} while (busy);
 }
 
 static void serve_write(struct zc_worker *w, const struct fuse_in_header *hdr, struct zc_iter *src)

@@ -82,6 +82,12 @@ void zc_chan_fini(struct zc_chan *c);
 /* Hook libfuse's I/O up to the transport; call right after mounting. */
 int zc_chan_attach(struct zc_chan *c, int dev_fd);
 
+/*
+ * Wait until no READ of @fh is between the backend's read() and read_done():
+ * read_done() follows the reply, so a release() could otherwise overtake it.
+ */
+void zc_chan_wait_reads(struct zc_chan *c, uint64_t fh);
+
 /* True while this thread serves a request that asks to clear setuid/setgid. */
 bool zc_chan_request_kills_suidgid(void);
 

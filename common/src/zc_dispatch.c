@@ -129,8 +129,11 @@ static void zc_init(void *userdata, struct fuse_conn_info *conn)
 #ifdef FUSE_CAP_HANDLE_KILLPRIV_V2
 	conn->want &= ~FUSE_CAP_HANDLE_KILLPRIV_V2;
 #endif
+	/* Without a flock operation the kernel keeps BSD locks itself. */
 	if (s->ops.flock && (conn->capable & FUSE_CAP_FLOCK_LOCKS))
 		conn->want |= FUSE_CAP_FLOCK_LOCKS;
+	else
+		conn->want &= ~FUSE_CAP_FLOCK_LOCKS;
 	/* Names change behind the kernel's back only with cache=never. */
 	if (s->opts.cache == ZC_CACHE_NEVER)
 		conn->want &= ~FUSE_CAP_READDIRPLUS;
@@ -442,6 +445,7 @@ static void zc_release(fuse_req_t req, fuse_ino_t ino, struct fuse_file_info *fi
 {
 	ZC_CTX(req);
 
+	zc_chan_wait_reads(&s->chan, fi->fh);
 	if (s->opts.passthrough)
 		zc_pt_release(&s->chan, ino);
 	if (s->ops.release)

@@ -196,8 +196,8 @@ static void warn_once(struct zc_chan *c, enum zc_stat_pt_fallback cause, int err
 		fprintf(stderr, "zcfuse: passthrough: %s (%s); such files use the %s path\n",
 			what[cause], strerror(-err), c->splice ? "splice" : "copy");
 	else
-		fprintf(stderr, "zcfuse: passthrough: %s; such files use the %s path\n", what[cause],
-			c->splice ? "splice" : "copy");
+		fprintf(stderr, "zcfuse: passthrough: %s; such files use the %s path\n",
+			what[cause], c->splice ? "splice" : "copy");
 }
 
 int32_t zc_pt_open(struct zc_chan *c, uint64_t ino, int backing_fd)

@@ -19,8 +19,18 @@ counter deltas), logs/ and PNG plots into the results folder.  Exits 1 when
 any cell failed, 77 when fio is missing.  tests/bench/run installs what is
 needed and builds zcfuse, then runs this.
 
+The example backends built on libzcfuse are systems too, measured only when
+named with --systems: blobstore (examples/blobstore: the data in one backing
+file on the same backing store) and memfs (examples/memfs: in memory).  They
+keep their own data, so their files are laid out through each of their
+mounts.  For example, sequential 1 MiB reads and writes of the single-file
+store next to the passthrough daemon:
+
+    tests/bench/run --quick --systems zcfuse-splice,blobstore --workloads seqread-1m,seqwrite-1m
+
 Environment: ZCFUSE_BIN (daemon executable), ZCFUSE_BENCH_TMPDIR (where the
-scratch directory goes, default /var/tmp: it must be on the root disk).
+scratch directory goes, default /var/tmp: it must be on the root disk),
+ZCFUSE_EXAMPLES_DIR (where the example programs are, default build/examples).
 """
 
 import argparse
@@ -55,9 +65,19 @@ META_BATCH = 1000       # live inodes at most, per metadata run
 @dataclass
 class System:
     name: str
-    kind: str                   # 'native', 'libfuse' (passthrough_ll) or 'zcfuse'
+    kind: str                   # 'native', 'libfuse' (passthrough_ll), 'zcfuse', or an
+                                # example backend: 'blobstore', 'memfs'
     opts: list = field(default_factory=list)   # -o options added in every setting
+    default: bool = True        # measured when --systems does not name the systems
 
+    @property
+    def own_data(self):
+        """An example backend keeps its own data: files are laid out through its mount."""
+        return self.kind in EXAMPLE_KINDS
+
+
+EXAMPLE_KINDS = ('blobstore', 'memfs')
+LIBZCFUSE_KINDS = ('zcfuse',) + EXAMPLE_KINDS
 
 # One row per system; a new zcfuse mode is one more row here.
 SYSTEMS = [
@@ -68,6 +88,8 @@ SYSTEMS = [
     # Kernel passthrough: open files served by the kernel; under writeback it
     # falls back to splice (the kernel refuses both at once).
     System('zcfuse-passthrough', 'zcfuse', ['passthrough']),
+    System('blobstore', 'blobstore', default=False),
+    System('memfs', 'memfs', default=False),
 ]
 
 # -o options per daemon kind and setting.  cached: page cache on the mount;
@@ -78,6 +100,8 @@ SETTING_OPTS = {
     'zcfuse': {'cached': ['cache=auto'], 'direct': ['cache=never'],
                'writeback': ['cache=auto', 'writeback']},
 }
+for _kind in EXAMPLE_KINDS:
+    SETTING_OPTS[_kind] = SETTING_OPTS['zcfuse']
 NATIVE_SETTING = '-'
 
 
@@ -249,11 +273,19 @@ class Daemon:
         self.proc = None
         self.starts = 0
         self.logname = 'logs/%s-%s-%s.log' % (bench.backing, system.name, setting)
+        # blobstore's backing file, on the backing store next to the data directory.
+        self.store = os.path.join(os.path.dirname(source), '%s-%s.blob' % (system.name, setting))
 
     def command(self):
         opts = self.system.opts + SETTING_OPTS[self.system.kind][self.setting]
         if self.system.kind == 'zcfuse':
             cmd = [self.bench.zcfuse_bin, self.source, self.mnt, '-f']
+            return cmd + (['-o', ','.join(opts)] if opts else [])
+        if self.system.kind == 'blobstore':
+            cmd = [self.bench.example_bin('blobstore'), self.store, self.mnt, '-f']
+            return cmd + (['-o', ','.join(opts)] if opts else [])
+        if self.system.kind == 'memfs':
+            cmd = [self.bench.example_bin('memfs'), self.mnt, '-f']
             return cmd + (['-o', ','.join(opts)] if opts else [])
         return [self.bench.pll_bin, '-f', '-o', ','.join(['source=' + self.source] + opts),
                 self.mnt]
@@ -322,6 +354,7 @@ class Bench:
         self.systems = args.systems
         self.workloads = args.workloads
         self.zcfuse_bin = args.zcfuse_bin
+        self.examples_dir = args.examples_dir
         self.pll_bin = None
         self.scratch = None
         self.tmpfs_dir = None
@@ -349,6 +382,9 @@ class Bench:
         self.csv_file = open(os.path.join(self.out, 'results.csv'), 'w', newline='')
         self.csv_writer = csv.DictWriter(self.csv_file, fieldnames=RESULT_FIELDS)
         self.csv_writer.writeheader()
+
+    def example_bin(self, name):
+        return os.path.join(self.examples_dir, name)
 
     def build_pll(self):
         """Compile libfuse's own passthrough_ll example into the scratch folder."""
@@ -526,7 +562,7 @@ class Bench:
             self.notes.append('%s: %s %s was remounted (start %d) before %s run %d' % (
                 backing, system.name, setting, daemon.starts, w.name, rep))
         pid = daemon.proc.pid if daemon else None
-        zc = daemon is not None and system.kind == 'zcfuse'
+        zc = daemon is not None and system.kind in LIBZCFUSE_KINDS
         try:
             c0 = read_counters(directory) if zc else None
         except OSError:
@@ -619,6 +655,12 @@ class Bench:
                     why = d.start()
                     if why:
                         log('bench: %s %s on %s: %s' % (s.name, st, backing, why))
+                    elif s.own_data:
+                        log('bench: %s: laying out files in %s %s' % (backing, s.name, st))
+                        try:
+                            self.layout(mnt)
+                        except (RuntimeError, subprocess.TimeoutExpired) as e:
+                            log('bench: %s %s on %s: %s' % (s.name, st, backing, e))
             log('bench: %s: warming up %d mounts' % (backing, len(self.daemons) + 1))
             self.warmup(data)
             for d in self.daemons.values():
@@ -978,7 +1020,7 @@ def parse_args(argv):
         if n not in WORKLOAD_BY_NAME:
             ap.error('unknown workload %r' % n)
     a.workloads = [WORKLOAD_BY_NAME[n] for n in a.workloads]
-    names = a.systems.split(',') if a.systems else [s.name for s in SYSTEMS]
+    names = a.systems.split(',') if a.systems else [s.name for s in SYSTEMS if s.default]
     by_name = {s.name: s for s in SYSTEMS}
     for n in names:
         if n not in by_name:
@@ -993,6 +1035,8 @@ def parse_args(argv):
     a.out = os.path.abspath(a.out)
     a.zcfuse_bin = os.path.abspath(os.environ.get('ZCFUSE_BIN') or
                                    os.path.join(TOP, 'build', 'daemon', 'zcfuse'))
+    a.examples_dir = os.path.abspath(os.environ.get('ZCFUSE_EXAMPLES_DIR') or
+                                     os.path.join(TOP, 'build', 'examples'))
     return a
 
 

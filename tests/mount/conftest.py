@@ -8,6 +8,22 @@ import zctest
 def pytest_configure(config):
     config.addinivalue_line(
         'markers', 'timeout(seconds): time limit of one test (default ZCFUSE_TEST_TIMEOUT or 60)')
+    config.addinivalue_line(
+        'markers', 'source: the test looks into SOURCE directly; runs for zcfuse only')
+    config.addinivalue_line(
+        'markers', 'needs(feature): skipped for a backend that lacks feature '
+        '(zctest.BACKEND_LACKS)')
+
+
+def pytest_runtest_setup(item):
+    backend = zctest.current_backend()
+    if item.get_closest_marker('source') and backend != 'zcfuse':
+        pytest.skip('looks into SOURCE, which %s has not' % backend)
+    for marker in item.iter_markers('needs'):
+        for feature in marker.args:
+            why = zctest.backend_lacks(feature)
+            if why:
+                pytest.skip(why)
 
 
 @pytest.fixture(autouse=True)

@@ -8,8 +8,15 @@ kills every daemon this process started, which aborts the FUSE connection so
 that a request stuck in the kernel returns, and then raises in the main
 thread.
 
+The daemon is one of the backends built on libzcfuse: the passthrough
+daemon zcfuse (SOURCE MOUNTPOINT), or an example program: memfs
+(MOUNTPOINT, data in memory) or blobstore (BACKING_FILE MOUNTPOINT, data in
+one file).  Only zcfuse has a SOURCE directory that tests can look into;
+for the others Mount.src is None and Mount.has_source is False.
+
 Environment:
-  ZCFUSE_BIN            daemon executable (default build/daemon/zcfuse of this tree)
+  ZCFUSE_BACKEND        zcfuse (default), memfs or blobstore
+  ZCFUSE_BIN            its executable (default: this tree's build directory)
   ZCFUSE_MOUNT_OPTS     comma separated -o options for every mount
   ZCFUSE_TEST_TMPDIR    where the temporary directories go (default: tempfile's)
   ZCFUSE_TEST_TIMEOUT   default per-test limit in seconds (default 60)
@@ -31,8 +38,25 @@ import tempfile
 import threading
 import time
 
-DEFAULT_BIN = os.path.join(os.path.dirname(os.path.dirname(os.path.dirname(
-    os.path.abspath(__file__)))), 'build', 'daemon', 'zcfuse')
+TOP = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
+BACKEND_BINS = {
+    'zcfuse': os.path.join(TOP, 'build', 'daemon', 'zcfuse'),
+    'memfs': os.path.join(TOP, 'build', 'examples', 'memfs'),
+    'blobstore': os.path.join(TOP, 'build', 'examples', 'blobstore'),
+}
+DEFAULT_BIN = BACKEND_BINS['zcfuse']
+
+# What a backend does not implement, so tests that need it are skipped with
+# that reason (pytest.mark.needs('feature') in the tests).
+BACKEND_LACKS = {
+    'zcfuse': {},
+    'memfs': {
+        'xattr': 'memfs keeps no extended attributes',
+        'seek_hole': 'memfs files have no holes (SEEK_DATA/SEEK_HOLE)',
+        'punch_frees_blocks': 'memfs keeps a file\'s buffer when a hole is punched',
+    },
+    'blobstore': {},
+}
 MOUNT_TIMEOUT = 10.0
 EXIT_TIMEOUT = 10.0
 
@@ -49,8 +73,22 @@ class TimeLimitExceeded(AssertionError):
     """A watchdog expired."""
 
 
+def current_backend():
+    """The backend under test: zcfuse, memfs or blobstore (ZCFUSE_BACKEND)."""
+    name = os.environ.get('ZCFUSE_BACKEND') or 'zcfuse'
+    if name not in BACKEND_BINS:
+        raise ValueError('ZCFUSE_BACKEND=%s: expected one of %s'
+                         % (name, ', '.join(sorted(BACKEND_BINS))))
+    return name
+
+
 def zcfuse_bin():
-    return os.environ.get('ZCFUSE_BIN') or DEFAULT_BIN
+    return os.environ.get('ZCFUSE_BIN') or BACKEND_BINS[current_backend()]
+
+
+def backend_lacks(feature, name=None):
+    """Why the backend lacks feature, or None when it has it."""
+    return BACKEND_LACKS[name or current_backend()].get(feature)
 
 
 def env_mount_opts():
@@ -171,12 +209,18 @@ _lock = threading.Lock()
 class Mount:
     """A zcfuse mount on temporary directories.
 
-    Attributes after entering: base, src (SOURCE), mnt (MOUNTPOINT), ref (a
-    plain directory on the same file system as src), proc (the daemon).
+    Attributes after entering: base, src (SOURCE; None for a backend without
+    one), mnt (MOUNTPOINT), ref (a plain directory on the same file system as
+    src), store (blobstore's backing file), proc (the daemon).
+
+    backend: zcfuse, memfs or blobstore (default: ZCFUSE_BACKEND); binary:
+    its executable (default: ZCFUSE_BIN or this tree's build).  store: the
+    backing file for blobstore (default: a fresh one under base), so that a
+    test can mount the same store again.
 
     opts: -o options (default: ZCFUSE_MOUNT_OPTS); extra_opts are appended.
     args: further command line arguments (for example ['-s']).
-    populate: called with src before the daemon starts.
+    populate: called with src before the daemon starts (zcfuse only).
     allowed_stderr: regexes for stderr lines that are not errors.
     check_stderr: False to ignore stderr (debug output).
     expected_exit: the daemon's expected exit status (negative: signal).
@@ -188,7 +232,14 @@ class Mount:
 
     def __init__(self, opts=None, extra_opts=(), args=(), populate=None,
                  allowed_stderr=(), check_stderr=True, expected_exit=0, foreground=True,
-                 add_f=True):
+                 add_f=True, backend=None, binary=None, store=None):
+        self.backend = backend or current_backend()
+        self.binary = binary or (zcfuse_bin() if backend is None else BACKEND_BINS[backend])
+        self.has_source = self.backend == 'zcfuse'
+        self.store = store
+        if populate is not None and not self.has_source:
+            raise ValueError('populate needs a SOURCE directory (zcfuse)')
+        self.src = None
         self.opts = list(env_mount_opts() if opts is None else opts) + list(extra_opts)
         self.args = list(args)
         self.populate = populate
@@ -204,7 +255,12 @@ class Mount:
 
     # The command line, without -f when running in the background.
     def command(self):
-        cmd = [zcfuse_bin(), self.src, self.mnt]
+        if self.backend == 'zcfuse':
+            cmd = [self.binary, self.src, self.mnt]
+        elif self.backend == 'blobstore':
+            cmd = [self.binary, self.store, self.mnt]
+        else:
+            cmd = [self.binary, self.mnt]
         if self.foreground and self.add_f:
             cmd.append('-f')
         cmd += self.args
@@ -215,10 +271,15 @@ class Mount:
     def make_dirs(self):
         self.base = tempfile.mkdtemp(prefix='zcfuse-test-', dir=tmp_root())
         os.chmod(self.base, 0o755)
-        self.src = os.path.join(self.base, 'src')
         self.mnt = os.path.join(self.base, 'mnt')
         self.ref = os.path.join(self.base, 'ref')
-        for d in (self.src, self.mnt, self.ref):
+        dirs = [self.mnt, self.ref]
+        if self.has_source:
+            self.src = os.path.join(self.base, 'src')
+            dirs.append(self.src)
+        if self.backend == 'blobstore' and self.store is None:
+            self.store = os.path.join(self.base, 'store.blob')
+        for d in dirs:
             os.mkdir(d)
             os.chmod(d, 0o755)
         self.stderr_path = os.path.join(self.base, 'daemon.log')
@@ -789,7 +850,9 @@ def run(root, op, a):
         return os.rename(p(a[0]), p(a[1]))
     if op == 'stat':
         st = os.lstat(p(a[0]))
-        return [st.st_mode, st.st_uid, st.st_gid, st.st_size, st.st_nlink]
+        # A directory's size is the file system's own business (as in stat_key).
+        size = None if (st.st_mode & 0o170000) == 0o040000 else st.st_size
+        return [st.st_mode, st.st_uid, st.st_gid, size, st.st_nlink]
     if op == 'listdir':
         return sorted(os.listdir(p(a[0])))
     if op == 'chmod':

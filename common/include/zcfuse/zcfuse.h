@@ -11,6 +11,9 @@
  * Every function returns 0 (or a count) on success and a negative errno on
  * failure unless documented otherwise. The library never prints; a program
  * reads the reason for a failure with zc_session_error().
+ *
+ * Build against it with: cc ... $(pkg-config --cflags --libs zcfuse)
+ * examples/memfs.c and examples/blobstore.c are complete backends.
  */
 #ifndef ZCFUSE_H
 #define ZCFUSE_H
@@ -23,6 +26,11 @@
 
 #ifdef __cplusplus
 extern "C" {
+#endif
+
+/* off_t and struct stat are part of the ABI: they must be the 64-bit ones. */
+#if !defined(__LP64__) && (!defined(_FILE_OFFSET_BITS) || _FILE_OFFSET_BITS != 64)
+#error "libzcfuse needs -D_FILE_OFFSET_BITS=64 (pkg-config --cflags zcfuse gives it)"
 #endif
 
 #define ZCFUSE_VERSION_MAJOR  0
@@ -72,12 +80,24 @@ int zc_ctx_kernel_checks_permissions(const struct zc_ctx *ctx);
 
 /** A directory entry with its attributes, as lookup and create return it. */
 struct zc_entry {
+	/** The inode's number (the library copies it into attr.st_ino's place). */
 	zc_ino_t ino;
+	/**
+	 * Changes when @ino is reused for another inode, so that the kernel
+	 * (and NFS export) can tell them apart; 0 if numbers are never reused.
+	 */
 	uint64_t generation;
+	/** The inode's attributes, as getattr would return them. */
 	struct stat attr;
 };
 
-/** Flags a backend may set in zc_file.open_flags_out. */
+/**
+ * Flags a backend may set in zc_file.open_flags_out: ZC_FOPEN_DIRECT_IO
+ * sends every read and write of this open to the backend (no page cache),
+ * ZC_FOPEN_KEEP_CACHE keeps the page cache from earlier opens (the file
+ * did not change behind the kernel's back), ZC_FOPEN_NONSEEKABLE marks a
+ * stream.
+ */
 #define ZC_FOPEN_DIRECT_IO   (1u << 0) /* bypass the page cache for this open */
 #define ZC_FOPEN_KEEP_CACHE  (1u << 1) /* keep cached pages from earlier opens */
 #define ZC_FOPEN_NONSEEKABLE (1u << 2) /* the file has no file position */
@@ -109,12 +129,23 @@ struct zc_file {
  * fd >= 0: @length bytes of file @fd starting at @offset.
  * fd < 0 and mem != NULL: @length bytes of memory at @mem.
  * fd < 0 and mem == NULL: @length bytes of zeros (a hole; reads only).
+ *
+ * File extents are moved with splice (through a pipe, page references
+ * rather than copies where the file system allows) and fall back to
+ * pread/pwrite. Memory extents are moved with vmsplice or copied; memory
+ * that starts on a page boundary takes the fewest pipe slots. Zero the
+ * whole struct before filling it in.
  */
 struct zc_extent {
+	/** A file descriptor the backend keeps open, or -1 for memory or a hole. */
 	int fd;
+	/** Must be 0. */
 	uint32_t reserved;
+	/** Offset in @fd (file extents only). */
 	off_t offset;
+	/** The bytes (memory extents only). */
 	void *mem;
+	/** Number of bytes. */
 	size_t length;
 };
 
@@ -154,6 +185,17 @@ typedef int (*zc_dir_fill_fn)(void *fill_ctx, const char *name, const struct sta
  *
  * Operations return 0 or a positive count on success, a negative errno on
  * failure; the errno reaches the calling program unchanged.
+ *
+ * Operations are called from several threads at once unless the session is
+ * single-threaded (zc_session_set_single_threaded()); the backend locks
+ * what it shares. An inode the kernel holds (a lookup not yet forgotten,
+ * or an open file) is never forgotten while an operation on it runs.
+ *
+ * Permissions: with the default_permissions option the kernel checks them
+ * from the attributes before calling the backend (and access() is never
+ * called); without it the backend decides (see zc_ctx_getgroups()).
+ *
+ * Names passed in are single path components, never "." or "..".
  */
 struct zc_backend_ops {
 	/** Called once the kernel connection is up. */
@@ -174,21 +216,35 @@ struct zc_backend_ops {
 	/** Target of a symlink; returns its length (may be > @size: truncated). */
 	int (*readlink)(const struct zc_ctx *ctx, zc_ino_t ino, char *buf, size_t size);
 
+	/**
+	 * Create a regular file, device node, FIFO or socket (type and
+	 * permission bits in @mode; @rdev for a device). These creating
+	 * operations fill in @ret_entry and count one lookup of it; the
+	 * owner is @ctx's uid and gid (or the group of a setgid @parent).
+	 */
 	int (*mknod)(const struct zc_ctx *ctx, zc_ino_t parent, const char *name, mode_t mode,
 		     dev_t rdev, struct zc_entry *ret_entry);
+	/** Create a directory (@mode: permission bits only). */
 	int (*mkdir)(const struct zc_ctx *ctx, zc_ino_t parent, const char *name, mode_t mode,
 		     struct zc_entry *ret_entry);
+	/** Create a symlink @name in @parent that points to @target. */
 	int (*symlink)(const struct zc_ctx *ctx, const char *target, zc_ino_t parent,
 		       const char *name, struct zc_entry *ret_entry);
+	/** Give @ino another name, @newname in @newparent. */
 	int (*link)(const struct zc_ctx *ctx, zc_ino_t ino, zc_ino_t newparent, const char *newname,
 		    struct zc_entry *ret_entry);
+	/** Remove the name of a non-directory; the inode lives while looked up or open. */
 	int (*unlink)(const struct zc_ctx *ctx, zc_ino_t parent, const char *name);
+	/** Remove an empty directory. */
 	int (*rmdir)(const struct zc_ctx *ctx, zc_ino_t parent, const char *name);
 	/** @flags: 0, RENAME_NOREPLACE or RENAME_EXCHANGE. */
 	int (*rename)(const struct zc_ctx *ctx, zc_ino_t parent, const char *name,
 		      zc_ino_t newparent, const char *newname, unsigned int flags);
 
-	/** Open @ino; file->flags holds the open flags; set file->fh. */
+	/**
+	 * Open @ino; file->flags holds the open flags (O_TRUNC included: the
+	 * backend truncates); set file->fh.
+	 */
 	int (*open)(const struct zc_ctx *ctx, zc_ino_t ino, struct zc_file *file);
 	/** Create and open @name; counts one lookup of the result. */
 	int (*create)(const struct zc_ctx *ctx, zc_ino_t parent, const char *name, mode_t mode,
@@ -198,47 +254,85 @@ struct zc_backend_ops {
 	 * Say where the bytes [@off, @off + @size) of an open file live.
 	 *
 	 * Fill up to @max_ext extents and return how many; their lengths add
-	 * up to at most @size. A file extent may run past the end of its file:
-	 * the data then ends there (a short read). Returns 0 at end of file.
+	 * up to at most @size. Less than @size means end of file: a read must
+	 * cover everything up to the end of the file (the kernel takes a short
+	 * read for the end). A file extent may run past the end of its file:
+	 * the data then ends there. Returns 0 at end of file.
+	 *
 	 * The extents must stay valid until read_done() (if set) is called.
+	 * A backend that can only copy returns one memory extent of its own
+	 * buffer, filled here and freed in read_done().
 	 */
 	int (*read)(const struct zc_ctx *ctx, zc_ino_t ino, uint64_t fh, off_t off, size_t size,
 		    struct zc_extent *ret_ext, unsigned int max_ext);
-	/** Optional: the library is done with the extents of a read. */
+	/**
+	 * Optional: the library is done with the extents of a read. Called
+	 * once after each read() that succeeded (not after one that failed),
+	 * once the reply was sent: memory extents are vmspliced, so the pipe
+	 * refers to their pages until then. A release() of @fh waits until
+	 * the read_done() calls for it returned.
+	 */
 	void (*read_done)(const struct zc_ctx *ctx, zc_ino_t ino, uint64_t fh,
 			  struct zc_extent *ext, unsigned int n_ext);
 	/**
 	 * Say where @size bytes written at @off go: file or memory extents,
-	 * whose lengths add up to @size. The library moves the data there.
+	 * whose lengths add up to @size. The library moves the data there,
+	 * then calls write_done(). A file opened with O_APPEND writes at the
+	 * end whatever @off says (except with writeback caching, where the
+	 * kernel appends). A backend that can only copy offers a buffer of its
+	 * own and copies from it in write_done().
 	 */
 	int (*write)(const struct zc_ctx *ctx, zc_ino_t ino, uint64_t fh, off_t off, size_t size,
 		     struct zc_extent *ret_ext, unsigned int max_ext);
 	/**
 	 * Optional: @written bytes (or a negative errno) landed for the
 	 * write at @off. Returns what the caller sees: the count or -errno.
+	 * Called once after every write() call, also when write() failed
+	 * (@written is then its error), so a lock taken in write() is always
+	 * released here.
 	 */
 	ssize_t (*write_done)(const struct zc_ctx *ctx, zc_ino_t ino, uint64_t fh, off_t off,
 			      ssize_t written);
 
+	/** Each close() of a descriptor of the open; NULL means success. */
 	int (*flush)(const struct zc_ctx *ctx, zc_ino_t ino, uint64_t fh);
-	/** The last close of an open; its errors are not seen by anyone. */
+	/**
+	 * The last close of an open; its errors are not seen by anyone. Opens
+	 * still unreleased at unmount are not released.
+	 */
 	void (*release)(const struct zc_ctx *ctx, zc_ino_t ino, uint64_t fh);
+	/**
+	 * Make the file's data (and unless @datasync its metadata) durable:
+	 * after 0 it survives a crash of the program or the machine.
+	 */
 	int (*fsync)(const struct zc_ctx *ctx, zc_ino_t ino, uint64_t fh, int datasync);
 
+	/** Open directory @ino for reading; set file->fh. */
 	int (*opendir)(const struct zc_ctx *ctx, zc_ino_t ino, struct zc_file *file);
 	/**
-	 * List entries from offset @off on, calling @fill for each. For
-	 * readdirplus the library looks each entry up itself.
+	 * List entries from offset @off on, calling @fill for each ("." and
+	 * ".." included; st_ino and the type bits of st_mode are used). An
+	 * entry's off_next must stay meaningful when entries before it are
+	 * removed. For readdirplus the library looks each entry up with
+	 * lookup() from inside @fill, on the same thread: do not hold a lock
+	 * lookup() takes while calling @fill.
 	 */
 	int (*readdir)(const struct zc_ctx *ctx, zc_ino_t ino, uint64_t fh, off_t off,
 		       zc_dir_fill_fn fill, void *fill_ctx);
+	/** The last close of an opened directory. */
 	void (*releasedir)(const struct zc_ctx *ctx, zc_ino_t ino, uint64_t fh);
+	/** Make the directory's entries durable, as fsync() for a file. */
 	int (*fsyncdir)(const struct zc_ctx *ctx, zc_ino_t ino, uint64_t fh, int datasync);
 
+	/** File system totals (block size, blocks, free blocks, files, name length). */
 	int (*statfs)(const struct zc_ctx *ctx, zc_ino_t ino, struct statvfs *ret_stat);
 	/** @mask: F_OK or a mix of R_OK, W_OK, X_OK. */
 	int (*access)(const struct zc_ctx *ctx, zc_ino_t ino, int mask);
 
+	/**
+	 * Set extended attribute @name (@flags: 0, XATTR_CREATE or
+	 * XATTR_REPLACE). A NULL xattr operation answers EOPNOTSUPP.
+	 */
 	int (*setxattr)(const struct zc_ctx *ctx, zc_ino_t ino, const char *name, const void *value,
 			size_t size, int flags);
 	/** Returns the value's length; with @size 0 only the length. */
@@ -246,17 +340,29 @@ struct zc_backend_ops {
 			size_t size);
 	/** Returns the length of the name list; with @size 0 only the length. */
 	int (*listxattr)(const struct zc_ctx *ctx, zc_ino_t ino, char *buf, size_t size);
+	/** Remove extended attribute @name (ENODATA when it does not exist). */
 	int (*removexattr)(const struct zc_ctx *ctx, zc_ino_t ino, const char *name);
 
+	/**
+	 * Allocate or deallocate [@off, @off + @len) as fallocate(2) with
+	 * @mode (FALLOC_FL_KEEP_SIZE, FALLOC_FL_PUNCH_HOLE, ...). NULL answers
+	 * EOPNOTSUPP.
+	 */
 	int (*fallocate)(const struct zc_ctx *ctx, zc_ino_t ino, uint64_t fh, int mode, off_t off,
 			 off_t len);
 	/** Returns the number of bytes copied. */
 	ssize_t (*copy_file_range)(const struct zc_ctx *ctx, zc_ino_t ino_in, uint64_t fh_in,
 				   off_t off_in, zc_ino_t ino_out, uint64_t fh_out, off_t off_out,
 				   size_t len, int flags);
-	/** Returns the new offset (SEEK_DATA and SEEK_HOLE included). */
+	/**
+	 * Returns the new offset for SEEK_DATA or SEEK_HOLE (the kernel serves
+	 * the other whences itself). NULL: the whole file counts as data.
+	 */
 	off_t (*lseek)(const struct zc_ctx *ctx, zc_ino_t ino, uint64_t fh, off_t off, int whence);
-	/** BSD lock on the open file: LOCK_SH, LOCK_EX or LOCK_UN, maybe | LOCK_NB. */
+	/**
+	 * BSD lock on the open file: LOCK_SH, LOCK_EX or LOCK_UN, maybe |
+	 * LOCK_NB. NULL: the kernel keeps BSD locks for the mount itself.
+	 */
 	int (*flock)(const struct zc_ctx *ctx, zc_ino_t ino, uint64_t fh, int op);
 };
 
