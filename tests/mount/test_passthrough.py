@@ -242,3 +242,22 @@ def test_unprivileged_mount_falls_back():
         text = open(os.path.join(base, 'daemon.log')).read()
         shutil.rmtree(base, ignore_errors=True)
     assert 'passthrough is off for this mount: the daemon lacks CAP_SYS_ADMIN' in text, text
+
+
+def test_backend_without_backing_file_falls_back():
+    """memfs keeps data in memory: it has no file to pass through."""
+    zctest.require_fuse()
+    memfs = os.environ.get('ZCFUSE_MEMFS_BIN') or zctest.BACKEND_BINS['memfs']
+    with zctest.Mount(opts=['passthrough'], backend='memfs', binary=memfs) as m:
+        before = counters(m.mnt)
+        data = pattern(3, 3 * MIB)
+        with open(os.path.join(m.mnt, 'f'), 'wb') as f:
+            f.write(data)
+        with open(os.path.join(m.mnt, 'f'), 'rb') as f:
+            assert f.read() == data
+        after = counters(m.mnt)
+        assert delta(after, before, 'passthrough.opens') == 0
+        assert delta(after, before, 'passthrough.fallback.no_backing') == 2
+        assert delta(after, before, 'data.written') == 3 * MIB
+        log = m.stderr_text()
+    assert 'passthrough: the backend offers no backing file' in log, log
