@@ -885,3 +885,32 @@ out:
 	restore_handlers(old);
 	return r;
 }
+
+/*
+ * One worker served on the calling thread, one request per call, as -s
+ * would: for tests and the fuzz target, which feed the device descriptor
+ * themselves.
+ */
+struct zc_worker *zc_chan_worker_new(struct zc_chan *c)
+{
+	struct zc_worker *w = worker_new(c);
+
+	if (w) {
+		c->max_workers = 1;
+		c->nr_workers = 1;
+	}
+	return w;
+}
+
+int zc_chan_worker_serve_one(struct zc_worker *w)
+{
+	w->chan->idle = 1;
+	zc_tls_dev_fd = w->dev_fd;
+	return worker_serve_one(w);
+}
+
+void zc_chan_worker_free(struct zc_worker *w)
+{
+	w->chan->nr_workers = 0;
+	worker_free(w);
+}

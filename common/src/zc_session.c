@@ -430,6 +430,35 @@ out:
 	return r;
 }
 
+/* The transport and the libfuse session, once per zc_session. */
+static int session_prepare(struct zc_session *s)
+{
+	int r;
+
+	if (s->se)
+		return 0;
+	r = zc_chan_init(&s->chan, s, s->opts.splice, s->opts.splice_threshold,
+			 s->opts.single_threaded ? 1 : s->opts.threads, s->opts.clone_fd);
+	if (r < 0) {
+		zc_set_error(s, "cannot set up the transport: %s", strerror(-r));
+		return r;
+	}
+	s->chan_ready = true;
+	return session_create(s);
+}
+
+int zc_session_connect(struct zc_session *s, int dev_fd)
+{
+	int r = session_prepare(s);
+
+	if (r < 0)
+		return r;
+	r = zc_chan_attach(&s->chan, dev_fd);
+	if (r < 0)
+		zc_set_error(s, "cannot attach the transport");
+	return r;
+}
+
 ZC_EXPORT int zc_session_mount(struct zc_session *s, const char *mountpoint)
 {
 	char *canonical;
@@ -475,20 +504,10 @@ ZC_EXPORT int zc_session_mount(struct zc_session *s, const char *mountpoint)
 	}
 	close(fd);
 
-	if (!s->se) {
-		r = zc_chan_init(&s->chan, s, s->opts.splice, s->opts.splice_threshold,
-				 s->opts.single_threaded ? 1 : s->opts.threads, s->opts.clone_fd);
-		if (r < 0) {
-			zc_set_error(s, "cannot set up the transport: %s", strerror(-r));
-			free(canonical);
-			return r;
-		}
-		s->chan_ready = true;
-		r = session_create(s);
-		if (r < 0) {
-			free(canonical);
-			return r;
-		}
+	r = session_prepare(s);
+	if (r < 0) {
+		free(canonical);
+		return r;
 	}
 	if (fuse_session_mount(s->se, canonical) != 0) {
 		zc_set_error(s, "mounting on '%s' failed", canonical);
