@@ -608,6 +608,27 @@ static void peek_request(struct zc_chan *c, const struct fuse_in_header *hdr, co
 	}
 }
 
+/*
+ * Requests libfuse 3.14 mishandles, checked before it sees them: a
+ * BATCH_FORGET whose count runs past the message (libfuse reads the
+ * entries unchecked), and a NOTIFY_REPLY, which answers a
+ * FUSE_NOTIFY_RETRIEVE that zcfuse never sends (libfuse leaks the request
+ * when nothing waits for it). Neither gets a reply. True to drop @hdr.
+ */
+static bool request_malformed(const struct fuse_in_header *hdr, const char *arg, size_t len)
+{
+	const struct fuse_batch_forget_in *bf = (const void *)arg;
+
+	switch (hdr->opcode) {
+	case FUSE_BATCH_FORGET:
+		return len < sizeof(*bf) ||
+		       bf->count > (len - sizeof(*bf)) / sizeof(struct fuse_forget_one);
+	case FUSE_NOTIFY_REPLY:
+		return true;
+	}
+	return false;
+}
+
 static uint64_t now_usec(void)
 {
 	struct timespec ts;
@@ -680,6 +701,8 @@ static int worker_serve_one(struct zc_worker *w)
 			send_reply(w, hdr->unique, -EIO, NULL, 0);
 			goto out;
 		}
+		if (request_malformed(hdr, rest, (size_t)n - sizeof(*hdr)))
+			goto out;
 		peek_request(c, hdr, rest, (size_t)n - sizeof(*hdr));
 		fuse_session_process_buf(c->s->se, &fbuf);
 		zc_tls_kill_suidgid = false;

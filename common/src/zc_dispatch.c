@@ -6,6 +6,7 @@
 #include <errno.h>
 #include <fcntl.h>
 #include <limits.h>
+#include <linux/limits.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/file.h>
@@ -498,6 +499,9 @@ static void do_readdir(fuse_req_t req, fuse_ino_t ino, size_t size, off_t off,
 		fuse_reply_err(req, ENOSYS);
 		return;
 	}
+	/* The kernel asks for at most max_pages pages, what the transport takes. */
+	if (size > s->chan.bufsize)
+		df.size = size = s->chan.bufsize;
 	df.s = s;
 	df.ctx = &ctx;
 	df.buf = malloc(size ? size : 1);
@@ -593,12 +597,22 @@ static void reply_xattr_result(fuse_req_t req, int r, const char *buf, size_t si
 		fuse_reply_buf(req, buf, (size_t)r);
 }
 
+/*
+ * The kernel asks for at most XATTR_SIZE_MAX (XATTR_LIST_MAX) bytes, the
+ * most a value (name list) can hold: a larger @size buys nothing.
+ */
+static size_t xattr_buf_size(size_t size)
+{
+	return size > XATTR_SIZE_MAX ? XATTR_SIZE_MAX : size;
+}
+
 static void zc_getxattr(fuse_req_t req, fuse_ino_t ino, const char *name, size_t size)
 {
 	char *buf = NULL;
 	ZC_CTX(req);
 	int r = -ENOTSUP;
 
+	size = xattr_buf_size(size);
 	if (size && !(buf = malloc(size))) {
 		fuse_reply_err(req, ENOMEM);
 		return;
@@ -617,6 +631,7 @@ static void zc_listxattr(fuse_req_t req, fuse_ino_t ino, size_t size)
 	ZC_CTX(req);
 	int r = -ENOTSUP;
 
+	size = xattr_buf_size(size);
 	if (size && !(buf = malloc(size))) {
 		fuse_reply_err(req, ENOMEM);
 		return;
