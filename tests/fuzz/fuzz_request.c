@@ -542,6 +542,8 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 	cfg = data[0];
 	data++;
 	size--;
+	/* libFuzzer installs its own handler after LLVMFuzzerInitialize(). */
+	signal(SIGXFSZ, SIG_IGN);
 
 	make_tree();
 	must(pt_fs_init(&fs, tree_dir) == 0, "pt_fs_init");
