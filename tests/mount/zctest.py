@@ -90,7 +90,8 @@ def mount_entries(path):
     (per-mount options) and super (super block options).
     """
     found = []
-    with open('/proc/self/mountinfo') as f:
+    # Names are bytes: one that is not UTF-8 must not break every reader.
+    with open('/proc/self/mountinfo', errors='surrogateescape') as f:
         for line in f:
             left, _, right = line.partition(' - ')
             fields = left.split()
