@@ -7,6 +7,7 @@
 #include <fcntl.h>
 #include <limits.h>
 #include <linux/limits.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/file.h>
@@ -39,13 +40,69 @@ static void ctx_init(struct zc_ctx *ctx, struct zc_req_priv *priv, fuse_req_t re
 	struct zc_session *s = req_session(req);                                                   \
 	ctx_init(&ctx, &priv_, req)
 
+/* Supplementary groups of thread @pid, from /proc, as libfuse reads them. */
+static int proc_groups(pid_t pid, gid_t *list, int size)
+{
+	char path[64], *line = NULL, *p, *end;
+	size_t cap = 0;
+	int n = -ESRCH;
+	FILE *f;
+
+	snprintf(path, sizeof(path), "/proc/%d/task/%d/status", (int)pid, (int)pid);
+	f = fopen(path, "re");
+	if (!f)
+		return -errno;
+	while (getline(&line, &cap, f) > 0) {
+		if (strncmp(line, "Groups:", 7))
+			continue;
+		n = 0;
+		for (p = line + 7;; p = end) {
+			unsigned long g = strtoul(p, &end, 10);
+
+			if (end == p)
+				break;
+			if (n < size)
+				list[n] = (gid_t)g;
+			n++;
+		}
+		break;
+	}
+	free(line);
+	fclose(f);
+	return n;
+}
+
 ZC_EXPORT int zc_ctx_getgroups(const struct zc_ctx *ctx, gid_t *list, int size)
 {
 	const struct zc_req_priv *priv = ctx->priv;
 
-	if (!priv || !priv->req)
+	if (!priv)
 		return -ENOSYS;
+	/* READ and WRITE come without a libfuse request. */
+	if (!priv->req)
+		return proc_groups(ctx->pid, list, size);
 	return fuse_req_getgroups(priv->req, size, list);
+}
+
+/* Is the caller of @ctx in group @gid? When that cannot be known: no. */
+static bool ctx_in_group(const struct zc_ctx *ctx, gid_t gid)
+{
+	gid_t groups[64], *list = groups;
+	bool in = false;
+	int n, i;
+
+	if (ctx->gid == gid)
+		return true;
+	n = zc_ctx_getgroups(ctx, groups, 64);
+	if (n > 64) {
+		list = calloc((size_t)n, sizeof(*list));
+		n = list ? zc_ctx_getgroups(ctx, list, n) : -ENOMEM;
+	}
+	for (i = 0; i < n; i++)
+		in = in || list[i] == gid;
+	if (list != groups)
+		free(list);
+	return in;
 }
 
 ZC_EXPORT int zc_ctx_kernel_checks_permissions(const struct zc_ctx *ctx)
@@ -88,8 +145,9 @@ static void reply_entry_result(fuse_req_t req, struct zc_session *s, int r,
  * With FUSE_HANDLE_KILLPRIV_V2 the kernel leaves it to the server to clear
  * setuid and setgid after a write, truncate or O_TRUNC open by a caller
  * without CAP_FSETID, as file_remove_privs() would: setuid always, setgid
- * when group-executable. (The backing file system drops capabilities
- * itself when the daemon writes or truncates.)
+ * when group-executable or when the caller is not in the file's group
+ * (setattr_should_drop_sgid()). (The backing file system drops
+ * capabilities itself when the daemon writes or truncates.)
  */
 void zc_kill_suid_sgid(struct zc_session *s, const struct zc_ctx *ctx, zc_ino_t ino, uint64_t fh)
 {
@@ -100,7 +158,7 @@ void zc_kill_suid_sgid(struct zc_session *s, const struct zc_ctx *ctx, zc_ino_t 
 		return;
 	if (st.st_mode & S_ISUID)
 		kill |= S_ISUID;
-	if ((st.st_mode & (S_ISGID | S_IXGRP)) == (S_ISGID | S_IXGRP))
+	if ((st.st_mode & S_ISGID) && ((st.st_mode & S_IXGRP) || !ctx_in_group(ctx, st.st_gid)))
 		kill |= S_ISGID;
 	if (!kill)
 		return;
