@@ -464,6 +464,8 @@ static void serve_read(struct zc_worker *w, const struct fuse_in_header *hdr, st
 	int n_ext = -ENOSYS, i;
 
 	ri = iter_pull(src, w->buf + sizeof(*hdr), sizeof(*ri), &c->stats);
+	/* The reply is built in the same pipe: nothing of the request may stay. */
+	iter_discard(src, &c->stats);
 	if (!ri) {
 		send_reply(w, unique, -EINVAL, NULL, 0);
 		return;

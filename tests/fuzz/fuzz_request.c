@@ -469,8 +469,11 @@ static void check_replies(int fd, const void *req, size_t len)
 			fail("reply length does not match its header", in.opcode);
 		}
 		off += out.len;
-		if (out.error > 0 || out.error <= -4096 || (out.error && out.len != sizeof(out)))
+		if (out.error > 0 || out.error <= -4096 || (out.error && out.len != sizeof(out))) {
+			if (getenv("ZCFUSE_FUZZ_DEBUG"))
+				fprintf(stderr, "error %d, len %u\n", out.error, out.len);
 			fail("malformed error reply", in.opcode);
+		}
 		if (out.error == -EAGAIN && take_interrupt(out.unique))
 			continue;
 		if (len < sizeof(in))
