@@ -427,12 +427,16 @@ def run_load(m, clients, seconds, sample):
     jobs = [(J(m.mnt, 'c%02d' % i), J(m.ref, 'c%02d' % i), 1000 + i, deadline)
             for i in range(clients)]
     ctx = multiprocessing.get_context('fork')
-    with ctx.Pool(clients) as pool:
+    pool = ctx.Pool(clients)
+    try:
         res = pool.map_async(_load_client, jobs)
         while not res.ready():
             res.wait(1.0)
             sample()
         return res.get(timeout=60)
+    finally:
+        pool.close()
+        pool.join()
 
 
 @pytest.mark.timeout(LOAD_SECONDS * 3 + 240)
@@ -447,7 +451,7 @@ def test_load_64_clients():
 
         before = daemon_figures(pid)
         # Warm up: every client once, so that all worker threads exist.
-        run_load(m, LOAD_CLIENTS, 3, lambda: None)
+        run_load(m, LOAD_CLIENTS, 8, lambda: None)
         for i in range(LOAD_CLIENTS):
             shutil.rmtree(J(m.mnt, 'c%02d' % i))
             shutil.rmtree(J(m.ref, 'c%02d' % i))
@@ -462,8 +466,12 @@ def test_load_64_clients():
         # The tree goes: the kernel forgets its inodes and the daemon closes them.
         for i in range(LOAD_CLIENTS):
             shutil.rmtree(J(m.mnt, 'c%02d' % i))
+        # A worker thread started since the warm-up holds two pipe ends.
+        def fd_limit():
+            return warm[0] + 4 + 2 * max(daemon_figures(pid)[2] - warm[2], 0)
+
         with contextlib.suppress(zctest.TimeLimitExceeded):
-            zctest.wait_until(lambda: daemon_figures(pid)[0] <= warm[0] + 4, 10,
+            zctest.wait_until(lambda: daemon_figures(pid)[0] <= fd_limit(), 10,
                               'descriptors back to the warm level')
         after = daemon_figures(pid)
         ops = sum(r['ops'] for r in results)
@@ -483,7 +491,7 @@ def test_load_64_clients():
         assert daemon_alive(m)
         # Flat: no descriptor is left behind, and memory does not grow with the
         # work done once the threads exist (allowing allocator noise).
-        assert after[0] <= warm[0] + 4, figures
+        assert after[0] <= fd_limit(), figures
         tolerance = max(16 * 1024, warm[1] // 4)
         assert after[1] <= warm[1] + tolerance, figures
         if during:

@@ -407,7 +407,15 @@ class Mount:
             self.proc.wait()
 
 
+# Mounts belong to the process that made them: a forked child (a
+# multiprocessing worker, say) that exits or is terminated must not unmount
+# its parent's mounts.
+_owner_pid = os.getpid()
+
+
 def _cleanup_all():
+    if os.getpid() != _owner_pid:
+        return
     with _lock:
         mounts = list(_active)
     for m in mounts:
