@@ -497,8 +497,11 @@ static int pt_open(const struct zc_ctx *ctx, zc_ino_t ino, struct zc_file *file)
 	fd = open(path, open_flags(file->flags));
 	r = fd < 0 ? -errno : 0;
 	creds_exit(&creds);
-	if (r == 0)
+	if (r == 0) {
 		file->fh = (uint64_t)fd;
+		if (inode->type == S_IFREG)
+			file->backing_fd = fd;
+	}
 out:
 	pt_table_put(&fs->table, inode);
 	return r;
@@ -534,6 +537,7 @@ static int pt_create(const struct zc_ctx *ctx, zc_ino_t parent, const char *name
 		goto out;
 	}
 	file->fh = (uint64_t)fd;
+	file->backing_fd = fd;
 out:
 	pt_table_put(&fs->table, dir);
 	return r;

@@ -11,6 +11,7 @@
 #include <time.h>
 #include <unistd.h>
 
+#include "fuse_kernel_ext.h"
 #include "zc_chan.h"
 #include "zc_iter.h"
 #include "zcfuse_i.h"
@@ -46,6 +47,14 @@ struct zc_worker {
 
 /* The /dev/fuse descriptor replies go to on this thread (clone_fd). */
 static __thread int zc_tls_dev_fd = -1;
+
+/* The request this thread serves. */
+static __thread uint64_t zc_tls_unique;
+
+uint64_t zc_chan_current_unique(void)
+{
+	return zc_tls_unique;
+}
 
 /* The request this thread serves asks to clear setuid and setgid. */
 static __thread bool zc_tls_kill_suidgid;
@@ -91,6 +100,8 @@ int zc_chan_init(struct zc_chan *c, struct zc_session *s, bool splice, size_t sp
 	c->max_workers = max_workers ? max_workers : 1;
 	c->splice_threshold = splice_threshold;
 	c->pipe_credit = ZC_PIPE_CREDIT;
+	/* cache=never and direct_io files can still be mapped shared. */
+	c->want_flags2 = ZC_FUSE_DIRECT_IO_ALLOW_MMAP;
 	c->max_write = ZC_MAX_WRITE_PAGES * ZC_PAGE;
 	c->bufsize = c->max_write + ZC_PAGE;
 	if (splice) {
@@ -118,6 +129,7 @@ int zc_chan_init(struct zc_chan *c, struct zc_session *s, bool splice, size_t sp
 
 void zc_chan_fini(struct zc_chan *c)
 {
+	zc_pt_fini(c);
 	sem_destroy(&c->stop);
 	pthread_mutex_destroy(&c->lock);
 }
@@ -128,11 +140,15 @@ void zc_chan_fini(struct zc_chan *c)
  * FUSE_HANDLE_KILLPRIV_V2: the server clears setuid, setgid and
  * capabilities on write, truncate and chown, so the kernel need not ask for
  * security.capability before every write.
+ * flags2 (FUSE_INIT_EXT): the bits in want_flags2 that the kernel offered;
+ * kernel passthrough only without writeback caching, which the kernel
+ * would otherwise switch it off for silently.
  */
 static void chan_amend_init_reply(struct zc_chan *c, struct iovec *iov, int count)
 {
 	struct fuse_out_header *out = iov[0].iov_base;
 	struct fuse_init_out *init;
+	uint32_t granted;
 
 	if (!c->init_unique || count < 2 || iov[0].iov_len < sizeof(*out) ||
 	    out->unique != c->init_unique)
@@ -145,6 +161,32 @@ static void chan_amend_init_reply(struct zc_chan *c, struct iovec *iov, int coun
 		init->flags |= FUSE_HANDLE_KILLPRIV_V2;
 		c->killpriv_v2 = true;
 	}
+	granted = c->want_flags2 & c->kernel_flags2;
+	if ((granted & ZC_FUSE_PASSTHROUGH) && (init->flags & FUSE_WRITEBACK_CACHE)) {
+		granted &= ~ZC_FUSE_PASSTHROUGH;
+		c->pt_refused = ZC_PT_REFUSED_WRITEBACK;
+	}
+	if (iov[1].iov_len < ZC_INIT_OUT_MAX_STACK_DEPTH + 4)
+		granted = 0;
+	if (granted) {
+		char *raw = iov[1].iov_base;
+		uint32_t flags2;
+
+		init->flags |= FUSE_INIT_EXT;
+		memcpy(&flags2, raw + ZC_INIT_OUT_FLAGS2, sizeof(flags2));
+		flags2 |= granted;
+		memcpy(raw + ZC_INIT_OUT_FLAGS2, &flags2, sizeof(flags2));
+		if (granted & ZC_FUSE_PASSTHROUGH) {
+			uint32_t depth = ZC_PASSTHROUGH_STACK_DEPTH;
+
+			memcpy(raw + ZC_INIT_OUT_MAX_STACK_DEPTH, &depth, sizeof(depth));
+		}
+	}
+	c->flags2 = granted;
+	if ((c->want_flags2 & ZC_FUSE_PASSTHROUGH) && !(granted & ZC_FUSE_PASSTHROUGH) &&
+	    c->pt_refused == ZC_PT_REFUSED_NONE)
+		c->pt_refused = ZC_PT_REFUSED_KERNEL;
+	zc_pt_negotiated(c);
 }
 
 static ssize_t chan_io_writev(int fd, struct iovec *iov, int count, void *userdata)
@@ -156,6 +198,7 @@ static ssize_t chan_io_writev(int fd, struct iovec *iov, int count, void *userda
 	if (zc_tls_dev_fd >= 0)
 		fd = zc_tls_dev_fd;
 	chan_amend_init_reply(&s->chan, iov, count);
+	zc_pt_amend_reply(iov, count);
 	if (zc_iter_memv(&msg, iov, (unsigned int)count) < 0) {
 		n = writev(fd, iov, count);
 		if (n >= 0)
@@ -588,7 +631,13 @@ static void peek_request(struct zc_chan *c, const struct fuse_in_header *hdr, co
 	switch (hdr->opcode) {
 	case FUSE_INIT:
 		if (len >= offsetof(struct fuse_init_in, flags) + 4) {
-			c->kernel_flags = ((const struct fuse_init_in *)arg)->flags;
+			const struct fuse_init_in *in = (const void *)arg;
+
+			c->kernel_flags = in->flags;
+			c->kernel_flags2 = 0;
+			if ((in->flags & FUSE_INIT_EXT) &&
+			    len >= offsetof(struct fuse_init_in, flags2) + 4)
+				c->kernel_flags2 = in->flags2;
 			c->init_unique = hdr->unique;
 		}
 		break;
@@ -706,8 +755,11 @@ static int worker_serve_one(struct zc_worker *w)
 		if (request_malformed(hdr, rest, (size_t)n - sizeof(*hdr)))
 			goto out;
 		peek_request(c, hdr, rest, (size_t)n - sizeof(*hdr));
+		zc_tls_unique = hdr->unique;
 		fuse_session_process_buf(c->s->se, &fbuf);
+		zc_tls_unique = 0;
 		zc_tls_kill_suidgid = false;
+		zc_pt_reply_with(0);
 	}
 	zc_stats_request(&c->stats, opcode, now_usec() - t0);
 	/* Every request but a large write uses up some of the credit. */

@@ -16,8 +16,18 @@
 
 #include "zc_stats.h"
 
+struct iovec;
 struct zc_session;
 struct zc_worker;
+struct zc_pt_table;
+
+/* Why kernel passthrough is off for a mount that asked for it. */
+enum zc_pt_refused {
+	ZC_PT_REFUSED_NONE,
+	ZC_PT_REFUSED_KERNEL,
+	ZC_PT_REFUSED_WRITEBACK,
+	ZC_PT_REFUSED_PERMISSION,
+};
 
 struct zc_chan {
 	struct zc_session *s;
@@ -46,7 +56,17 @@ struct zc_chan {
 	/* INIT negotiation the transport does beyond libfuse. */
 	uint64_t init_unique;
 	uint32_t kernel_flags;
+	/* flags2 the kernel offered, the transport wants, and was granted. */
+	uint32_t kernel_flags2;
+	uint32_t want_flags2;
+	uint32_t flags2;
 	bool killpriv_v2;
+
+	/* Kernel passthrough: asked for, why it is off, backing ids per inode. */
+	bool pt_wanted;
+	enum zc_pt_refused pt_refused;
+	struct zc_pt_table *pt;
+	bool pt_warned[ZC_PT_FALLBACK_NR];
 
 	sem_t stop;
 	int exiting;
@@ -64,6 +84,26 @@ int zc_chan_attach(struct zc_chan *c, int dev_fd);
 
 /* True while this thread serves a request that asks to clear setuid/setgid. */
 bool zc_chan_request_kills_suidgid(void);
+
+/* The unique id of the request this thread serves (0 when none). */
+uint64_t zc_chan_current_unique(void);
+
+/*
+ * Kernel passthrough (zc_passthrough.c). zc_pt_setup() before mounting
+ * asks for it at INIT; zc_pt_negotiated() reports the outcome.
+ * zc_pt_open() decides for one open of regular file @ino whose backend
+ * offered @backing_fd (or -1): a backing id > 0 to send with
+ * zc_pt_reply_with(), or 0 for the pipe path, the cause counted. Every open
+ * it saw ends with zc_pt_release(). The transport calls
+ * zc_pt_amend_reply() on every reply it sends.
+ */
+int zc_pt_setup(struct zc_chan *c);
+void zc_pt_fini(struct zc_chan *c);
+void zc_pt_negotiated(struct zc_chan *c);
+int32_t zc_pt_open(struct zc_chan *c, uint64_t ino, int backing_fd);
+void zc_pt_release(struct zc_chan *c, uint64_t ino);
+void zc_pt_reply_with(int32_t backing_id);
+void zc_pt_amend_reply(struct iovec *iov, int count);
 
 /* Serve until unmounted or a stop signal; @single: on this thread alone. */
 int zc_chan_run(struct zc_chan *c, bool single);

@@ -396,9 +396,28 @@ static void file_info_out(const struct zc_session *s, const struct zc_file *zf, 
 		fi->keep_cache = 1;
 }
 
+/*
+ * Kernel passthrough for an open about to be answered: the backing id goes
+ * into the reply. 0 when the open takes the pipe path, or a negative errno.
+ */
+static int passthrough_open(struct zc_session *s, zc_ino_t ino, const struct zc_file *zf)
+{
+	int32_t id;
+
+	if (!s->opts.passthrough)
+		return 0;
+	id = zc_pt_open(&s->chan, ino, zf->backing_fd);
+	if (id > 0)
+		zc_pt_reply_with(id);
+	return id < 0 ? id : 0;
+}
+
 static void zc_open(fuse_req_t req, fuse_ino_t ino, struct fuse_file_info *fi)
 {
-	struct zc_file zf = { .flags = backend_open_flags(req_session(req), fi->flags) };
+	struct zc_file zf = {
+		.flags = backend_open_flags(req_session(req), fi->flags),
+		.backing_fd = -1,
+	};
 	ZC_CTX(req);
 	int r = -ENOSYS;
 
@@ -410,15 +429,30 @@ static void zc_open(fuse_req_t req, fuse_ino_t ino, struct fuse_file_info *fi)
 	}
 	if (zc_chan_request_kills_suidgid())
 		zc_kill_suid_sgid(s, &ctx, ino, zf.fh);
+	r = passthrough_open(s, ino, &zf);
+	if (r < 0) {
+		if (s->ops.release)
+			s->ops.release(&ctx, ino, zf.fh);
+		reply_err(req, r);
+		return;
+	}
 	file_info_out(s, &zf, fi->flags, fi);
-	if (fuse_reply_open(req, fi) == -ENOENT && s->ops.release)
-		s->ops.release(&ctx, ino, zf.fh); /* the caller went away */
+	if (fuse_reply_open(req, fi) == -ENOENT) {
+		/* The caller went away: the kernel will not release this open. */
+		if (s->opts.passthrough)
+			zc_pt_release(&s->chan, ino);
+		if (s->ops.release)
+			s->ops.release(&ctx, ino, zf.fh);
+	}
 }
 
 static void zc_create(fuse_req_t req, fuse_ino_t parent, const char *name, mode_t mode,
 		      struct fuse_file_info *fi)
 {
-	struct zc_file zf = { .flags = backend_open_flags(req_session(req), fi->flags) };
+	struct zc_file zf = {
+		.flags = backend_open_flags(req_session(req), fi->flags),
+		.backing_fd = -1,
+	};
 	struct fuse_entry_param e;
 	struct zc_entry ze;
 	ZC_CTX(req);
@@ -432,9 +466,20 @@ static void zc_create(fuse_req_t req, fuse_ino_t parent, const char *name, mode_
 	}
 	if (zc_chan_request_kills_suidgid())
 		zc_kill_suid_sgid(s, &ctx, ze.ino, zf.fh);
+	r = passthrough_open(s, ze.ino, &zf);
+	if (r < 0) {
+		if (s->ops.release)
+			s->ops.release(&ctx, ze.ino, zf.fh);
+		if (s->ops.forget)
+			s->ops.forget(&ctx, ze.ino, 1);
+		reply_err(req, r);
+		return;
+	}
 	file_info_out(s, &zf, fi->flags, fi);
 	entry_param(s, &ze, &e);
 	if (fuse_reply_create(req, &e, fi) == -ENOENT) {
+		if (s->opts.passthrough)
+			zc_pt_release(&s->chan, ze.ino);
 		if (s->ops.release)
 			s->ops.release(&ctx, ze.ino, zf.fh);
 		if (s->ops.forget)
@@ -456,6 +501,8 @@ static void zc_release(fuse_req_t req, fuse_ino_t ino, struct fuse_file_info *fi
 {
 	ZC_CTX(req);
 
+	if (s->opts.passthrough)
+		zc_pt_release(&s->chan, ino);
 	if (s->ops.release)
 		s->ops.release(&ctx, ino, fi->fh);
 	fuse_reply_err(req, 0);

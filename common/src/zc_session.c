@@ -67,7 +67,13 @@ ZC_EXPORT const char *zc_options_help(void)
 	       "    -o ro                       mount read-only\n"
 	       "    -o nosplice                 move file data by copying (default: splice)\n"
 	       "    -o splice_threshold=BYTES   READs and WRITEs smaller than this copy\n"
-	       "                                (default: 32768)\n";
+	       "                                (default: 32768)\n"
+	       "    -o passthrough              the kernel reads and writes open files\n"
+	       "                                straight from their backing files (needs\n"
+	       "                                CAP_SYS_ADMIN, no writeback; else per file\n"
+	       "                                fallback to splice)\n"
+	       "    -o nopassthrough            every read and write reaches the daemon\n"
+	       "                                (default)\n";
 }
 
 bool zc_opts_default_permissions(const struct zc_opts *opts)
@@ -265,6 +271,10 @@ ZC_EXPORT int zc_session_set_option(struct zc_session *s, const char *opt)
 		s->opts.splice = true;
 	else if (!strcmp(name, "nosplice"))
 		s->opts.splice = false;
+	else if (!strcmp(name, "passthrough"))
+		s->opts.passthrough = true;
+	else if (!strcmp(name, "nopassthrough"))
+		s->opts.passthrough = false;
 	else {
 		zc_set_error(s, "unknown option '%s'", name);
 		return -EINVAL;
@@ -459,6 +469,13 @@ static int session_prepare(struct zc_session *s)
 		return r;
 	}
 	s->chan_ready = true;
+	if (s->opts.passthrough) {
+		r = zc_pt_setup(&s->chan);
+		if (r < 0) {
+			zc_set_error(s, "cannot set up passthrough: %s", strerror(-r));
+			return r;
+		}
+	}
 	return session_create(s);
 }
 

@@ -82,6 +82,17 @@ static void __attribute__((format(printf, 2, 3))) out_printf(struct out *o, cons
 	o->len += (size_t)n;
 }
 
+static const char *const pt_fallback_names[ZC_PT_FALLBACK_NR] = {
+	[ZC_PT_FALLBACK_KERNEL] = "kernel",
+	[ZC_PT_FALLBACK_WRITEBACK] = "writeback",
+	[ZC_PT_FALLBACK_NOT_PERMITTED] = "not_permitted",
+	[ZC_PT_FALLBACK_NO_BACKING] = "no_backing",
+	[ZC_PT_FALLBACK_STACK_DEPTH] = "stack_depth",
+	[ZC_PT_FALLBACK_MODE_CONFLICT] = "mode_conflict",
+	[ZC_PT_FALLBACK_SETID] = "setid",
+	[ZC_PT_FALLBACK_IOCTL] = "ioctl",
+};
+
 static void format(const struct zc_stats *st, struct out *o)
 {
 	unsigned int i;
@@ -101,6 +112,12 @@ static void format(const struct zc_stats *st, struct out *o)
 	for (i = 0; i < ZC_FALLBACK_NR; i++)
 		out_printf(o, "fallback.%s %llu\n", fallback_names[i],
 			   (unsigned long long)load(&st->fallbacks[i]));
+	out_printf(o, "passthrough.opens %llu\n", (unsigned long long)load(&st->pt_opens));
+	out_printf(o, "passthrough.backing_ids %llu\n",
+		   (unsigned long long)load(&st->pt_backing_ids));
+	for (i = 0; i < ZC_PT_FALLBACK_NR; i++)
+		out_printf(o, "passthrough.fallback.%s %llu\n", pt_fallback_names[i],
+			   (unsigned long long)load(&st->pt_fallbacks[i]));
 	for (i = 0; i < ZC_STAT_OPCODES; i++) {
 		uint64_t n = load(&st->requests[i]);
 

@@ -29,6 +29,19 @@ enum zc_stat_fallback {
 	ZC_FALLBACK_NR,
 };
 
+/* Why an open of a regular file was not served by kernel passthrough. */
+enum zc_stat_pt_fallback {
+	ZC_PT_FALLBACK_KERNEL,	      /* the kernel did not offer passthrough at INIT */
+	ZC_PT_FALLBACK_WRITEBACK,     /* writeback caching was negotiated */
+	ZC_PT_FALLBACK_NOT_PERMITTED, /* no CAP_SYS_ADMIN, or the kernel said EPERM */
+	ZC_PT_FALLBACK_NO_BACKING,    /* the backend offered no backing file */
+	ZC_PT_FALLBACK_STACK_DEPTH,   /* the backing file system stacks too deep */
+	ZC_PT_FALLBACK_MODE_CONFLICT, /* the inode is open without passthrough */
+	ZC_PT_FALLBACK_SETID,	      /* setuid/setgid file: writes must clear the bits */
+	ZC_PT_FALLBACK_IOCTL,	      /* registering the backing file failed otherwise */
+	ZC_PT_FALLBACK_NR,
+};
+
 #define ZC_STAT_OPCODES	    64
 #define ZC_STAT_LAT_BUCKETS 24 /* bucket i: latency < 2^i microseconds */
 
@@ -46,6 +59,10 @@ struct zc_stats {
 	uint64_t data_read_mem;
 	uint64_t data_written_pipe;
 	uint64_t data_written_mem;
+	/* Opens served by kernel passthrough, and those that were not, by cause. */
+	uint64_t pt_opens;
+	uint64_t pt_backing_ids; /* backing files registered with the kernel */
+	uint64_t pt_fallbacks[ZC_PT_FALLBACK_NR];
 };
 
 static inline void zc_stat_add(uint64_t *counter, uint64_t n)

@@ -37,6 +37,7 @@ struct zc_opts {
 	bool debug;
 	bool splice;
 	size_t splice_threshold;
+	bool passthrough;
 };
 
 /* What zc_ctx.priv points to. */

@@ -65,6 +65,9 @@ SYSTEMS = [
     System('libfuse', 'libfuse'),
     System('zcfuse-splice', 'zcfuse'),
     System('zcfuse-copy', 'zcfuse', ['nosplice']),
+    # Kernel passthrough: open files served by the kernel; under writeback it
+    # falls back to splice (the kernel refuses both at once).
+    System('zcfuse-passthrough', 'zcfuse', ['passthrough']),
 ]
 
 # -o options per daemon kind and setting.  cached: page cache on the mount;
@@ -130,7 +133,7 @@ PROFILES = {
 # zcfuse counters whose deltas go into results.csv.
 COUNTERS = ['bytes.splice', 'bytes.vmsplice', 'bytes.copy', 'data.read', 'data.written',
             'data.read.pipe', 'data.read.mem', 'data.written.pipe', 'data.written.mem',
-            'requests.READ', 'requests.WRITE', 'fallback.below_threshold']
+            'requests.READ', 'requests.WRITE', 'fallback.below_threshold', 'passthrough.opens']
 
 
 def settings_for(w):
@@ -860,6 +863,8 @@ COLOURS = {
     ('zcfuse-splice', 'writeback'): '#006d2c',
     ('zcfuse-copy', 'cached'): '#fdae6b', ('zcfuse-copy', 'direct'): '#e6550d',
     ('zcfuse-copy', 'writeback'): '#a63603',
+    ('zcfuse-passthrough', 'cached'): '#dadaeb', ('zcfuse-passthrough', 'direct'): '#9e9ac8',
+    ('zcfuse-passthrough', 'writeback'): '#6a51a3',
 }
 SPARE_COLOURS = ['#bcbddc', '#756bb1', '#54278f', '#fa9fb5', '#dd3497', '#7a0177']
 

@@ -762,6 +762,85 @@ def test_open_direct_reads_buffered_writes(mount):
         buf.close()
 
 
+def test_mmap_shared_read_write(mount):
+    m = mount
+    size = 3 * 4096 + 100
+    data = pattern(size, 11)
+    for root in roots(m):
+        write_file(J(root, 'f'), data)
+        fd = os.open(J(root, 'f'), os.O_RDWR)
+        try:
+            with mmap.mmap(fd, size, mmap.MAP_SHARED, mmap.PROT_READ | mmap.PROT_WRITE) as mm:
+                assert mm[:] == data, root
+                mm[4090:4106] = b'M' * 16
+                mm.flush()
+            assert os.pread(fd, 32, 4080) == data[4080:4090] + b'M' * 16 + data[4106:4112]
+        finally:
+            os.close(fd)
+    expected = data[:4090] + b'M' * 16 + data[4106:]
+    assert same(m, lambda r: read_file(J(r, 'f'))) == expected
+    assert read_file(J(m.src, 'f')) == expected
+
+
+def test_mmap_sees_writes_through_another_fd(mount):
+    m = mount
+    data = pattern(8192, 12)
+    for root in roots(m):
+        write_file(J(root, 'f'), data)
+        rfd = os.open(J(root, 'f'), os.O_RDONLY)
+        wfd = os.open(J(root, 'f'), os.O_WRONLY)
+        try:
+            with mmap.mmap(rfd, 8192, mmap.MAP_SHARED, mmap.PROT_READ) as mm:
+                assert mm[100:110] == data[100:110]
+                assert os.pwrite(wfd, b'0123456789', 100) == 10
+                assert mm[100:110] == b'0123456789', root
+        finally:
+            os.close(rfd)
+            os.close(wfd)
+
+
+def test_concurrent_opens_of_one_file(mount):
+    m = mount
+    for root in roots(m):
+        write_file(J(root, 'f'), b'a' * 10000)
+        modes = [os.O_RDONLY, os.O_WRONLY, os.O_RDWR, os.O_RDONLY, os.O_RDWR | os.O_APPEND]
+        fds = [os.open(J(root, 'f'), mode) for mode in modes]
+        try:
+            assert os.pwrite(fds[1], b'W' * 100, 0) == 100
+            assert os.pread(fds[0], 100, 0) == b'W' * 100, root
+            assert os.pwrite(fds[2], b'R' * 100, 5000) == 100
+            assert os.pread(fds[3], 102, 4999) == b'a' + b'R' * 100 + b'a', root
+            assert os.write(fds[4], b'tail') == 4
+            assert os.fstat(fds[0]).st_size == 10004
+            assert os.pread(fds[2], 8, 9996) == b'aaaatail', root
+        finally:
+            for fd in fds:
+                os.close(fd)
+    assert same(m, lambda r: read_file(J(r, 'f')))[-4:] == b'tail'
+    check_tree(m)
+
+
+def test_truncate_while_open(mount):
+    m = mount
+    for root in roots(m):
+        write_file(J(root, 'f'), pattern(100000, 13))
+        fd = os.open(J(root, 'f'), os.O_RDWR)
+        try:
+            assert len(os.pread(fd, 200000, 0)) == 100000
+            os.truncate(J(root, 'f'), 5000)
+            assert os.fstat(fd).st_size == 5000, root
+            assert len(os.pread(fd, 200000, 0)) == 5000, root
+            assert os.pread(fd, 10, 4995) == pattern(100000, 13)[4995:5000]
+            os.ftruncate(fd, 8000)
+            assert os.pread(fd, 3000, 5000) == bytes(3000), root
+            assert os.pwrite(fd, b'end', 20000) == 3
+        finally:
+            os.close(fd)
+    expected = pattern(100000, 13)[:5000] + bytes(15000) + b'end'
+    assert same(m, lambda r: read_file(J(r, 'f'))) == expected
+    assert read_file(J(m.src, 'f')) == expected
+
+
 def test_open_errors(mount):
     m = mount
     each(m, lambda r: os.mkdir(J(r, 'd')))

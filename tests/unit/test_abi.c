@@ -11,8 +11,9 @@ int main(void)
 	CHECK_EQ(sizeof(struct zc_ctx), 32);
 	CHECK_EQ(offsetof(struct zc_ctx, priv), 24);
 	CHECK_EQ(sizeof(struct zc_entry), 16 + sizeof(struct stat));
-	CHECK_EQ(sizeof(struct zc_file), 16);
+	CHECK_EQ(sizeof(struct zc_file), 24);
 	CHECK_EQ(offsetof(struct zc_file, fh), 8);
+	CHECK_EQ(offsetof(struct zc_file, backing_fd), 16);
 	CHECK_EQ(sizeof(struct zc_extent), 32);
 	CHECK_EQ(offsetof(struct zc_extent, offset), 8);
 	CHECK_EQ(offsetof(struct zc_extent, length), 24);

@@ -90,6 +90,17 @@ struct zc_file {
 	uint32_t open_flags_out;
 	/** The backend's handle for this open; passed back to later calls. */
 	uint64_t fh;
+	/**
+	 * Set by open or create, optionally: a descriptor of a regular file
+	 * that holds exactly this file's bytes at the same offsets. With
+	 * -o passthrough the kernel then reads, writes and maps that file
+	 * directly and sends this open no read or write requests. The
+	 * library only registers it with the kernel, which keeps its own
+	 * reference: the descriptor stays the backend's. -1 (the default)
+	 * when there is none; the data then takes the read and write ops.
+	 */
+	int backing_fd;
+	uint32_t reserved;
 };
 
 /**

@@ -1,0 +1,74 @@
+/* SPDX-License-Identifier: LGPL-2.1-or-later */
+/*
+ * FUSE protocol definitions newer than the installed <linux/fuse.h>
+ * (protocol 7.38) that the transport negotiates itself, because libfuse
+ * 3.14 knows nothing of them. Values and layouts follow the kernel's
+ * include/uapi/linux/fuse.h; each block says which protocol minor
+ * introduced it. Nothing else in the tree defines these.
+ */
+#ifndef ZC_FUSE_KERNEL_EXT_H
+#define ZC_FUSE_KERNEL_EXT_H
+
+#include <linux/fuse.h>
+#include <linux/ioctl.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#ifndef FUSE_DEV_IOC_MAGIC
+#define FUSE_DEV_IOC_MAGIC 229
+#endif
+
+/*
+ * INIT: bits 32..63 of the flags travel in flags2 of fuse_init_in and
+ * fuse_init_out, present when FUSE_INIT_EXT is set in flags (7.36).
+ */
+#define ZC_INIT_FLAGS2(bit) (1U << ((bit)-32))
+
+/* Byte offsets in fuse_init_out: flags2 (7.36) and max_stack_depth (7.40). */
+#define ZC_INIT_OUT_FLAGS2	    32
+#define ZC_INIT_OUT_MAX_STACK_DEPTH 36
+
+/* ---- Shared mmap of FOPEN_DIRECT_IO files (7.39) ---- */
+
+/* INIT flag 36: MAP_SHARED of a direct_io file is allowed (page cache for it). */
+#define ZC_FUSE_DIRECT_IO_ALLOW_MMAP ZC_INIT_FLAGS2(36)
+
+/* ---- Kernel passthrough (7.40) ---- */
+
+/* INIT flag 37: the server may open files in passthrough mode. */
+#define ZC_FUSE_PASSTHROUGH ZC_INIT_FLAGS2(37)
+
+/* Open reply flag: reads, writes and mmap go to the backing file. */
+#define ZC_FOPEN_PASSTHROUGH (1U << 7)
+
+/*
+ * Stacking depth the server allows under the mount: a backing file must
+ * live on a file system of a smaller depth (plain disks and tmpfs are 0).
+ * The kernel's limit (FILESYSTEM_MAX_STACK_DEPTH) is 2.
+ */
+#define ZC_PASSTHROUGH_STACK_DEPTH 1
+
+/* fuse_open_out: the last u32 (padding before 7.40) is the backing id. */
+struct zc_fuse_open_out {
+	uint64_t fh;
+	uint32_t open_flags;
+	int32_t backing_id;
+};
+
+struct zc_fuse_backing_map {
+	int32_t fd;
+	uint32_t flags;
+	uint64_t padding;
+};
+
+/* Register a backing file; returns a backing id > 0. Needs CAP_SYS_ADMIN. */
+#define ZC_FUSE_DEV_IOC_BACKING_OPEN _IOW(FUSE_DEV_IOC_MAGIC, 1, struct zc_fuse_backing_map)
+/* Drop the server's reference to a backing id. */
+#define ZC_FUSE_DEV_IOC_BACKING_CLOSE _IOW(FUSE_DEV_IOC_MAGIC, 2, uint32_t)
+
+_Static_assert(sizeof(struct zc_fuse_open_out) == sizeof(struct fuse_open_out),
+	       "fuse_open_out layout");
+_Static_assert(offsetof(struct fuse_init_out, flags2) == ZC_INIT_OUT_FLAGS2,
+	       "fuse_init_out layout");
+
+#endif /* ZC_FUSE_KERNEL_EXT_H */

@@ -1,0 +1,329 @@
+/* SPDX-License-Identifier: LGPL-2.1-or-later */
+/*
+ * Kernel passthrough (-o passthrough): an open regular file whose backend
+ * offers a backing descriptor is registered with the kernel
+ * (FUSE_DEV_IOC_BACKING_OPEN) and opened with FOPEN_PASSTHROUGH, so its
+ * reads, writes, splice and mmap go to the backing file without reaching
+ * the daemon. The kernel wants every open of one inode in the same mode and
+ * on the same backing file, so backing ids are kept per inode, shared by
+ * all its opens, and closed when the last one is released. Opens that cannot
+ * be served so take the pipe path and count why.
+ */
+#include <errno.h>
+#include <linux/capability.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/ioctl.h>
+#include <sys/stat.h>
+#include <sys/syscall.h>
+#include <unistd.h>
+
+#include "fuse_kernel_ext.h"
+#include "zcfuse_i.h"
+
+struct zc_pt_node {
+	uint64_t ino;
+	int32_t backing_id; /* 0: this inode's opens are not in passthrough */
+	uint32_t opens;
+	struct zc_pt_node *next;
+};
+
+struct zc_pt_table {
+	pthread_mutex_t lock;
+	struct zc_pt_node **buckets;
+	size_t nr_buckets;
+	size_t count;
+};
+
+/* The backing id the reply to the request this thread serves carries. */
+static __thread struct {
+	uint64_t unique;
+	int32_t backing_id;
+} zc_tls_pt_reply;
+
+static bool has_cap_sys_admin(void)
+{
+	struct __user_cap_header_struct hdr = { .version = _LINUX_CAPABILITY_VERSION_3 };
+	struct __user_cap_data_struct data[_LINUX_CAPABILITY_U32S_3];
+
+	if (syscall(SYS_capget, &hdr, data) < 0)
+		return false;
+	return data[CAP_SYS_ADMIN / 32].effective & (1U << (CAP_SYS_ADMIN % 32));
+}
+
+int zc_pt_setup(struct zc_chan *c)
+{
+	struct zc_pt_table *t;
+
+	c->pt_wanted = true;
+	if (!has_cap_sys_admin()) {
+		c->pt_refused = ZC_PT_REFUSED_PERMISSION;
+		return 0;
+	}
+	t = calloc(1, sizeof(*t));
+	if (!t)
+		return -ENOMEM;
+	t->nr_buckets = 64;
+	t->buckets = calloc(t->nr_buckets, sizeof(*t->buckets));
+	if (!t->buckets) {
+		free(t);
+		return -ENOMEM;
+	}
+	pthread_mutex_init(&t->lock, NULL);
+	c->pt = t;
+	c->want_flags2 |= ZC_FUSE_PASSTHROUGH;
+	return 0;
+}
+
+void zc_pt_fini(struct zc_chan *c)
+{
+	struct zc_pt_table *t = c->pt;
+	struct zc_pt_node *n, *next;
+	size_t i;
+
+	if (!t)
+		return;
+	for (i = 0; i < t->nr_buckets; i++) {
+		for (n = t->buckets[i]; n; n = next) {
+			next = n->next;
+			free(n);
+		}
+	}
+	pthread_mutex_destroy(&t->lock);
+	free(t->buckets);
+	free(t);
+	c->pt = NULL;
+}
+
+static const char *refused_reason(enum zc_pt_refused why)
+{
+	switch (why) {
+	case ZC_PT_REFUSED_PERMISSION:
+		return "the daemon lacks CAP_SYS_ADMIN, which registering backing files needs";
+	case ZC_PT_REFUSED_WRITEBACK:
+		return "writeback caching is on, and the kernel allows passthrough only without it";
+	case ZC_PT_REFUSED_KERNEL:
+		return "the kernel did not offer it (Linux 6.9 or later with "
+		       "CONFIG_FUSE_PASSTHROUGH is needed)";
+	case ZC_PT_REFUSED_NONE:
+		break;
+	}
+	return "unknown";
+}
+
+void zc_pt_negotiated(struct zc_chan *c)
+{
+	if (c->pt_wanted && !(c->flags2 & ZC_FUSE_PASSTHROUGH))
+		fprintf(stderr,
+			"zcfuse: passthrough is off for this mount: %s; files use the %s path\n",
+			refused_reason(c->pt_refused), c->splice ? "splice" : "copy");
+}
+
+static enum zc_stat_pt_fallback refused_cause(enum zc_pt_refused why)
+{
+	switch (why) {
+	case ZC_PT_REFUSED_PERMISSION:
+		return ZC_PT_FALLBACK_NOT_PERMITTED;
+	case ZC_PT_REFUSED_WRITEBACK:
+		return ZC_PT_FALLBACK_WRITEBACK;
+	default:
+		return ZC_PT_FALLBACK_KERNEL;
+	}
+}
+
+static struct zc_pt_node **pt_slot(struct zc_pt_table *t, uint64_t ino)
+{
+	struct zc_pt_node **p =
+	    &t->buckets[(ino * 0x9E3779B97F4A7C15ULL) >> 40 & (t->nr_buckets - 1)];
+
+	while (*p && (*p)->ino != ino)
+		p = &(*p)->next;
+	return p;
+}
+
+static void pt_grow(struct zc_pt_table *t)
+{
+	struct zc_pt_node **old = t->buckets, *n, *next;
+	size_t old_nr = t->nr_buckets, i;
+
+	t->buckets = calloc(old_nr * 2, sizeof(*t->buckets));
+	if (!t->buckets) {
+		t->buckets = old; /* stay at this size: chains get longer */
+		return;
+	}
+	t->nr_buckets = old_nr * 2;
+	for (i = 0; i < old_nr; i++) {
+		for (n = old[i]; n; n = next) {
+			struct zc_pt_node **slot = pt_slot(t, n->ino);
+
+			next = n->next;
+			n->next = NULL;
+			*slot = n;
+		}
+	}
+	free(old);
+}
+
+/* Register @fd with the kernel: a backing id, or a negative errno. */
+static int backing_open(struct zc_chan *c, int fd)
+{
+	struct zc_fuse_backing_map map = { .fd = fd };
+	int id = ioctl(c->dev_fd, ZC_FUSE_DEV_IOC_BACKING_OPEN, &map);
+
+	return id < 0 ? -errno : id;
+}
+
+/* Say once per cause why files of this mount are not passed through. */
+static void warn_once(struct zc_chan *c, enum zc_stat_pt_fallback cause, int err)
+{
+	static const char *const what[ZC_PT_FALLBACK_NR] = {
+		[ZC_PT_FALLBACK_NOT_PERMITTED] = "the kernel refused to register a backing file",
+		[ZC_PT_FALLBACK_STACK_DEPTH] = "a backing file lives on a stacked file system "
+					       "(overlayfs, FUSE) too deep to pass through",
+		[ZC_PT_FALLBACK_IOCTL] = "registering a backing file failed",
+		[ZC_PT_FALLBACK_NO_BACKING] = "the backend offers no backing file for some files",
+		[ZC_PT_FALLBACK_SETID] = "setuid and setgid files are served by the daemon, "
+					 "which clears those bits on write",
+		[ZC_PT_FALLBACK_MODE_CONFLICT] = "a file was opened again while open without "
+						 "passthrough",
+	};
+
+	zc_stat_add(&c->stats.pt_fallbacks[cause], 1);
+	if (!what[cause] || __atomic_exchange_n(&c->pt_warned[cause], true, __ATOMIC_RELAXED))
+		return;
+	if (err)
+		fprintf(stderr, "zcfuse: passthrough: %s (%s); such files use the %s path\n",
+			what[cause], strerror(-err), c->splice ? "splice" : "copy");
+	else
+		fprintf(stderr, "zcfuse: passthrough: %s; such files use the %s path\n",
+			what[cause], c->splice ? "splice" : "copy");
+}
+
+int32_t zc_pt_open(struct zc_chan *c, uint64_t ino, int backing_fd)
+{
+	struct zc_pt_table *t = c->pt;
+	enum zc_stat_pt_fallback cause;
+	struct zc_pt_node **slot, *n;
+	struct stat st;
+	int32_t id = 0;
+	int r;
+
+	if (!c->pt_wanted)
+		return 0;
+	if (!(c->flags2 & ZC_FUSE_PASSTHROUGH) || !t) {
+		zc_stat_add(&c->stats.pt_fallbacks[refused_cause(c->pt_refused)], 1);
+		return 0;
+	}
+	pthread_mutex_lock(&t->lock);
+	slot = pt_slot(t, ino);
+	n = *slot;
+	if (!n) {
+		n = calloc(1, sizeof(*n));
+		if (!n) {
+			pthread_mutex_unlock(&t->lock);
+			zc_stat_add(&c->stats.pt_fallbacks[ZC_PT_FALLBACK_IOCTL], 1);
+			return -ENOMEM;
+		}
+		n->ino = ino;
+		*slot = n;
+		if (++t->count > t->nr_buckets)
+			pt_grow(t);
+	}
+	n->opens++;
+	if (n->backing_id > 0) {
+		id = n->backing_id;
+		goto out;
+	}
+	if (n->opens > 1) {
+		/* Opened already without passthrough: the modes must agree. */
+		cause = ZC_PT_FALLBACK_MODE_CONFLICT;
+		goto fallback;
+	}
+	if (backing_fd < 0 || fstat(backing_fd, &st) < 0 || !S_ISREG(st.st_mode)) {
+		cause = ZC_PT_FALLBACK_NO_BACKING;
+		goto fallback;
+	}
+	/*
+	 * The kernel writes a passthrough file with the daemon's credentials,
+	 * so a write would not clear setuid and setgid as file_remove_privs()
+	 * does for the caller: such files take the pipe path, where the
+	 * daemon clears them.
+	 */
+	if (st.st_mode & (S_ISUID | S_ISGID)) {
+		cause = ZC_PT_FALLBACK_SETID;
+		goto fallback;
+	}
+	r = backing_open(c, backing_fd);
+	if (r > 0) {
+		n->backing_id = id = r;
+		zc_stat_add(&c->stats.pt_backing_ids, 1);
+		goto out;
+	}
+	cause = r == -EPERM   ? ZC_PT_FALLBACK_NOT_PERMITTED
+		: r == -ELOOP ? ZC_PT_FALLBACK_STACK_DEPTH
+			      : ZC_PT_FALLBACK_IOCTL;
+	pthread_mutex_unlock(&t->lock);
+	warn_once(c, cause, r ? r : -EIO);
+	return 0;
+fallback:
+	pthread_mutex_unlock(&t->lock);
+	warn_once(c, cause, 0);
+	return 0;
+out:
+	pthread_mutex_unlock(&t->lock);
+	zc_stat_add(&c->stats.pt_opens, 1);
+	return id;
+}
+
+void zc_pt_release(struct zc_chan *c, uint64_t ino)
+{
+	struct zc_pt_table *t = c->pt;
+	struct zc_pt_node **slot, *n;
+	uint32_t id;
+
+	if (!t || !(c->flags2 & ZC_FUSE_PASSTHROUGH))
+		return;
+	pthread_mutex_lock(&t->lock);
+	slot = pt_slot(t, ino);
+	n = *slot;
+	if (!n || --n->opens) {
+		pthread_mutex_unlock(&t->lock);
+		return;
+	}
+	*slot = n->next;
+	t->count--;
+	pthread_mutex_unlock(&t->lock);
+	/* The kernel keeps its own reference while the inode uses the file. */
+	if (n->backing_id > 0) {
+		id = (uint32_t)n->backing_id;
+		ioctl(c->dev_fd, ZC_FUSE_DEV_IOC_BACKING_CLOSE, &id);
+	}
+	free(n);
+}
+
+void zc_pt_reply_with(int32_t backing_id)
+{
+	zc_tls_pt_reply.unique = zc_chan_current_unique();
+	zc_tls_pt_reply.backing_id = backing_id;
+}
+
+void zc_pt_amend_reply(struct iovec *iov, int count)
+{
+	struct fuse_out_header *out = iov[0].iov_base;
+	struct zc_fuse_open_out *open_out;
+	int32_t id = zc_tls_pt_reply.backing_id;
+
+	if (id <= 0)
+		return;
+	if (count < 2 || iov[0].iov_len < sizeof(*out) || out->unique != zc_tls_pt_reply.unique ||
+	    out->error || iov[count - 1].iov_len < sizeof(*open_out))
+		return;
+	zc_tls_pt_reply.backing_id = 0;
+	/* OPEN replies fuse_open_out alone; CREATE puts it after the entry. */
+	open_out =
+	    (void *)((char *)iov[count - 1].iov_base + iov[count - 1].iov_len - sizeof(*open_out));
+	open_out->open_flags |= ZC_FOPEN_PASSTHROUGH;
+	open_out->open_flags &= ~FOPEN_DIRECT_IO;
+	open_out->backing_id = id;
+}

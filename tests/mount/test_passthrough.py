@@ -1,0 +1,244 @@
+"""Kernel passthrough (-o passthrough): the kernel serves open files' data.
+
+With passthrough on, reads and writes of an open file go from the kernel to
+the backing file and never reach the daemon: its counters show no READ or
+WRITE requests while the metadata requests still arrive. Where passthrough
+is refused (writeback caching, a daemon without CAP_SYS_ADMIN, a
+setuid file) the data takes the splice path and the counters say why.
+"""
+
+import os
+import pwd
+import random
+import shutil
+import subprocess
+import sys
+import tempfile
+import time
+
+import pytest
+
+import zctest
+
+MIB = 1 << 20
+TOTAL = 64 * MIB
+UID = GID = 40123
+
+
+def counters(mnt):
+    text = os.getxattr(mnt, 'user.zcfuse.stats').decode()
+    return parse_counters(text)
+
+
+def parse_counters(text):
+    out = {}
+    for line in text.splitlines():
+        name, value = line.rsplit(' ', 1)
+        out[name] = int(value)
+    return out
+
+
+def delta(after, before, name):
+    return after.get(name, 0) - before.get(name, 0)
+
+
+def drop_caches():
+    os.sync()
+    with open('/proc/sys/vm/drop_caches', 'w') as f:
+        f.write('3\n')
+
+
+def pattern(seed, size):
+    return random.Random(seed).randbytes(size)
+
+
+def write_and_read_64m(mnt, src):
+    """Write 64 MiB in 1 MiB writes, fsync, drop the caches, read it back."""
+    chunk = pattern(1, MIB)
+    fd = os.open(os.path.join(mnt, 'big'), os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o644)
+    try:
+        for i in range(TOTAL // MIB):
+            assert os.write(fd, chunk[i:] + chunk[:i]) == MIB
+        os.fsync(fd)
+    finally:
+        os.close(fd)
+    drop_caches()
+    fd = os.open(os.path.join(mnt, 'big'), os.O_RDONLY)
+    try:
+        for i in range(TOTAL // MIB):
+            assert os.read(fd, MIB) == chunk[i:] + chunk[:i], 'MiB %d differs' % i
+        assert os.read(fd, MIB) == b''
+    finally:
+        os.close(fd)
+    assert os.path.getsize(os.path.join(src, 'big')) == TOTAL
+    with open(os.path.join(src, 'big'), 'rb') as f:
+        assert f.read(MIB) == chunk
+
+
+@pytest.mark.timeout(300)
+@pytest.mark.parametrize('passthrough', [True, False], ids=['passthrough', 'splice'])
+def test_data_bypasses_the_daemon(passthrough):
+    zctest.require_fuse()
+    opts = ['cache=auto', 'attr_timeout=0', 'entry_timeout=0']
+    opts.append('passthrough' if passthrough else 'nopassthrough')
+    with zctest.Mount(opts=opts) as m:
+        before = counters(m.mnt)
+        write_and_read_64m(m.mnt, m.src)
+        st = os.stat(os.path.join(m.mnt, 'big'))
+        assert st.st_size == TOTAL
+        after = counters(m.mnt)
+    reads = delta(after, before, 'requests.READ')
+    writes = delta(after, before, 'requests.WRITE')
+    # Metadata still reaches the daemon either way.
+    assert delta(after, before, 'requests.CREATE') == 1
+    assert delta(after, before, 'requests.OPEN') >= 1
+    assert delta(after, before, 'requests.GETATTR') + delta(after, before, 'requests.LOOKUP') > 0
+    assert delta(after, before, 'requests.FSYNC') >= 1
+    if passthrough:
+        assert reads == 0 and writes == 0, (reads, writes)
+        assert delta(after, before, 'data.read') == 0
+        assert delta(after, before, 'data.written') == 0
+        assert delta(after, before, 'passthrough.opens') == 2
+        assert delta(after, before, 'passthrough.backing_ids') == 2
+    else:
+        assert reads > 0 and writes > 0, (reads, writes)
+        assert delta(after, before, 'data.written') == TOTAL
+        assert delta(after, before, 'data.read') >= TOTAL
+        assert delta(after, before, 'passthrough.opens') == 0
+
+
+def test_one_backing_id_for_concurrent_opens():
+    zctest.require_fuse()
+    with zctest.Mount(opts=['passthrough']) as m:
+        path = os.path.join(m.mnt, 'f')
+        with open(path, 'wb') as f:
+            f.write(b'x' * 5000)
+        before = counters(m.mnt)
+        fds = [os.open(path, flags) for flags in (os.O_RDONLY, os.O_WRONLY, os.O_RDWR)]
+        try:
+            mid = counters(m.mnt)
+            assert os.pwrite(fds[1], b'abc', 10) == 3
+            assert os.pread(fds[0], 5, 9) == b'xabcx'
+        finally:
+            for fd in fds:
+                os.close(fd)
+        after = counters(m.mnt)
+        assert delta(mid, before, 'passthrough.opens') == 3
+        # The kernel wants one backing file per inode: the opens share it.
+        assert delta(mid, before, 'passthrough.backing_ids') == 1
+        assert delta(after, before, 'requests.READ') == 0
+        assert delta(after, before, 'requests.WRITE') == 0
+        with open(path, 'rb') as f:
+            assert f.read(16) == b'xxxxxxxxxxabcxxx'
+
+
+def test_setuid_file_falls_back_and_loses_its_bit():
+    zctest.require_fuse()
+    with zctest.Mount(opts=['passthrough', 'allow_other']) as m:
+        src = os.path.join(m.src, 'suid')
+        with open(src, 'wb') as f:
+            f.write(b'#!/bin/sh\n')
+        os.chown(src, UID, GID)
+        os.chmod(src, 0o4755)
+        before = counters(m.mnt)
+        res = zctest.run_as(UID, GID, [m.mnt], [['write', 'suid', 'more']])
+        assert res[m.mnt] == [['ok', 4]], res
+        after = counters(m.mnt)
+        assert delta(after, before, 'passthrough.fallback.setid') == 1
+        assert delta(after, before, 'requests.WRITE') == 1
+        assert os.stat(src).st_mode & 0o7777 == 0o755
+        assert 'passthrough: setuid and setgid files are served by the daemon' \
+            in m.stderr_text()
+
+
+@pytest.mark.timeout(120)
+def test_writeback_falls_back_with_a_reason():
+    zctest.require_fuse()
+    with zctest.Mount(opts=['cache=auto', 'writeback', 'passthrough']) as m:
+        before = counters(m.mnt)
+        data = pattern(2, 4 * MIB)
+        with open(os.path.join(m.mnt, 'f'), 'wb') as f:
+            f.write(data)
+            f.flush()
+            os.fsync(f.fileno())
+        with open(os.path.join(m.src, 'f'), 'rb') as f:
+            assert f.read() == data
+        after = counters(m.mnt)
+        assert delta(after, before, 'passthrough.opens') == 0
+        assert delta(after, before, 'passthrough.fallback.writeback') == 1
+        assert delta(after, before, 'requests.WRITE') > 0
+        log = m.stderr_text()
+    assert 'passthrough is off for this mount: writeback caching is on' in log, log
+
+
+# Run as the unprivileged user: the mount belongs to it, so only it can look in.
+USER_SCRIPT = r'''
+import os, sys
+mnt = sys.argv[1]
+data = bytes(range(256)) * 4096
+with open(os.path.join(mnt, 'f'), 'wb') as f:
+    f.write(data)
+    os.fsync(f.fileno())
+with open(os.path.join(mnt, 'f'), 'rb') as f:
+    assert f.read() == data
+sys.stdout.write(os.getxattr(mnt, 'user.zcfuse.stats').decode())
+'''
+
+
+@pytest.mark.timeout(120)
+def test_unprivileged_mount_falls_back():
+    zctest.require_fuse()
+    if not shutil.which('fusermount3'):
+        pytest.skip('fusermount3 is not installed')
+    # fusermount3 wants the user in the password database.
+    try:
+        user = pwd.getpwnam('nobody')
+    except KeyError:
+        pytest.skip('no user "nobody" to mount as')
+    uid, gid = user.pw_uid, user.pw_gid
+    # Debian's udev makes /dev/fuse 0666; where it is 0600, open it up for
+    # the test and put it back after.
+    dev_mode = os.stat('/dev/fuse').st_mode & 0o7777
+    if dev_mode & 0o006 != 0o006:
+        try:
+            os.chmod('/dev/fuse', dev_mode | 0o666)
+        except OSError as e:
+            pytest.skip('/dev/fuse is mode %o and cannot be opened to users: %s' % (dev_mode, e))
+    base = tempfile.mkdtemp(prefix='zcfuse-test-', dir=zctest.tmp_root())
+    src, mnt = os.path.join(base, 'src'), os.path.join(base, 'mnt')
+    proc = None
+    try:
+        os.chmod(base, 0o755)
+        for d in (src, mnt):
+            os.mkdir(d)
+            os.chown(d, uid, gid)
+        log = open(os.path.join(base, 'daemon.log'), 'wb')
+        proc = subprocess.Popen([zctest.zcfuse_bin(), src, mnt, '-f', '-o', 'passthrough'],
+                                stdin=subprocess.DEVNULL, stdout=log, stderr=log,
+                                user=uid, group=gid, extra_groups=[], start_new_session=True)
+        log.close()
+        zctest.wait_until(lambda: zctest.is_mounted(mnt) or proc.poll() is not None, 10,
+                          'the unprivileged mount')
+        assert proc.poll() is None, open(os.path.join(base, 'daemon.log')).read()
+        out = subprocess.run([sys.executable, '-c', USER_SCRIPT, mnt], user=uid, group=gid,
+                             extra_groups=[], capture_output=True, text=True, timeout=60)
+        assert out.returncode == 0, out.stderr
+        c = parse_counters(out.stdout)
+        assert c['passthrough.opens'] == 0
+        assert c['passthrough.fallback.not_permitted'] == 2
+        assert c['data.written'] == 1 << 20
+        with open(os.path.join(src, 'f'), 'rb') as f:
+            assert f.read() == bytes(range(256)) * 4096
+    finally:
+        if zctest.is_mounted(mnt):
+            zctest.fusermount_unmount(mnt, lazy=True)
+        if proc is not None:
+            try:
+                proc.wait(timeout=10)
+            except subprocess.TimeoutExpired:
+                proc.kill()
+                proc.wait()
+        os.chmod('/dev/fuse', dev_mode)
+        text = open(os.path.join(base, 'daemon.log')).read()
+        shutil.rmtree(base, ignore_errors=True)
+    assert 'passthrough is off for this mount: the daemon lacks CAP_SYS_ADMIN' in text, text
