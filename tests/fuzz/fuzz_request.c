@@ -55,6 +55,7 @@
 #define FZ_CFG_CACHE_NEVER   (1u << 3)
 #define FZ_CFG_DEFAULT_PERMS (1u << 4)
 #define FZ_CFG_OLD_KERNEL    (1u << 5) /* INIT offers no flags at all */
+#define FZ_CFG_PASSTHROUGH   (1u << 6) /* -o passthrough (no backing ids here) */
 
 #define FZ_HANDLES	     32
 #define FZ_FSIZE	     (16 << 20)
@@ -513,6 +514,8 @@ static void send_init(int fd, struct zc_worker *w, bool old_kernel)
 	};
 
 	if (!old_kernel)
+		msg.init.flags2 = 1u << (37 - 32); /* FUSE_PASSTHROUGH */
+	if (!old_kernel)
 		msg.init.flags =
 		    FUSE_ASYNC_READ | FUSE_POSIX_LOCKS | FUSE_ATOMIC_O_TRUNC | FUSE_EXPORT_SUPPORT |
 		    FUSE_BIG_WRITES | FUSE_DONT_MASK | FUSE_SPLICE_WRITE | FUSE_SPLICE_MOVE |
@@ -560,6 +563,8 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 		set_option(s, "writeback");
 	if (cfg & FZ_CFG_CACHE_NEVER)
 		set_option(s, "cache=never");
+	if (cfg & FZ_CFG_PASSTHROUGH)
+		set_option(s, "passthrough");
 	set_option(s, cfg & FZ_CFG_DEFAULT_PERMS ? "default_permissions" : "nodefault_permissions");
 	zc_session_set_single_threaded(s, 1);
 

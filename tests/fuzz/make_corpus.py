@@ -18,7 +18,8 @@ import struct
 import sys
 
 # fuzz_request.c's configuration bits
-NOSPLICE, THRESHOLD_0, WRITEBACK, CACHE_NEVER, DEFAULT_PERMS, OLD_KERNEL = (1 << i for i in range(6))
+NOSPLICE, THRESHOLD_0, WRITEBACK, CACHE_NEVER, DEFAULT_PERMS, OLD_KERNEL, PASSTHROUGH = \
+    (1 << i for i in range(7))
 
 OP = dict(LOOKUP=1, FORGET=2, GETATTR=3, SETATTR=4, READLINK=5, SYMLINK=6, MKNOD=8, MKDIR=9,
           UNLINK=10, RMDIR=11, RENAME=12, LINK=13, OPEN=14, READ=15, WRITE=16, STATFS=17,
@@ -193,13 +194,13 @@ def corpus():
     s = Seq().lookup(ROOT, 'f').open(2, O_RDONLY).read(2, 0, 0, 4096).read(2, 0, 0, 65536) \
         .read(2, 0, 90000, 65536).read(2, 0, 200000, 4096).getattr(2, fh=0).flush(2, 0) \
         .release(2, 0).forget(2)
-    out['read'] = (s, splice_cfgs)
+    out['read'] = (s, splice_cfgs + [PASSTHROUGH])
 
     s = Seq().lookup(ROOT, 'f').open(2, O_RDWR).write(2, 0, 0, b'hello') \
         .write(2, 0, 5000, bytes(range(256)) * 160).write(2, 0, 1 << 20, b'x' * 40000) \
         .fsync(2, 0).fsync(2, 0, datasync=1).setattr(2, FATTR_SIZE | FATTR_FH, fh=0, size=1234) \
         .read(2, 0, 0, 8192).flush(2, 0).release(2, 0)
-    out['write'] = (s, splice_cfgs + [WRITEBACK])
+    out['write'] = (s, splice_cfgs + [WRITEBACK, PASSTHROUGH, PASSTHROUGH | WRITEBACK])
 
     s = Seq().mkdir(ROOT, 'nd').create(2, 'new', O_RDWR | O_CREAT | O_EXCL, S_IFREG | 0o644) \
         .write(3, 0, 0, b'data').release(3, 0).rename(2, 'new', ROOT, 'moved') \
