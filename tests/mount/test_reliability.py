@@ -13,7 +13,7 @@
 
 These tests set their own mount options. The figures they measure are
 printed (run pytest with -s to see them); ZCFUSE_LOAD_SECONDS sets the
-length of the load test (default 45).
+length of the load test (default 30).
 """
 
 import contextlib
@@ -39,7 +39,7 @@ from zctest import Err, attempt, read_file, write_file
 J = os.path.join
 KiB = 1 << 10
 MiB = 1 << 20
-LOAD_SECONDS = float(os.environ.get('ZCFUSE_LOAD_SECONDS', '45'))
+LOAD_SECONDS = float(os.environ.get('ZCFUSE_LOAD_SECONDS', '30'))
 LOAD_CLIENTS = int(os.environ.get('ZCFUSE_LOAD_CLIENTS', '64'))
 DEAD_CONNECTION = (errno.ENOTCONN, errno.ECONNABORTED)
 
