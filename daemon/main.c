@@ -2,6 +2,7 @@
 /* zcfuse: mount a directory through the passthrough backend. */
 #include <errno.h>
 #include <fcntl.h>
+#include <stdarg.h>
 #include <stdbool.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -21,6 +22,59 @@ struct cmdline {
 	const char *opts[64];
 	int n_opts;
 };
+
+/*
+ * Length of the well-formed UTF-8 sequence at @p (at most @n bytes), or 0
+ * when it is not one.
+ */
+static size_t utf8_len(const unsigned char *p, size_t n)
+{
+	size_t len, i;
+
+	if (p[0] < 0xc2 || p[0] > 0xf4)
+		return 0;
+	len = p[0] < 0xe0 ? 2 : p[0] < 0xf0 ? 3 : 4;
+	if (len > n)
+		return 0;
+	for (i = 1; i < len; i++)
+		if ((p[i] & 0xc0) != 0x80)
+			return 0;
+	return len;
+}
+
+/*
+ * Print "zcfuse: MESSAGE" as one line: the paths and options it names may
+ * hold any byte, so control characters and bytes that are not UTF-8 are
+ * written as \xNN.
+ */
+__attribute__((format(printf, 1, 2))) static void errorf(const char *fmt, ...)
+{
+	const unsigned char *p;
+	char msg[8192];
+	size_t n, len;
+	va_list ap;
+
+	va_start(ap, fmt);
+	vsnprintf(msg, sizeof(msg), fmt, ap);
+	va_end(ap);
+	n = strlen(msg);
+	if (n && msg[n - 1] == '\n')
+		msg[--n] = '\0';
+	fputs("zcfuse: ", stderr);
+	for (p = (const unsigned char *)msg; *p; p += len) {
+		len = 1;
+		if (*p >= 0x80 &&
+		    (len = utf8_len(p, n - (size_t)(p - (const unsigned char *)msg)))) {
+			fwrite(p, 1, len, stderr);
+		} else if (*p < 0x20 || *p == 0x7f || *p >= 0x80) {
+			len = 1;
+			fprintf(stderr, "\\x%02x", *p);
+		} else {
+			fputc(*p, stderr);
+		}
+	}
+	fputc('\n', stderr);
+}
 
 static void usage(FILE *out)
 {
@@ -68,29 +122,29 @@ static int parse_cmdline(int argc, char *argv[], struct cmdline *cl)
 			const char *list = arg[2] ? arg + 2 : (i + 1 < argc ? argv[++i] : NULL);
 
 			if (!list) {
-				fprintf(stderr, "zcfuse: option -o needs a value\n");
+				errorf("option -o needs a value\n");
 				return -1;
 			}
 			if (cl->n_opts == (int)(sizeof(cl->opts) / sizeof(cl->opts[0]))) {
-				fprintf(stderr, "zcfuse: too many -o options\n");
+				errorf("too many -o options\n");
 				return -1;
 			}
 			cl->opts[cl->n_opts++] = list;
 		} else if (arg[0] == '-' && arg[1]) {
-			fprintf(stderr, "zcfuse: unknown option '%s' (see zcfuse --help)\n", arg);
+			errorf("unknown option '%s' (see zcfuse --help)\n", arg);
 			return -1;
 		} else if (!cl->source) {
 			cl->source = arg;
 		} else if (!cl->mountpoint) {
 			cl->mountpoint = arg;
 		} else {
-			fprintf(stderr, "zcfuse: unexpected argument '%s'\n", arg);
+			errorf("unexpected argument '%s'\n", arg);
 			return -1;
 		}
 	}
 	if (!cl->source || !cl->mountpoint) {
-		fprintf(stderr, "zcfuse: %s (usage: zcfuse SOURCE MOUNTPOINT [options])\n",
-			cl->source ? "missing MOUNTPOINT" : "missing SOURCE and MOUNTPOINT");
+		errorf("%s (usage: zcfuse SOURCE MOUNTPOINT [options])\n",
+		       cl->source ? "missing MOUNTPOINT" : "missing SOURCE and MOUNTPOINT");
 		return -1;
 	}
 	return 0;
@@ -112,22 +166,22 @@ static int check_source(const char *source, char **ret_canonical)
 	int fd;
 
 	if (stat(source, &st) < 0) {
-		fprintf(stderr, "zcfuse: source '%s': %s\n", source, strerror(errno));
+		errorf("source '%s': %s\n", source, strerror(errno));
 		return -1;
 	}
 	if (!S_ISDIR(st.st_mode)) {
-		fprintf(stderr, "zcfuse: source '%s' is not a directory\n", source);
+		errorf("source '%s' is not a directory\n", source);
 		return -1;
 	}
 	fd = open(source, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
 	if (fd < 0) {
-		fprintf(stderr, "zcfuse: cannot read source '%s': %s\n", source, strerror(errno));
+		errorf("cannot read source '%s': %s\n", source, strerror(errno));
 		return -1;
 	}
 	close(fd);
 	*ret_canonical = realpath(source, NULL);
 	if (!*ret_canonical) {
-		fprintf(stderr, "zcfuse: source '%s': %s\n", source, strerror(errno));
+		errorf("source '%s': %s\n", source, strerror(errno));
 		return -1;
 	}
 	return 0;
@@ -162,28 +216,28 @@ int main(int argc, char *argv[])
 
 	s = zc_session_new(&pt_ops, sizeof(pt_ops), &fs);
 	if (!s) {
-		fprintf(stderr, "zcfuse: %s\n", strerror(errno));
+		errorf("%s\n", strerror(errno));
 		goto out;
 	}
 	for (i = 0; i < cl.n_opts; i++) {
 		if (zc_session_set_options(s, cl.opts[i]) < 0) {
-			fprintf(stderr, "zcfuse: %s\n", zc_session_error(s));
+			errorf("%s\n", zc_session_error(s));
 			status = 2;
 			goto out;
 		}
 	}
 	mnt = realpath(cl.mountpoint, NULL);
 	if (mnt && path_is_below(mnt, source)) {
-		fprintf(stderr, "zcfuse: mountpoint '%s' is inside source '%s'\n", mnt, source);
+		errorf("mountpoint '%s' is inside source '%s'\n", mnt, source);
 		goto out;
 	}
 	if (access("/proc/self/fd", R_OK) < 0) {
-		fprintf(stderr, "zcfuse: /proc is not mounted; zcfuse needs /proc/self/fd\n");
+		errorf("/proc is not mounted; zcfuse needs /proc/self/fd\n");
 		goto out;
 	}
 	r = pt_fs_init(&fs, source);
 	if (r < 0) {
-		fprintf(stderr, "zcfuse: source '%s': %s\n", source, strerror(-r));
+		errorf("source '%s': %s\n", source, strerror(-r));
 		goto out;
 	}
 	fs_ready = true;
@@ -191,21 +245,21 @@ int main(int argc, char *argv[])
 	zc_session_set_single_threaded(s, cl.single_threaded);
 	r = zc_session_set_fsname(s, source);
 	if (r < 0) {
-		fprintf(stderr, "zcfuse: %s\n", strerror(-r));
+		errorf("%s\n", strerror(-r));
 		goto out;
 	}
 	r = zc_session_mount(s, cl.mountpoint);
 	if (r < 0) {
-		fprintf(stderr, "zcfuse: %s\n", zc_session_error(s));
+		errorf("%s\n", zc_session_error(s));
 		goto out;
 	}
 	if (!cl.foreground && zc_session_daemonize(s) < 0) {
-		fprintf(stderr, "zcfuse: %s\n", zc_session_error(s));
+		errorf("%s\n", zc_session_error(s));
 		goto out;
 	}
 	r = zc_session_loop(s);
 	if (r < 0)
-		fprintf(stderr, "zcfuse: %s\n", zc_session_error(s));
+		errorf("%s\n", zc_session_error(s));
 	else
 		status = 0;
 out:

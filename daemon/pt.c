@@ -592,7 +592,31 @@ struct pt_dir {
 	DIR *dp;
 	off_t offset;
 	struct dirent *entry;
+	struct pt_dir *prev, *next;
 };
+
+static void dir_link(struct pt_fs *fs, struct pt_dir *d)
+{
+	pthread_mutex_lock(&fs->dirs_lock);
+	d->prev = NULL;
+	d->next = fs->dirs;
+	if (fs->dirs)
+		fs->dirs->prev = d;
+	fs->dirs = d;
+	pthread_mutex_unlock(&fs->dirs_lock);
+}
+
+static void dir_unlink(struct pt_fs *fs, struct pt_dir *d)
+{
+	pthread_mutex_lock(&fs->dirs_lock);
+	if (d->prev)
+		d->prev->next = d->next;
+	else
+		fs->dirs = d->next;
+	if (d->next)
+		d->next->prev = d->prev;
+	pthread_mutex_unlock(&fs->dirs_lock);
+}
 
 static int pt_opendir(const struct zc_ctx *ctx, zc_ino_t ino, struct zc_file *file)
 {
@@ -625,6 +649,7 @@ static int pt_opendir(const struct zc_ctx *ctx, zc_ino_t ino, struct zc_file *fi
 		close(fd);
 		goto fail;
 	}
+	dir_link(fs, d);
 	file->fh = (uint64_t)(uintptr_t)d;
 	return 0;
 fail:
@@ -668,8 +693,8 @@ static void pt_releasedir(const struct zc_ctx *ctx, zc_ino_t ino, uint64_t fh)
 {
 	struct pt_dir *d = (struct pt_dir *)(uintptr_t)fh;
 
-	(void)ctx;
 	(void)ino;
+	dir_unlink(ctx_fs(ctx), d);
 	closedir(d->dp);
 	free(d);
 }
@@ -904,6 +929,7 @@ int pt_fs_init(struct pt_fs *fs, const char *source)
 		goto fail;
 	}
 	fs->creds_switch = geteuid() == 0;
+	pthread_mutex_init(&fs->dirs_lock, NULL);
 	return 0;
 fail:
 	close(fd);
@@ -912,5 +938,15 @@ fail:
 
 void pt_fs_fini(struct pt_fs *fs)
 {
+	struct pt_dir *d, *next;
+
+	/* Directories still open at unmount (a stop signal under load). */
+	for (d = fs->dirs; d; d = next) {
+		next = d->next;
+		closedir(d->dp);
+		free(d);
+	}
+	fs->dirs = NULL;
+	pthread_mutex_destroy(&fs->dirs_lock);
 	pt_table_fini(&fs->table);
 }

@@ -62,10 +62,15 @@ int pt_table_set_root(struct pt_table *t, int fd, const struct stat *st);
 /* Number of inodes in the table (for tests and statistics). */
 size_t pt_table_count(struct pt_table *t);
 
+struct pt_dir;
+
 struct pt_fs {
 	struct pt_table table;
 	bool creds_switch;  /* the daemon runs as root: act as the caller */
 	bool kernel_checks; /* default_permissions: the kernel checked */
+	/* Open directories, closed by pt_fs_fini() if the kernel never released them. */
+	pthread_mutex_t dirs_lock;
+	struct pt_dir *dirs;
 };
 
 extern const struct zc_backend_ops pt_ops;

@@ -516,6 +516,8 @@ static void serve_read(struct zc_worker *w, const struct fuse_in_header *hdr, st
 	int n_ext = -ENOSYS, i;
 
 	ri = iter_pull(src, w->buf + sizeof(*hdr), sizeof(*ri), &c->stats);
+	/* The reply is built in the same pipe: nothing of the request may stay. */
+	iter_discard(src, &c->stats);
 	if (!ri) {
 		send_reply(w, unique, -EINVAL, NULL, 0);
 		return;
@@ -692,6 +694,27 @@ static void peek_request(struct zc_chan *c, const struct fuse_in_header *hdr, co
 	}
 }
 
+/*
+ * Requests libfuse 3.14 mishandles, checked before it sees them: a
+ * BATCH_FORGET whose count runs past the message (libfuse reads the
+ * entries unchecked), and a NOTIFY_REPLY, which answers a
+ * FUSE_NOTIFY_RETRIEVE that zcfuse never sends (libfuse leaks the request
+ * when nothing waits for it). Neither gets a reply. True to drop @hdr.
+ */
+static bool request_malformed(const struct fuse_in_header *hdr, const char *arg, size_t len)
+{
+	const struct fuse_batch_forget_in *bf = (const void *)arg;
+
+	switch (hdr->opcode) {
+	case FUSE_BATCH_FORGET:
+		return len < sizeof(*bf) ||
+		       bf->count > (len - sizeof(*bf)) / sizeof(struct fuse_forget_one);
+	case FUSE_NOTIFY_REPLY:
+		return true;
+	}
+	return false;
+}
+
 static uint64_t now_usec(void)
 {
 	struct timespec ts;
@@ -764,6 +787,8 @@ static int worker_serve_one(struct zc_worker *w)
 			send_reply(w, hdr->unique, -EIO, NULL, 0);
 			goto out;
 		}
+		if (request_malformed(hdr, rest, (size_t)n - sizeof(*hdr)))
+			goto out;
 		peek_request(c, hdr, rest, (size_t)n - sizeof(*hdr));
 		zc_tls_unique = hdr->unique;
 		fuse_session_process_buf(c->s->se, &fbuf);
@@ -971,4 +996,33 @@ int zc_chan_run(struct zc_chan *c, bool single)
 out:
 	restore_handlers(old);
 	return r;
+}
+
+/*
+ * One worker served on the calling thread, one request per call, as -s
+ * would: for tests and the fuzz target, which feed the device descriptor
+ * themselves.
+ */
+struct zc_worker *zc_chan_worker_new(struct zc_chan *c)
+{
+	struct zc_worker *w = worker_new(c);
+
+	if (w) {
+		c->max_workers = 1;
+		c->nr_workers = 1;
+	}
+	return w;
+}
+
+int zc_chan_worker_serve_one(struct zc_worker *w)
+{
+	w->chan->idle = 1;
+	zc_tls_dev_fd = w->dev_fd;
+	return worker_serve_one(w);
+}
+
+void zc_chan_worker_free(struct zc_worker *w)
+{
+	w->chan->nr_workers = 0;
+	worker_free(w);
 }

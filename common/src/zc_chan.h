@@ -114,4 +114,14 @@ void zc_pt_amend_reply(struct iovec *iov, int count);
 /* Serve until unmounted or a stop signal; @single: on this thread alone. */
 int zc_chan_run(struct zc_chan *c, bool single);
 
+/*
+ * Serve on the calling thread, one request per zc_chan_worker_serve_one()
+ * call (0, or -errno when receiving failed), with no other thread: for tests
+ * and the fuzz target, which write requests to the device descriptor
+ * themselves.
+ */
+struct zc_worker *zc_chan_worker_new(struct zc_chan *c);
+int zc_chan_worker_serve_one(struct zc_worker *w);
+void zc_chan_worker_free(struct zc_worker *w);
+
 #endif /* ZC_CHAN_H */

@@ -6,6 +6,8 @@
 #include <errno.h>
 #include <fcntl.h>
 #include <limits.h>
+#include <linux/limits.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/file.h>
@@ -38,13 +40,69 @@ static void ctx_init(struct zc_ctx *ctx, struct zc_req_priv *priv, fuse_req_t re
 	struct zc_session *s = req_session(req);                                                   \
 	ctx_init(&ctx, &priv_, req)
 
+/* Supplementary groups of thread @pid, from /proc, as libfuse reads them. */
+static int proc_groups(pid_t pid, gid_t *list, int size)
+{
+	char path[64], *line = NULL, *p, *end;
+	size_t cap = 0;
+	int n = -ESRCH;
+	FILE *f;
+
+	snprintf(path, sizeof(path), "/proc/%d/task/%d/status", (int)pid, (int)pid);
+	f = fopen(path, "re");
+	if (!f)
+		return -errno;
+	while (getline(&line, &cap, f) > 0) {
+		if (strncmp(line, "Groups:", 7))
+			continue;
+		n = 0;
+		for (p = line + 7;; p = end) {
+			unsigned long g = strtoul(p, &end, 10);
+
+			if (end == p)
+				break;
+			if (n < size)
+				list[n] = (gid_t)g;
+			n++;
+		}
+		break;
+	}
+	free(line);
+	fclose(f);
+	return n;
+}
+
 ZC_EXPORT int zc_ctx_getgroups(const struct zc_ctx *ctx, gid_t *list, int size)
 {
 	const struct zc_req_priv *priv = ctx->priv;
 
-	if (!priv || !priv->req)
+	if (!priv)
 		return -ENOSYS;
+	/* READ and WRITE come without a libfuse request. */
+	if (!priv->req)
+		return proc_groups(ctx->pid, list, size);
 	return fuse_req_getgroups(priv->req, size, list);
+}
+
+/* Is the caller of @ctx in group @gid? When that cannot be known: no. */
+static bool ctx_in_group(const struct zc_ctx *ctx, gid_t gid)
+{
+	gid_t groups[64], *list = groups;
+	bool in = false;
+	int n, i;
+
+	if (ctx->gid == gid)
+		return true;
+	n = zc_ctx_getgroups(ctx, groups, 64);
+	if (n > 64) {
+		list = calloc((size_t)n, sizeof(*list));
+		n = list ? zc_ctx_getgroups(ctx, list, n) : -ENOMEM;
+	}
+	for (i = 0; i < n; i++)
+		in = in || list[i] == gid;
+	if (list != groups)
+		free(list);
+	return in;
 }
 
 ZC_EXPORT int zc_ctx_kernel_checks_permissions(const struct zc_ctx *ctx)
@@ -87,8 +145,9 @@ static void reply_entry_result(fuse_req_t req, struct zc_session *s, int r,
  * With FUSE_HANDLE_KILLPRIV_V2 the kernel leaves it to the server to clear
  * setuid and setgid after a write, truncate or O_TRUNC open by a caller
  * without CAP_FSETID, as file_remove_privs() would: setuid always, setgid
- * when group-executable. (The backing file system drops capabilities
- * itself when the daemon writes or truncates.)
+ * when group-executable or when the caller is not in the file's group
+ * (setattr_should_drop_sgid()). (The backing file system drops
+ * capabilities itself when the daemon writes or truncates.)
  */
 void zc_kill_suid_sgid(struct zc_session *s, const struct zc_ctx *ctx, zc_ino_t ino, uint64_t fh)
 {
@@ -99,7 +158,7 @@ void zc_kill_suid_sgid(struct zc_session *s, const struct zc_ctx *ctx, zc_ino_t 
 		return;
 	if (st.st_mode & S_ISUID)
 		kill |= S_ISUID;
-	if ((st.st_mode & (S_ISGID | S_IXGRP)) == (S_ISGID | S_IXGRP))
+	if ((st.st_mode & S_ISGID) && ((st.st_mode & S_IXGRP) || !ctx_in_group(ctx, st.st_gid)))
 		kill |= S_ISGID;
 	if (!kill)
 		return;
@@ -549,6 +608,9 @@ static void do_readdir(fuse_req_t req, fuse_ino_t ino, size_t size, off_t off,
 		fuse_reply_err(req, ENOSYS);
 		return;
 	}
+	/* The kernel asks for at most max_pages pages, what the transport takes. */
+	if (size > s->chan.bufsize)
+		df.size = size = s->chan.bufsize;
 	df.s = s;
 	df.ctx = &ctx;
 	df.buf = malloc(size ? size : 1);
@@ -644,12 +706,22 @@ static void reply_xattr_result(fuse_req_t req, int r, const char *buf, size_t si
 		fuse_reply_buf(req, buf, (size_t)r);
 }
 
+/*
+ * The kernel asks for at most XATTR_SIZE_MAX (XATTR_LIST_MAX) bytes, the
+ * most a value (name list) can hold: a larger @size buys nothing.
+ */
+static size_t xattr_buf_size(size_t size)
+{
+	return size > XATTR_SIZE_MAX ? XATTR_SIZE_MAX : size;
+}
+
 static void zc_getxattr(fuse_req_t req, fuse_ino_t ino, const char *name, size_t size)
 {
 	char *buf = NULL;
 	ZC_CTX(req);
 	int r = -ENOTSUP;
 
+	size = xattr_buf_size(size);
 	if (size && !(buf = malloc(size))) {
 		fuse_reply_err(req, ENOMEM);
 		return;
@@ -668,6 +740,7 @@ static void zc_listxattr(fuse_req_t req, fuse_ino_t ino, size_t size)
 	ZC_CTX(req);
 	int r = -ENOTSUP;
 
+	size = xattr_buf_size(size);
 	if (size && !(buf = malloc(size))) {
 		fuse_reply_err(req, ENOMEM);
 		return;

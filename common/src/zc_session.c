@@ -15,13 +15,28 @@
 
 #define ZC_THREADS_MAX 256
 
+/*
+ * The message is one line whatever the paths and options it names hold:
+ * control characters are written as \xNN.
+ */
 void zc_set_error(struct zc_session *s, const char *fmt, ...)
 {
+	char msg[sizeof(s->err)];
+	size_t i, o = 0;
 	va_list ap;
 
 	va_start(ap, fmt);
-	vsnprintf(s->err, sizeof(s->err), fmt, ap);
+	vsnprintf(msg, sizeof(msg), fmt, ap);
 	va_end(ap);
+	for (i = 0; msg[i] && o + 5 <= sizeof(s->err); i++) {
+		unsigned char c = (unsigned char)msg[i];
+
+		if (c < 0x20 || c == 0x7f)
+			o += (size_t)snprintf(s->err + o, 5, "\\x%02x", c);
+		else
+			s->err[o++] = (char)c;
+	}
+	s->err[o] = '\0';
 }
 
 ZC_EXPORT const char *zc_session_error(const struct zc_session *s)
@@ -440,6 +455,42 @@ out:
 	return r;
 }
 
+/* The transport and the libfuse session, once per zc_session. */
+static int session_prepare(struct zc_session *s)
+{
+	int r;
+
+	if (s->se)
+		return 0;
+	r = zc_chan_init(&s->chan, s, s->opts.splice, s->opts.splice_threshold,
+			 s->opts.single_threaded ? 1 : s->opts.threads, s->opts.clone_fd);
+	if (r < 0) {
+		zc_set_error(s, "cannot set up the transport: %s", strerror(-r));
+		return r;
+	}
+	s->chan_ready = true;
+	if (s->opts.passthrough) {
+		r = zc_pt_setup(&s->chan);
+		if (r < 0) {
+			zc_set_error(s, "cannot set up passthrough: %s", strerror(-r));
+			return r;
+		}
+	}
+	return session_create(s);
+}
+
+int zc_session_connect(struct zc_session *s, int dev_fd)
+{
+	int r = session_prepare(s);
+
+	if (r < 0)
+		return r;
+	r = zc_chan_attach(&s->chan, dev_fd);
+	if (r < 0)
+		zc_set_error(s, "cannot attach the transport");
+	return r;
+}
+
 ZC_EXPORT int zc_session_mount(struct zc_session *s, const char *mountpoint)
 {
 	char *canonical;
@@ -485,28 +536,10 @@ ZC_EXPORT int zc_session_mount(struct zc_session *s, const char *mountpoint)
 	}
 	close(fd);
 
-	if (!s->se) {
-		r = zc_chan_init(&s->chan, s, s->opts.splice, s->opts.splice_threshold,
-				 s->opts.single_threaded ? 1 : s->opts.threads, s->opts.clone_fd);
-		if (r < 0) {
-			zc_set_error(s, "cannot set up the transport: %s", strerror(-r));
-			free(canonical);
-			return r;
-		}
-		s->chan_ready = true;
-		if (s->opts.passthrough) {
-			r = zc_pt_setup(&s->chan);
-			if (r < 0) {
-				zc_set_error(s, "cannot set up passthrough: %s", strerror(-r));
-				free(canonical);
-				return r;
-			}
-		}
-		r = session_create(s);
-		if (r < 0) {
-			free(canonical);
-			return r;
-		}
+	r = session_prepare(s);
+	if (r < 0) {
+		free(canonical);
+		return r;
 	}
 	if (fuse_session_mount(s->se, canonical) != 0) {
 		zc_set_error(s, "mounting on '%s' failed", canonical);

@@ -82,6 +82,13 @@ double zc_opts_attr_timeout(const struct zc_opts *opts);
  */
 void zc_kill_suid_sgid(struct zc_session *s, const struct zc_ctx *ctx, zc_ino_t ino, uint64_t fh);
 
+/*
+ * Serve @dev_fd, a descriptor that speaks the /dev/fuse protocol, without
+ * mounting anything (tests and the fuzz target). The session owns @dev_fd
+ * from then on: zc_session_destroy() closes it.
+ */
+int zc_session_connect(struct zc_session *s, int dev_fd);
+
 void zc_set_error(struct zc_session *s, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
 
 #endif /* ZCFUSE_I_H */

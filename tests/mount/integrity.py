@@ -49,7 +49,7 @@ class Handle:
 
 
 class Run:
-    def __init__(self, mnt, ref, seed, src=None, log=None):
+    def __init__(self, mnt, ref, seed, src=None, log=None, max_end=MAX_END, max_write=2 * MiB):
         self.mnt = mnt
         self.ref = ref
         self.src = src
@@ -65,6 +65,9 @@ class Run:
         self.log = log
         self.counts = collections.Counter()
         self.bytes_written = 0
+        # Files end below max_end; writes are at most max_write bytes.
+        self.max_end = max_end
+        self.max_write = max_write
 
     # ------------------------------------------------------------ helpers
 
@@ -92,16 +95,18 @@ class Run:
     def pick_size(self):
         r = self.rng.random()
         if r < 0.55:
-            return self.rng.randint(1, 4 * KiB)
-        if r < 0.80:
-            return self.rng.randint(4 * KiB, 128 * KiB)
-        if r < 0.95:
-            return self.rng.randint(128 * KiB, MiB)
-        return self.rng.randint(MiB, 2 * MiB)
+            n = self.rng.randint(1, 4 * KiB)
+        elif r < 0.80:
+            n = self.rng.randint(4 * KiB, 128 * KiB)
+        elif r < 0.95:
+            n = self.rng.randint(128 * KiB, MiB)
+        else:
+            n = self.rng.randint(MiB, 2 * MiB)
+        return min(n, self.max_write)
 
     def pick_offset(self, size_now, length):
         r = self.rng.random()
-        limit = max(MAX_END - length, 0)
+        limit = max(self.max_end - length, 0)
         if r < 0.3:
             off = self.rng.randint(0, max(size_now, 1))
         elif r < 0.5:
@@ -162,11 +167,12 @@ class Run:
         buf = self.data(n)
         self.bytes_written += n
         if h.append:
-            if self.size_of(h) + n > 2 * MAX_END:
+            if self.size_of(h) + n > 2 * self.max_end:
                 # Keep appended files bounded.
-                self.note('ftruncate %s %d' % (h.name, MAX_END // 2))
-                self.both('ftruncate', lambda: os.ftruncate(h.mfd, MAX_END // 2),
-                          lambda: os.ftruncate(h.rfd, MAX_END // 2))
+                half = self.max_end // 2
+                self.note('ftruncate %s %d' % (h.name, half))
+                self.both('ftruncate', lambda: os.ftruncate(h.mfd, half),
+                          lambda: os.ftruncate(h.rfd, half))
             self.note('append %s %d' % (h.name, n))
             self.both('append %d bytes to %s' % (n, h.name), lambda: os.write(h.mfd, buf),
                       lambda: os.write(h.rfd, buf))
@@ -194,16 +200,16 @@ class Run:
     def op_truncate(self):
         if self.rng.random() < 0.5 or not self.existing:
             h = self.any_handle()
-            n = self.rng.choice([0, self.rng.randint(0, MAX_END), self.size_of(h) // 2,
+            n = self.rng.choice([0, self.rng.randint(0, self.max_end), self.size_of(h) // 2,
                                  self.size_of(h) + self.rng.randint(1, MiB)])
-            n = min(n, MAX_END)
+            n = min(n, self.max_end)
             self.note('ftruncate %s %d' % (h.name, n))
             self.both('ftruncate %s %d' % (h.name, n), lambda: os.ftruncate(h.mfd, n),
                       lambda: os.ftruncate(h.rfd, n))
             self.mark(h)
         else:
             name = self.rng.choice(sorted(self.existing))
-            n = self.rng.randint(0, MAX_END)
+            n = self.rng.randint(0, self.max_end)
             self.note('truncate %s %d' % (name, n))
             self.both('truncate %s %d' % (name, n),
                       lambda: os.truncate(os.path.join(self.mnt, name), n),
@@ -312,15 +318,18 @@ class Run:
 
     # --------------------------------------------------------------- run
 
-    def run(self, ops):
+    def run(self, ops, deadline=None):
+        """Run ops operations, or (ops None) until time.monotonic() passes deadline."""
         table = [name for name, weight in self.OPS for _ in range(weight)]
-        for self.index in range(ops):
+        self.index = 0
+        while (self.index < ops) if ops is not None else (time.monotonic() < deadline):
             op = self.rng.choice(table)
             self.counts[op] += 1
             getattr(self, 'op_' + op)()
             if self.index % CHECK_EVERY == CHECK_EVERY - 1:
                 self.check()
-        self.index = ops
+            self.index += 1
+        self.ops_done = self.index
         self.check(full=True)
         while self.handles:
             h = self.handles.pop()

@@ -99,6 +99,34 @@ BAD_INPUT = [
      ['entry_timeout']),
     ('option-without-value', lambda s: [s.src, s.mnt, '-o'], ['-o', 'option', 'argument']),
     ('unknown-flag', lambda s: [s.src, s.mnt, '--frobnicate'], ['frobnicate']),
+    # Odd bytes and sizes: still one clear line, control bytes and bytes that
+    # are not UTF-8 written as \xNN.
+    ('source-missing-newline', lambda s: [J(s.base, 'no\nsuch'), s.mnt], ['no\\x0asuch']),
+    ('source-missing-0xff', lambda s: [J(s.base, 'no\udcffsuch'), s.mnt], ['no\\xffsuch']),
+    ('source-missing-utf8', lambda s: [J(s.base, 'n\u00f6pe'), s.mnt], ['n\u00f6pe']),
+    ('source-name-too-long', lambda s: [J(s.base, 'x' * 300), s.mnt], ['too long']),
+    ('source-path-too-long', lambda s: [J(s.base, *['y' * 200] * 30), s.mnt], ['too long']),
+    ('mountpoint-missing-newline', lambda s: [s.src, J(s.base, 'mnt\nx')],
+     ['mnt\\x0ax']),
+    ('option-with-newline', lambda s: [s.src, s.mnt, '-o', 'cache=never\nfoo'],
+     ['never\\x0afoo']),
+    ('option-with-0xff', lambda s: [s.src, s.mnt, '-o', 'cache=\udcff'], ['cache']),
+    ('option-control-byte', lambda s: [s.src, s.mnt, '-o', 'ro,\x01x'], ['\\x01x']),
+    ('option-name-too-long', lambda s: [s.src, s.mnt, '-o', 'o' * 100], ['malformed']),
+    ('option-empty-name', lambda s: [s.src, s.mnt, '-o', '=x'], ['malformed']),
+    ('empty-option', lambda s: [s.src, s.mnt, '-o', 'cache=never,,ro'], ['empty']),
+    ('only-commas', lambda s: [s.src, s.mnt, '-o', ',,'], ['empty']),
+    ('escaped-comma', lambda s: [s.src, s.mnt, '-o', 'foo\\,bar'], ['foo,bar']),
+    ('threads-zero', lambda s: [s.src, s.mnt, '-o', 'threads=0'], ['threads']),
+    ('threads-too-many', lambda s: [s.src, s.mnt, '-o', 'threads=257'], ['257']),
+    ('threads-negative', lambda s: [s.src, s.mnt, '-o', 'threads=-1'], ['threads']),
+    ('threads-trailing', lambda s: [s.src, s.mnt, '-o', 'threads=4x'], ['4x']),
+    ('splice-threshold-huge', lambda s: [s.src, s.mnt, '-o', 'splice_threshold=99999999999'],
+     ['splice_threshold']),
+    ('timeout-negative', lambda s: [s.src, s.mnt, '-o', 'timeout=-1'], ['timeout']),
+    ('timeout-nan', lambda s: [s.src, s.mnt, '-o', 'timeout=nan'], ['timeout']),
+    ('cache-empty', lambda s: [s.src, s.mnt, '-o', 'cache='], ['cache']),
+    ('flag-with-value', lambda s: [s.src, s.mnt, '-o', 'allow_other=1'], ['allow_other']),
 ]
 
 
@@ -285,3 +313,32 @@ def test_zero_timeout_sees_source_changes():
         assert os.stat(J(m.mnt, 'late')).st_size == 10
         os.unlink(J(m.src, 'late'))
         assert zctest.attempt(os.stat, J(m.mnt, 'late')) == zctest.Err(errno.ENOENT)
+
+
+# Names with bytes that /proc/self/mountinfo and mount options escape. (Bytes
+# that are not UTF-8 are left out here: a mount whose source holds one makes
+# /proc/self/mountinfo undecodable for every reader on the machine.)
+ODD_NAMES = ['new\nline', 'com,ma', 'sp ace', 'tab\there', 'back\\slash', 'h\u00e9', '#hash']
+
+
+@pytest.mark.parametrize('name', ODD_NAMES, ids=['newline', 'comma', 'space', 'tab', 'backslash',
+                                                 'utf8', 'hash'])
+def test_odd_paths_mount(name):
+    m = zctest.Mount()
+    m.make_dirs()
+    try:
+        for attr in ('src', 'mnt'):
+            odd = J(m.base, attr + '-' + name)
+            os.rename(getattr(m, attr), odd)
+            setattr(m, attr, odd)
+        write_file(J(m.src, name), b'odd')
+        m.start()
+        assert zctest.is_mounted(m.mnt)
+        assert os.listdir(m.mnt) == [name]
+        assert read_file(J(m.mnt, name)) == b'odd'
+        write_file(J(m.mnt, name + '2'), b'two')
+        assert read_file(J(m.src, name + '2')) == b'two'
+        source = zctest.mount_entries(m.mnt)[-1]['source']
+        assert zctest._unescape(source) == m.src, source
+    finally:
+        m.stop()

@@ -128,7 +128,8 @@ def mount_entries(path):
     (per-mount options) and super (super block options).
     """
     found = []
-    with open('/proc/self/mountinfo') as f:
+    # Names are bytes: one that is not UTF-8 must not break every reader.
+    with open('/proc/self/mountinfo', errors='surrogateescape') as f:
         for line in f:
             left, _, right = line.partition(' - ')
             fields = left.split()
@@ -467,7 +468,15 @@ class Mount:
             self.proc.wait()
 
 
+# Mounts belong to the process that made them: a forked child (a
+# multiprocessing worker, say) that exits or is terminated must not unmount
+# its parent's mounts.
+_owner_pid = os.getpid()
+
+
 def _cleanup_all():
+    if os.getpid() != _owner_pid:
+        return
     with _lock:
         mounts = list(_active)
     for m in mounts:

@@ -1,0 +1,615 @@
+/* SPDX-License-Identifier: GPL-2.0-or-later */
+/*
+ * Fuzz target: raw FUSE requests into the transport's receive and decode
+ * path and libfuse's dispatch, served by the passthrough backend on a
+ * scratch directory, without a mount.
+ *
+ * The "device" is one end of an AF_UNIX stream socket pair, which can be
+ * read, written and spliced both ways like /dev/fuse. Message boundaries
+ * hold because there is one request in flight at a time: the request is
+ * written whole, one receive takes all of it, and the replies are split by
+ * the lengths in their headers. (A SOCK_SEQPACKET pair would keep
+ * boundaries itself, but a splice into it splits a reply into several
+ * messages.) Each input runs on a fresh session and a fresh scratch tree:
+ *
+ *   byte 0       configuration (FZ_CFG_* bits: splice, threshold, options)
+ *   bytes 1..    requests, one after the other; each takes as many bytes
+ *                as its header's len field says (the rest of the input
+ *                when that is 0 or runs past the end)
+ *
+ * The session first gets a real INIT, then every request is written as one
+ * message, served by one zc_chan_worker_serve_one() call, and its replies
+ * are read back and checked: at most one, for that request, well formed.
+ * A violation aborts, so the fuzzer reports it like a crash.
+ *
+ * The kernel only ever hands the daemon file handles the daemon gave out;
+ * the passthrough backend trusts them (they are descriptors and pointers).
+ * A thin layer between library and backend stands in for the kernel's
+ * guarantee: it hands out small handle numbers and refuses unknown ones.
+ * It also keeps the fuzzer from hanging or harming the machine: no device
+ * nodes or FIFOs, non-blocking flock, files capped by RLIMIT_FSIZE.
+ */
+#include <errno.h>
+#include <fcntl.h>
+#include <ftw.h>
+#include <linux/fuse.h>
+#include <signal.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/file.h>
+#include <sys/resource.h>
+#include <sys/socket.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include "pt.h"
+#include "zcfuse_i.h"
+
+#include "fuzz.h"
+
+#define FZ_CFG_NOSPLICE	     (1u << 0) /* copy mode */
+#define FZ_CFG_THRESHOLD_0   (1u << 1) /* splice every size */
+#define FZ_CFG_WRITEBACK     (1u << 2)
+#define FZ_CFG_CACHE_NEVER   (1u << 3)
+#define FZ_CFG_DEFAULT_PERMS (1u << 4)
+#define FZ_CFG_OLD_KERNEL    (1u << 5) /* INIT offers no flags at all */
+#define FZ_CFG_PASSTHROUGH   (1u << 6) /* -o passthrough (no backing ids here) */
+
+#define FZ_HANDLES	     32
+#define FZ_FSIZE	     (16 << 20)
+#define FZ_REPLYBUF	     (2 << 20)
+
+enum fz_kind {
+	FZ_FREE,
+	FZ_FILE,
+	FZ_DIR,
+};
+
+static struct {
+	enum fz_kind kind;
+	uint64_t real;
+	zc_ino_t ino;
+} handles[FZ_HANDLES];
+
+static char base_dir[64];
+static char tree_dir[96];
+static char *reply_buf;
+
+/* ---------------------------------------------------- the handle layer */
+
+static int fh_put(enum fz_kind kind, zc_ino_t ino, uint64_t real, uint64_t *ret_fh)
+{
+	unsigned int i;
+
+	for (i = 0; i < FZ_HANDLES; i++) {
+		if (handles[i].kind == FZ_FREE) {
+			handles[i].kind = kind;
+			handles[i].real = real;
+			handles[i].ino = ino;
+			*ret_fh = i;
+			return 0;
+		}
+	}
+	return -EMFILE;
+}
+
+static int fh_get(uint64_t fh, enum fz_kind kind, uint64_t *ret_real)
+{
+	if (fh >= FZ_HANDLES || handles[fh].kind != kind)
+		return -EBADF;
+	*ret_real = handles[fh].real;
+	return 0;
+}
+
+static void release_all(const struct zc_ctx *ctx)
+{
+	unsigned int i;
+
+	for (i = 0; i < FZ_HANDLES; i++) {
+		if (handles[i].kind == FZ_FILE)
+			pt_ops.release(ctx, handles[i].ino, handles[i].real);
+		else if (handles[i].kind == FZ_DIR)
+			pt_ops.releasedir(ctx, handles[i].ino, handles[i].real);
+		handles[i].kind = FZ_FREE;
+	}
+}
+
+static int fz_getattr(const struct zc_ctx *ctx, zc_ino_t ino, uint64_t fh, struct stat *ret_attr)
+{
+	uint64_t real = ZC_NO_FH;
+
+	if (fh != ZC_NO_FH && fh_get(fh, FZ_FILE, &real) < 0)
+		real = ZC_NO_FH;
+	return pt_ops.getattr(ctx, ino, real, ret_attr);
+}
+
+static int fz_setattr(const struct zc_ctx *ctx, zc_ino_t ino, uint64_t fh, const struct stat *attr,
+		      int to_set, struct stat *ret_attr)
+{
+	uint64_t real = ZC_NO_FH;
+
+	if (fh != ZC_NO_FH && fh_get(fh, FZ_FILE, &real) < 0)
+		return -EBADF;
+	return pt_ops.setattr(ctx, ino, real, attr, to_set, ret_attr);
+}
+
+static int fz_mknod(const struct zc_ctx *ctx, zc_ino_t parent, const char *name, mode_t mode,
+		    dev_t rdev, struct zc_entry *ret_entry)
+{
+	/* Device nodes would reach real devices, FIFOs would block an open. */
+	if (!S_ISREG(mode))
+		return -EPERM;
+	return pt_ops.mknod(ctx, parent, name, mode, rdev, ret_entry);
+}
+
+static int fz_open(const struct zc_ctx *ctx, zc_ino_t ino, struct zc_file *file)
+{
+	int r = pt_ops.open(ctx, ino, file);
+
+	if (r == 0 && (r = fh_put(FZ_FILE, ino, file->fh, &file->fh)) < 0)
+		pt_ops.release(ctx, ino, file->fh);
+	return r;
+}
+
+static int fz_create(const struct zc_ctx *ctx, zc_ino_t parent, const char *name, mode_t mode,
+		     struct zc_file *file, struct zc_entry *ret_entry)
+{
+	int r;
+
+	if (!S_ISREG(mode) && (mode & S_IFMT))
+		return -EPERM;
+	r = pt_ops.create(ctx, parent, name, mode, file, ret_entry);
+	if (r == 0 && (r = fh_put(FZ_FILE, ret_entry->ino, file->fh, &file->fh)) < 0) {
+		pt_ops.release(ctx, ret_entry->ino, file->fh);
+		pt_ops.forget(ctx, ret_entry->ino, 1);
+	}
+	return r;
+}
+
+static int fz_read(const struct zc_ctx *ctx, zc_ino_t ino, uint64_t fh, off_t off, size_t size,
+		   struct zc_extent *ret_ext, unsigned int max_ext)
+{
+	uint64_t real;
+	int r = fh_get(fh, FZ_FILE, &real);
+
+	return r < 0 ? r : pt_ops.read(ctx, ino, real, off, size, ret_ext, max_ext);
+}
+
+static int fz_write(const struct zc_ctx *ctx, zc_ino_t ino, uint64_t fh, off_t off, size_t size,
+		    struct zc_extent *ret_ext, unsigned int max_ext)
+{
+	uint64_t real;
+	int r = fh_get(fh, FZ_FILE, &real);
+
+	return r < 0 ? r : pt_ops.write(ctx, ino, real, off, size, ret_ext, max_ext);
+}
+
+static int fz_flush(const struct zc_ctx *ctx, zc_ino_t ino, uint64_t fh)
+{
+	uint64_t real;
+	int r = fh_get(fh, FZ_FILE, &real);
+
+	return r < 0 ? r : pt_ops.flush(ctx, ino, real);
+}
+
+static void fz_release(const struct zc_ctx *ctx, zc_ino_t ino, uint64_t fh)
+{
+	uint64_t real;
+
+	if (fh_get(fh, FZ_FILE, &real) < 0)
+		return;
+	pt_ops.release(ctx, ino, real);
+	handles[fh].kind = FZ_FREE;
+}
+
+static int fz_fsync(const struct zc_ctx *ctx, zc_ino_t ino, uint64_t fh, int datasync)
+{
+	uint64_t real;
+	int r = fh_get(fh, FZ_FILE, &real);
+
+	return r < 0 ? r : pt_ops.fsync(ctx, ino, real, datasync);
+}
+
+static int fz_opendir(const struct zc_ctx *ctx, zc_ino_t ino, struct zc_file *file)
+{
+	int r = pt_ops.opendir(ctx, ino, file);
+
+	if (r == 0 && (r = fh_put(FZ_DIR, ino, file->fh, &file->fh)) < 0)
+		pt_ops.releasedir(ctx, ino, file->fh);
+	return r;
+}
+
+static int fz_readdir(const struct zc_ctx *ctx, zc_ino_t ino, uint64_t fh, off_t off,
+		      zc_dir_fill_fn fill, void *fill_ctx)
+{
+	uint64_t real;
+	int r = fh_get(fh, FZ_DIR, &real);
+
+	return r < 0 ? r : pt_ops.readdir(ctx, ino, real, off, fill, fill_ctx);
+}
+
+static void fz_releasedir(const struct zc_ctx *ctx, zc_ino_t ino, uint64_t fh)
+{
+	uint64_t real;
+
+	if (fh_get(fh, FZ_DIR, &real) < 0)
+		return;
+	pt_ops.releasedir(ctx, ino, real);
+	handles[fh].kind = FZ_FREE;
+}
+
+static int fz_fsyncdir(const struct zc_ctx *ctx, zc_ino_t ino, uint64_t fh, int datasync)
+{
+	uint64_t real;
+	int r = fh_get(fh, FZ_DIR, &real);
+
+	return r < 0 ? r : pt_ops.fsyncdir(ctx, ino, real, datasync);
+}
+
+static int fz_fallocate(const struct zc_ctx *ctx, zc_ino_t ino, uint64_t fh, int mode, off_t off,
+			off_t len)
+{
+	uint64_t real;
+	int r = fh_get(fh, FZ_FILE, &real);
+
+	return r < 0 ? r : pt_ops.fallocate(ctx, ino, real, mode, off, len);
+}
+
+static ssize_t fz_copy_file_range(const struct zc_ctx *ctx, zc_ino_t ino_in, uint64_t fh_in,
+				  off_t off_in, zc_ino_t ino_out, uint64_t fh_out, off_t off_out,
+				  size_t len, int flags)
+{
+	uint64_t in, out;
+
+	if (fh_get(fh_in, FZ_FILE, &in) < 0 || fh_get(fh_out, FZ_FILE, &out) < 0)
+		return -EBADF;
+	return pt_ops.copy_file_range(ctx, ino_in, in, off_in, ino_out, out, off_out, len, flags);
+}
+
+static off_t fz_lseek(const struct zc_ctx *ctx, zc_ino_t ino, uint64_t fh, off_t off, int whence)
+{
+	uint64_t real;
+	int r = fh_get(fh, FZ_FILE, &real);
+
+	return r < 0 ? r : pt_ops.lseek(ctx, ino, real, off, whence);
+}
+
+static int fz_flock(const struct zc_ctx *ctx, zc_ino_t ino, uint64_t fh, int op)
+{
+	uint64_t real;
+	int r = fh_get(fh, FZ_FILE, &real);
+
+	/* Two handles of one file would wait for each other forever. */
+	return r < 0 ? r : pt_ops.flock(ctx, ino, real, op | LOCK_NB);
+}
+
+static struct zc_backend_ops fz_ops;
+
+static void fz_ops_init(void)
+{
+	fz_ops = pt_ops;
+	fz_ops.getattr = fz_getattr;
+	fz_ops.setattr = fz_setattr;
+	fz_ops.mknod = fz_mknod;
+	fz_ops.open = fz_open;
+	fz_ops.create = fz_create;
+	fz_ops.read = fz_read;
+	fz_ops.write = fz_write;
+	fz_ops.flush = fz_flush;
+	fz_ops.release = fz_release;
+	fz_ops.fsync = fz_fsync;
+	fz_ops.opendir = fz_opendir;
+	fz_ops.readdir = fz_readdir;
+	fz_ops.releasedir = fz_releasedir;
+	fz_ops.fsyncdir = fz_fsyncdir;
+	fz_ops.fallocate = fz_fallocate;
+	fz_ops.copy_file_range = fz_copy_file_range;
+	fz_ops.lseek = fz_lseek;
+	fz_ops.flock = fz_flock;
+}
+
+/* ------------------------------------------------------ the scratch tree */
+
+static int remove_entry(const char *path, const struct stat *st, int type, struct FTW *ftw)
+{
+	(void)st;
+	(void)ftw;
+	if (type == FTW_DP)
+		rmdir(path);
+	else
+		unlink(path);
+	return 0;
+}
+
+static void must(int ok, const char *what)
+{
+	if (!ok) {
+		fprintf(stderr, "fuzz setup: %s: %s\n", what, strerror(errno));
+		abort();
+	}
+}
+
+static void put_file(const char *rel, size_t size, mode_t mode)
+{
+	char path[160];
+	char *data = malloc(size ? size : 1);
+	size_t i;
+	int fd;
+
+	must(data != NULL, "malloc");
+	for (i = 0; i < size; i++)
+		data[i] = (char)('a' + i % 26);
+	snprintf(path, sizeof(path), "%s/%s", tree_dir, rel);
+	fd = open(path, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, mode);
+	must(fd >= 0, path);
+	must(write(fd, data, size) == (ssize_t)size, "write");
+	close(fd);
+	chmod(path, mode);
+	free(data);
+}
+
+/*
+ * A fresh tree per input. Inode numbers the session hands out follow the
+ * order of lookups: the first name looked up is node 2, and so on.
+ */
+static void make_tree(void)
+{
+	char path[160];
+
+	nftw(tree_dir, remove_entry, 16, FTW_DEPTH | FTW_PHYS);
+	must(mkdir(tree_dir, 0755) == 0, tree_dir);
+	put_file("f", 100000, 0644);
+	put_file("small", 10, 0644);
+	put_file("suid", 4096, 04755);
+	snprintf(path, sizeof(path), "%s/d", tree_dir);
+	must(mkdir(path, 0755) == 0, path);
+	put_file("d/g", 5000, 0600);
+	snprintf(path, sizeof(path), "%s/l", tree_dir);
+	must(symlink("f", path) == 0, path);
+	snprintf(path, sizeof(path), "%s/up", tree_dir);
+	must(symlink("../..", path) == 0, path);
+}
+
+static void remove_base(void)
+{
+	nftw(base_dir, remove_entry, 16, FTW_DEPTH | FTW_PHYS);
+}
+
+int LLVMFuzzerInitialize(int *argc, char ***argv)
+{
+	struct rlimit rl = { FZ_FSIZE, FZ_FSIZE };
+
+	(void)argc;
+	(void)argv;
+	snprintf(base_dir, sizeof(base_dir), "%s/zcfuse-fuzz-XXXXXX",
+		 getenv("TMPDIR") ? getenv("TMPDIR") : "/tmp");
+	must(mkdtemp(base_dir) != NULL, "mkdtemp");
+	snprintf(tree_dir, sizeof(tree_dir), "%s/tree", base_dir);
+	atexit(remove_base);
+	/* Writes past the cap fail with EFBIG instead of filling the disk. */
+	signal(SIGXFSZ, SIG_IGN);
+	must(setrlimit(RLIMIT_FSIZE, &rl) == 0, "setrlimit");
+	reply_buf = malloc(FZ_REPLYBUF);
+	must(reply_buf != NULL, "malloc");
+	fz_ops_init();
+	return 0;
+}
+
+/* ------------------------------------------------------------ requests */
+
+static void fail(const char *what, uint32_t opcode)
+{
+	fprintf(stderr, "fuzz: %s (opcode %u)\n", what, opcode);
+	abort();
+}
+
+/* Requests the kernel expects no reply to. */
+static bool no_reply_expected(uint32_t opcode)
+{
+	return opcode == FUSE_FORGET || opcode == FUSE_BATCH_FORGET || opcode == FUSE_INTERRUPT ||
+	       opcode == FUSE_NOTIFY_REPLY;
+}
+
+/*
+ * INTERRUPTs whose request libfuse did not find: it answers them EAGAIN
+ * (try again) while it serves a later request, one per request.
+ */
+#define FZ_INTERRUPTS 64
+static uint64_t interrupts[FZ_INTERRUPTS];
+static unsigned int nr_interrupts;
+static bool interrupts_lost;
+
+static bool take_interrupt(uint64_t unique)
+{
+	unsigned int i;
+
+	for (i = 0; i < nr_interrupts; i++) {
+		if (interrupts[i] == unique) {
+			interrupts[i] = interrupts[--nr_interrupts];
+			return true;
+		}
+	}
+	return interrupts_lost;
+}
+
+/* Read every reply waiting on @fd and check it against the request. */
+static void check_replies(int fd, const void *req, size_t len)
+{
+	struct fuse_in_header in = { 0 };
+	unsigned int replies = 0;
+	size_t got = 0, off;
+	ssize_t n;
+
+	memcpy(&in, req, len < sizeof(in) ? len : sizeof(in));
+	if (in.opcode == FUSE_INTERRUPT && len >= sizeof(in)) {
+		if (nr_interrupts < FZ_INTERRUPTS)
+			interrupts[nr_interrupts++] = in.unique;
+		else
+			interrupts_lost = true;
+	}
+	while ((n = recv(fd, reply_buf + got, FZ_REPLYBUF - got, MSG_DONTWAIT)) > 0) {
+		got += (size_t)n;
+		if (got == FZ_REPLYBUF)
+			fail("more reply data than any request may get", in.opcode);
+	}
+	if (n == 0 || errno != EAGAIN)
+		fail("reading replies failed", in.opcode);
+	/* The stream holds whole replies, each as long as its header says. */
+	for (off = 0; off < got;) {
+		struct fuse_out_header out;
+
+		if (got - off < sizeof(out))
+			fail("reply shorter than its header", in.opcode);
+		memcpy(&out, reply_buf + off, sizeof(out));
+		if (out.len < sizeof(out) || out.len > got - off) {
+			if (getenv("ZCFUSE_FUZZ_DEBUG"))
+				fprintf(stderr, "reply of %zu bytes, header len %u\n", got - off,
+					out.len);
+			fail("reply length does not match its header", in.opcode);
+		}
+		off += out.len;
+		if (out.error > 0 || out.error <= -4096 || (out.error && out.len != sizeof(out))) {
+			if (getenv("ZCFUSE_FUZZ_DEBUG"))
+				fprintf(stderr, "error %d, len %u\n", out.error, out.len);
+			fail("malformed error reply", in.opcode);
+		}
+		if (out.error == -EAGAIN && take_interrupt(out.unique))
+			continue;
+		if (len < sizeof(in))
+			fail("reply to a message shorter than a header", in.opcode);
+		if (out.unique != in.unique) {
+			if (getenv("ZCFUSE_FUZZ_DEBUG"))
+				fprintf(stderr, "reply unique %llu error %d, request %llu\n",
+					(unsigned long long)out.unique, out.error,
+					(unsigned long long)in.unique);
+			fail("reply to a request that was not sent", in.opcode);
+		}
+		if (++replies > 1)
+			fail("more than one reply to one request", in.opcode);
+	}
+	if (replies == 0 && len >= sizeof(in) && in.len == len && !no_reply_expected(in.opcode))
+		fail("no reply to a request", in.opcode);
+}
+
+static void send_one(int fd, struct zc_worker *w, const void *msg, size_t len)
+{
+	if (send(fd, msg, len, 0) != (ssize_t)len)
+		fail("cannot send the request", 0);
+	zc_chan_worker_serve_one(w);
+	check_replies(fd, msg, len);
+}
+
+static void send_init(int fd, struct zc_worker *w, bool old_kernel)
+{
+	struct {
+		struct fuse_in_header hdr;
+		struct fuse_init_in init;
+	} msg = {
+		.hdr = { .len = sizeof(msg), .opcode = FUSE_INIT, .unique = 2, .pid = 1 },
+		.init = { .major = FUSE_KERNEL_VERSION,
+			  .minor = FUSE_KERNEL_MINOR_VERSION,
+			  .max_readahead = 128 * 1024 },
+	};
+
+	if (!old_kernel)
+		msg.init.flags2 = 1u << (37 - 32); /* FUSE_PASSTHROUGH */
+	if (!old_kernel)
+		msg.init.flags =
+		    FUSE_ASYNC_READ | FUSE_POSIX_LOCKS | FUSE_ATOMIC_O_TRUNC | FUSE_EXPORT_SUPPORT |
+		    FUSE_BIG_WRITES | FUSE_DONT_MASK | FUSE_SPLICE_WRITE | FUSE_SPLICE_MOVE |
+		    FUSE_SPLICE_READ | FUSE_FLOCK_LOCKS | FUSE_HAS_IOCTL_DIR |
+		    FUSE_AUTO_INVAL_DATA | FUSE_DO_READDIRPLUS | FUSE_READDIRPLUS_AUTO |
+		    FUSE_ASYNC_DIO | FUSE_WRITEBACK_CACHE | FUSE_PARALLEL_DIROPS |
+		    FUSE_HANDLE_KILLPRIV | FUSE_POSIX_ACL | FUSE_MAX_PAGES | FUSE_CACHE_SYMLINKS |
+		    FUSE_INIT_EXT | FUSE_HANDLE_KILLPRIV_V2 | FUSE_SETXATTR_EXT;
+	send_one(fd, w, &msg, sizeof(msg));
+}
+
+static void set_option(struct zc_session *s, const char *opt)
+{
+	if (zc_session_set_option(s, opt) < 0)
+		fail(zc_session_error(s), 0);
+}
+
+int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
+{
+	struct zc_ctx ctx = { 0 };
+	struct zc_worker *w;
+	struct zc_session *s;
+	struct pt_fs fs;
+	int sv[2], force = 4 << 20;
+	unsigned int i;
+	uint8_t cfg;
+
+	if (size < 1)
+		return 0;
+	cfg = data[0];
+	data++;
+	size--;
+	/* libFuzzer installs its own handler after LLVMFuzzerInitialize(). */
+	signal(SIGXFSZ, SIG_IGN);
+
+	make_tree();
+	must(pt_fs_init(&fs, tree_dir) == 0, "pt_fs_init");
+	ctx.userdata = &fs;
+	s = zc_session_new(&fz_ops, sizeof(fz_ops), &fs);
+	must(s != NULL, "zc_session_new");
+	set_option(s, cfg & FZ_CFG_NOSPLICE ? "nosplice" : "splice");
+	if (cfg & FZ_CFG_THRESHOLD_0)
+		set_option(s, "splice_threshold=0");
+	if (cfg & FZ_CFG_WRITEBACK)
+		set_option(s, "writeback");
+	if (cfg & FZ_CFG_CACHE_NEVER)
+		set_option(s, "cache=never");
+	if (cfg & FZ_CFG_PASSTHROUGH)
+		set_option(s, "passthrough");
+	set_option(s, cfg & FZ_CFG_DEFAULT_PERMS ? "default_permissions" : "nodefault_permissions");
+	zc_session_set_single_threaded(s, 1);
+
+	must(socketpair(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0, sv) == 0, "socketpair");
+	/* Room for the largest reply (a 1 MiB READ) in one write. */
+	setsockopt(sv[0], SOL_SOCKET, SO_SNDBUFFORCE, &force, sizeof(force));
+	setsockopt(sv[1], SOL_SOCKET, SO_SNDBUFFORCE, &force, sizeof(force));
+	setsockopt(sv[0], SOL_SOCKET, SO_RCVBUFFORCE, &force, sizeof(force));
+	setsockopt(sv[1], SOL_SOCKET, SO_RCVBUFFORCE, &force, sizeof(force));
+	if (zc_session_connect(s, sv[1]) < 0)
+		fail(zc_session_error(s), 0);
+	w = zc_chan_worker_new(&s->chan);
+	must(w != NULL, "zc_chan_worker_new");
+
+	nr_interrupts = 0;
+	interrupts_lost = false;
+	send_init(sv[0], w, cfg & FZ_CFG_OLD_KERNEL);
+	while (size > 0) {
+		uint32_t len = 0;
+
+		if (size >= sizeof(len))
+			memcpy(&len, data, sizeof(len));
+		if (len == 0 || len > size)
+			len = (uint32_t)size;
+		/* /dev/fuse never hands out more than the largest request. */
+		if (len <= s->chan.bufsize)
+			send_one(sv[0], w, data, len);
+		data += len;
+		size -= len;
+	}
+
+	/* libfuse frees a pending INTERRUPT only when it answers it. */
+	for (i = 0; (nr_interrupts || interrupts_lost) && i < FZ_INTERRUPTS + 1; i++) {
+		struct fuse_in_header ping = { .len = sizeof(ping),
+					       .opcode = FUSE_STATFS,
+					       .unique = 1,
+					       .nodeid = ZC_ROOT_INO };
+
+		send_one(sv[0], w, &ping, sizeof(ping));
+	}
+
+	zc_chan_worker_free(w);
+	release_all(&ctx);
+	zc_session_destroy(s); /* closes sv[1] */
+	close(sv[0]);
+	pt_fs_fini(&fs);
+	return 0;
+}
