@@ -197,6 +197,10 @@ static int ring_setup(struct io_uring *ring, unsigned int depth)
 
 	memset(&p, 0, sizeof(p));
 	/* The command area of a 64-byte SQE is too small for the FUSE command. */
+	/*
+	 * COOP_TASKRUN and DEFER_TASKRUN measured no faster here (DEFER 13 %
+	 * slower on 4 KiB reads): the thread sleeps in io_uring_enter() anyway.
+	 */
 	p.flags = IORING_SETUP_SQE128 | IORING_SETUP_CQSIZE;
 	p.cq_entries = depth * 2;
 	return io_uring_queue_init_params(depth, ring, &p);
@@ -520,11 +524,17 @@ static bool queue_complete(struct zc_uring_queue *q, struct zc_uring_ent *ent, i
 	return true;
 }
 
+/*
+ * Requests of CPU n land on queue n: serve them there, where the sender
+ * waits and the payload is in the cache (about 15 % more 4 KiB reads and
+ * 35 % more 1 MiB reads per second than an unpinned thread here). The cost:
+ * a queue's requests wait for its CPU even when another one is idle. Best
+ * effort: a CPU outside the allowed set leaves the thread unpinned.
+ */
 static void pin_to_cpu(unsigned int cpu)
 {
 	cpu_set_t set;
 
-	/* Requests of CPU n land on queue n: serve them there. Best effort. */
 	CPU_ZERO(&set);
 	CPU_SET(cpu, &set);
 	sched_setaffinity(0, sizeof(set), &set);

@@ -387,9 +387,33 @@ class Mount:
                 except OSError:
                     pass
 
+    def settle_releases(self, timeout=1.0):
+        """Wait (a little) until the daemon has seen a release for every open.
+
+        The kernel sends RELEASE and RELEASEDIR after close() has returned,
+        and drops what it has not delivered when the file system is
+        unmounted; a test that closes a file and ends at once would race its
+        own release against the unmount, and the daemon would keep (and the
+        leak checker report) a handle nobody can release any more.
+        """
+        if self.proc is None or self.proc.poll() is not None or not is_mounted(self.mnt):
+            return
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline:
+            try:
+                c = counters(self.mnt)
+            except OSError:
+                return
+            opens = c.get('requests.OPEN', 0) + c.get('requests.CREATE', 0)
+            if c.get('requests.OPENDIR', 0) <= c.get('requests.RELEASEDIR', 0) and \
+                    opens <= c.get('requests.RELEASE', 0):
+                return
+            time.sleep(0.01)
+
     def unmount(self):
         """Unmount (plain, lazy as fallback); return a list of problems."""
         problems = []
+        self.settle_releases()
         if is_mounted(self.mnt):
             ok, msg = fusermount_unmount(self.mnt)
             if not ok:
