@@ -34,6 +34,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/eventfd.h>
 #include <sys/mman.h>
 #include <time.h>
 #include <unistd.h>
@@ -63,6 +64,12 @@ struct zc_uring_ent {
 	uint64_t commit_id;
 	bool replied;
 	bool registering;
+	/* A request that may wait for another one is served on its own thread. */
+	char *req;
+	size_t req_len;
+	pthread_t helper;
+	bool has_helper;
+	struct zc_uring_ent *next_done;
 };
 
 struct zc_uring_queue {
@@ -75,6 +82,11 @@ struct zc_uring_queue {
 	char *mem;
 	size_t mem_size;
 	struct zc_uring_ent *ents;
+	/* Helper threads put served entries here and say so on the eventfd. */
+	int efd;
+	uint64_t efd_count;
+	pthread_mutex_t done_lock;
+	struct zc_uring_ent *done;
 };
 
 struct zc_uring {
@@ -203,7 +215,8 @@ static int ring_setup(struct io_uring *ring, unsigned int depth)
 	 */
 	p.flags = IORING_SETUP_SQE128 | IORING_SETUP_CQSIZE;
 	p.cq_entries = depth * 2;
-	return io_uring_queue_init_params(depth, ring, &p);
+	/* One command per entry, and the eventfd read of the helpers. */
+	return io_uring_queue_init_params(depth + 1, ring, &p);
 }
 
 static const char *ring_refusal(int r, char *buf, size_t size)
@@ -261,6 +274,8 @@ int zc_uring_setup(struct zc_chan *c, bool strict, unsigned int depth, char *why
 
 		q->u = u;
 		q->qid = i;
+		q->efd = -1;
+		pthread_mutex_init(&q->done_lock, NULL);
 		r = ring_setup(&q->ring, depth);
 		if (r < 0) {
 			snprintf(why, why_size, "%s", ring_refusal(r, buf, sizeof(buf)));
@@ -269,6 +284,13 @@ int zc_uring_setup(struct zc_chan *c, bool strict, unsigned int depth, char *why
 			return -EOPNOTSUPP;
 		}
 		q->ring_ok = true;
+		q->efd = eventfd(0, EFD_CLOEXEC);
+		if (q->efd < 0) {
+			r = -errno;
+			c->uring = u;
+			zc_uring_fini(c);
+			return r;
+		}
 	}
 	c->uring = u;
 	c->want_flags2 |= ZC_FUSE_OVER_IO_URING;
@@ -427,7 +449,38 @@ bool zc_uring_reply(struct zc_chan *c, const struct iovec *iov, int count, ssize
 	return true;
 }
 
-/* Serve the request in @ent and queue its commit. */
+static void ent_serve(struct zc_uring_ent *ent)
+{
+	zc_tls_ent = ent;
+	zc_chan_serve_mem(ent->q->u->c, ent->req, ent->req_len,
+			  ent->payload - sizeof(struct fuse_out_header));
+	zc_tls_ent = NULL;
+}
+
+static void *helper_main(void *arg)
+{
+	struct zc_uring_ent *ent = arg;
+	struct zc_uring_queue *q = ent->q;
+	uint64_t one = 1;
+
+	ent_serve(ent);
+	pthread_mutex_lock(&q->done_lock);
+	ent->next_done = q->done;
+	q->done = ent;
+	pthread_mutex_unlock(&q->done_lock);
+	if (write(q->efd, &one, sizeof(one)) < 0) {
+		/* Cannot fail for a counter far from its limit. */
+	}
+	return NULL;
+}
+
+static void ent_commit(struct zc_uring_queue *q, struct zc_uring_ent *ent);
+
+/*
+ * Serve the request in @ent and queue its commit. A blocking FLOCK waits for
+ * an unlock that may come on this same queue: it gets a thread of its own,
+ * which hands the entry back through the eventfd.
+ */
 static void queue_serve(struct zc_uring_queue *q, struct zc_uring_ent *ent)
 {
 	struct zc_uring *u = q->u;
@@ -441,6 +494,7 @@ static void queue_serve(struct zc_uring_queue *q, struct zc_uring_ent *ent)
 	ent->commit_id = io->commit_id;
 	ent->unique = in.unique;
 	ent->replied = false;
+	ent->req = NULL;
 	zc_stat_add(&c->stats.uring_requests, 1);
 	zc_stat_add(&c->stats.uring_payload_in, payload);
 	/*
@@ -450,21 +504,65 @@ static void queue_serve(struct zc_uring_queue *q, struct zc_uring_ent *ent)
 	if (in.len >= sizeof(in) + payload &&
 	    in.len - payload - sizeof(in) <= sizeof(ent->hdr->op_in) &&
 	    payload <= u->payload_size) {
-		char *req;
-
 		head = in.len - payload;
-		req = ent->payload - head;
-		memcpy(req, &in, sizeof(in));
-		memcpy(req + sizeof(in), ent->hdr->op_in, head - sizeof(in));
-		zc_tls_ent = ent;
-		zc_chan_serve_mem(c, req, in.len, ent->payload - sizeof(struct fuse_out_header));
-		zc_tls_ent = NULL;
+		ent->req = ent->payload - head;
+		ent->req_len = in.len;
+		memcpy(ent->req, &in, sizeof(in));
+		memcpy(ent->req + sizeof(in), ent->hdr->op_in, head - sizeof(in));
+		if (in.opcode == FUSE_SETLKW &&
+		    pthread_create(&ent->helper, NULL, helper_main, ent) == 0) {
+			ent->has_helper = true;
+			return;
+		}
+		ent_serve(ent);
 	}
+	ent_commit(q, ent);
+}
+
+/* Entries that helper threads have served: reap the threads, commit. */
+static void queue_take_done(struct zc_uring_queue *q)
+{
+	struct zc_uring_ent *ent;
+
+	pthread_mutex_lock(&q->done_lock);
+	ent = q->done;
+	q->done = NULL;
+	pthread_mutex_unlock(&q->done_lock);
+	while (ent) {
+		struct zc_uring_ent *next = ent->next_done;
+
+		pthread_join(ent->helper, NULL);
+		ent->has_helper = false;
+		ent_commit(q, ent);
+		ent = next;
+	}
+}
+
+static void queue_arm_efd(struct zc_uring_queue *q)
+{
+	struct io_uring_sqe *sqe = io_uring_get_sqe(&q->ring);
+
+	if (!sqe) {
+		io_uring_submit(&q->ring);
+		sqe = io_uring_get_sqe(&q->ring);
+		if (!sqe)
+			return;
+	}
+	io_uring_prep_read(sqe, q->efd, &q->efd_count, sizeof(q->efd_count), 0);
+	io_uring_sqe_set_data(sqe, q);
+}
+
+/* The reply in @ent (or -EIO when it has none) goes back with the next fetch. */
+static void ent_commit(struct zc_uring_queue *q, struct zc_uring_ent *ent)
+{
+	struct zc_chan *c = q->u->c;
+	struct zc_fuse_uring_ent_in_out *io = &ent->hdr->ring_ent_in_out;
+
 	if (!ent->replied) {
 		/* Malformed, or a request libfuse did not answer: the entry must go back. */
 		struct fuse_out_header out = { .len = sizeof(out),
 					       .error = -EIO,
-					       .unique = in.unique };
+					       .unique = ent->unique };
 
 		memcpy(ent->hdr->in_out, &out, sizeof(out));
 		io->payload_sz = 0;
@@ -550,6 +648,7 @@ static void *queue_main(void *arg)
 	int r;
 
 	pin_to_cpu(q->qid);
+	queue_arm_efd(q);
 	for (i = 0; i < u->depth; i++)
 		queue_cmd(q, &q->ents[i], ZC_FUSE_IO_URING_CMD_REGISTER);
 	while (live && !exiting(u)) {
@@ -563,12 +662,16 @@ static void *queue_main(void *arg)
 		if (exiting(u))
 			break;
 		while (live && io_uring_peek_cqe(&q->ring, &cqe) == 0) {
-			struct zc_uring_ent *ent = io_uring_cqe_get_data(cqe);
+			void *data = io_uring_cqe_get_data(cqe);
 			int res = cqe->res;
 
 			io_uring_cqe_seen(&q->ring, cqe);
-			if (ent)
-				live = queue_complete(q, ent, res);
+			if (data == q) {
+				queue_arm_efd(q);
+				queue_take_done(q);
+			} else if (data) {
+				live = queue_complete(q, data, res);
+			}
 		}
 	}
 	return NULL;
@@ -650,6 +753,27 @@ void zc_uring_init_sent(struct zc_chan *c, bool sent)
 	}
 }
 
+/* Signal @t until it has ended (its blocking call returns EINTR), and join it. */
+static void stop_thread(pthread_t t)
+{
+	for (;;) {
+		struct timespec ts;
+
+		if (pthread_kill(t, ZC_STOP_SIGNAL) != 0) {
+			pthread_join(t, NULL);
+			break;
+		}
+		clock_gettime(CLOCK_REALTIME, &ts);
+		ts.tv_nsec += 50 * 1000 * 1000;
+		if (ts.tv_nsec >= 1000000000) {
+			ts.tv_sec++;
+			ts.tv_nsec -= 1000000000;
+		}
+		if (pthread_timedjoin_np(t, NULL, &ts) == 0)
+			break;
+	}
+}
+
 void zc_uring_stop(struct zc_chan *c)
 {
 	struct zc_uring *u = c->uring;
@@ -663,21 +787,22 @@ void zc_uring_stop(struct zc_chan *c)
 		if (!q->started)
 			continue;
 		/* exiting is set: wake the thread out of io_uring_enter() until it ends. */
-		for (;;) {
-			struct timespec ts;
-
-			if (pthread_kill(q->thread, ZC_STOP_SIGNAL) != 0)
-				break;
-			clock_gettime(CLOCK_REALTIME, &ts);
-			ts.tv_nsec += 50 * 1000 * 1000;
-			if (ts.tv_nsec >= 1000000000) {
-				ts.tv_sec++;
-				ts.tv_nsec -= 1000000000;
-			}
-			if (pthread_timedjoin_np(q->thread, NULL, &ts) == 0)
-				break;
-		}
+		stop_thread(q->thread);
 		q->started = false;
+	}
+	/* Helpers blocked in a lock: the stop signal makes it return EINTR. */
+	for (i = 0; i < u->nr_queues; i++) {
+		struct zc_uring_queue *q = &u->queues[i];
+		unsigned int j;
+
+		for (j = 0; q->ents && j < u->depth; j++) {
+			struct zc_uring_ent *ent = &q->ents[j];
+
+			if (!ent->has_helper)
+				continue;
+			stop_thread(ent->helper);
+			ent->has_helper = false;
+		}
 	}
 }
 
@@ -694,6 +819,9 @@ void zc_uring_fini(struct zc_chan *c)
 
 		if (q->ring_ok)
 			io_uring_queue_exit(&q->ring);
+		if (q->efd >= 0)
+			close(q->efd);
+		pthread_mutex_destroy(&q->done_lock);
 		if (q->mem)
 			munmap(q->mem, q->mem_size);
 		free(q->ents);
