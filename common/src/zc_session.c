@@ -65,7 +65,9 @@ ZC_EXPORT const char *zc_options_help(void)
 	       "                                falls back to /dev/fuse when refused\n"
 	       "    -o io_uring=strict          the same, but exit when it is refused\n"
 	       "    -o noio_uring               requests through /dev/fuse (default)\n"
-	       "    -o uring_depth=N            ring entries per queue (1 to 128, default: 8)\n";
+	       "    -o uring_depth=N            ring entries per queue (1 to 128, default: 8)\n"
+	       "    -o nouring_pin              let the ring's queue threads run on any CPU\n"
+	       "                                (default: each on its queue's CPU)\n";
 }
 
 bool zc_opts_default_permissions(const struct zc_opts *opts)
@@ -119,6 +121,7 @@ ZC_EXPORT struct zc_session *zc_session_new(const struct zc_backend_ops *ops, si
 	s->opts.splice = true;
 	s->opts.splice_threshold = ZC_SPLICE_THRESHOLD_DEFAULT;
 	s->opts.uring_depth = ZC_URING_DEPTH_DEFAULT;
+	s->opts.uring_pin = true;
 	return s;
 }
 
@@ -293,6 +296,10 @@ ZC_EXPORT int zc_session_set_option(struct zc_session *s, const char *opt)
 		s->opts.io_uring = true;
 	else if (!strcmp(name, "noio_uring"))
 		s->opts.io_uring = s->opts.io_uring_strict = false;
+	else if (!strcmp(name, "uring_pin"))
+		s->opts.uring_pin = true;
+	else if (!strcmp(name, "nouring_pin"))
+		s->opts.uring_pin = false;
 	else {
 		zc_set_error(s, "unknown option '%s'", name);
 		return -EINVAL;
@@ -539,7 +546,7 @@ ZC_EXPORT int zc_session_mount(struct zc_session *s, const char *mountpoint)
 			char why[256];
 
 			r = zc_uring_setup(&s->chan, s->opts.io_uring_strict, s->opts.uring_depth,
-					   why, sizeof(why));
+					   s->opts.uring_pin, why, sizeof(why));
 			if (r == -EOPNOTSUPP && !s->opts.io_uring_strict) {
 				/* The one line that says why; the mount goes on without it. */
 				fprintf(stderr,

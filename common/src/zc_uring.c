@@ -92,6 +92,7 @@ struct zc_uring_queue {
 struct zc_uring {
 	struct zc_chan *c;
 	bool strict;
+	bool pin;
 	unsigned int depth;
 	unsigned int nr_queues;
 	size_t payload_size;
@@ -196,7 +197,7 @@ uring_refuse(struct zc_uring *u, const char *fmt, ...)
 	vsnprintf(u->why, sizeof(u->why), fmt, ap);
 	va_end(ap);
 	if (u->strict) {
-		fprintf(stderr, "zcfuse: io_uring=strict: %s; stopping\n", u->why);
+		/* zc_session_loop() reports it: the program says it once. */
 		zc_chan_stop(u->c, -EOPNOTSUPP);
 	} else {
 		fprintf(stderr, "zcfuse: io_uring: %s; requests go through /dev/fuse\n", u->why);
@@ -236,7 +237,8 @@ static const char *ring_refusal(int r, char *buf, size_t size)
 	}
 }
 
-int zc_uring_setup(struct zc_chan *c, bool strict, unsigned int depth, char *why, size_t why_size)
+int zc_uring_setup(struct zc_chan *c, bool strict, unsigned int depth, bool pin, char *why,
+		   size_t why_size)
 {
 	struct zc_uring *u;
 	const char *reason;
@@ -267,6 +269,7 @@ int zc_uring_setup(struct zc_chan *c, bool strict, unsigned int depth, char *why
 	}
 	u->c = c;
 	u->strict = strict;
+	u->pin = pin;
 	u->depth = depth;
 	u->nr_queues = (unsigned int)n;
 	for (i = 0; i < u->nr_queues; i++) {
@@ -611,8 +614,12 @@ static bool queue_complete(struct zc_uring_queue *q, struct zc_uring_ent *ent, i
 		break;
 	}
 	if (ent->registering) {
+		/*
+		 * The kernel gives the ring up (and stays on /dev/fuse) unless every
+		 * queue already had an entry; then the other entries serve on.
+		 */
 		uring_refuse(u, "the kernel refused to register ring entries: %s", strerror(-res));
-		return false;
+		return true;
 	}
 	/*
 	 * A commit the kernel did not take (the request is gone): the kernel
@@ -627,7 +634,8 @@ static bool queue_complete(struct zc_uring_queue *q, struct zc_uring_ent *ent, i
  * waits and the payload is in the cache (about 15 % more 4 KiB reads and
  * 35 % more 1 MiB reads per second than an unpinned thread here). The cost:
  * a queue's requests wait for its CPU even when another one is idle. Best
- * effort: a CPU outside the allowed set leaves the thread unpinned.
+ * effort: a CPU outside the allowed set leaves the thread unpinned. Off with
+ * -o nouring_pin, for machines where other load keeps CPUs busy.
  */
 static void pin_to_cpu(unsigned int cpu)
 {
@@ -647,7 +655,8 @@ static void *queue_main(void *arg)
 	unsigned int i;
 	int r;
 
-	pin_to_cpu(q->qid);
+	if (u->pin)
+		pin_to_cpu(q->qid);
 	queue_arm_efd(q);
 	for (i = 0; i < u->depth; i++)
 		queue_cmd(q, &q->ents[i], ZC_FUSE_IO_URING_CMD_REGISTER);
@@ -840,7 +849,8 @@ const char *zc_uring_refusal(const struct zc_chan *c)
 
 #else /* !ZC_HAVE_LIBURING */
 
-int zc_uring_setup(struct zc_chan *c, bool strict, unsigned int depth, char *why, size_t why_size)
+int zc_uring_setup(struct zc_chan *c, bool strict, unsigned int depth, bool pin, char *why,
+		   size_t why_size)
 {
 	const char *reason = kernel_refusal();
 

@@ -42,6 +42,7 @@ struct zc_opts {
 	bool io_uring;
 	bool io_uring_strict;
 	unsigned int uring_depth;
+	bool uring_pin;
 };
 
 /* Ring entries per queue by default (-o uring_depth=N). */

@@ -67,6 +67,7 @@ SYSTEMS = [
     System('zcfuse-copy', 'zcfuse', ['nosplice']),
     # FUSE over io_uring; strict, so that a refused ring shows as FAIL.
     System('zcfuse-uring', 'zcfuse', ['io_uring=strict']),
+    System('zcfuse-uring-nopin', 'zcfuse', ['io_uring=strict', 'nouring_pin']),
 ]
 
 URING_PARAM = '/sys/module/fuse/parameters/enable_uring'

@@ -60,8 +60,8 @@ def small_workload(mnt, rounds=50):
 
 
 @pytest.mark.parametrize('opts', [['cache=never'], ['cache=never', 'nosplice'],
-                                  ['cache=auto', 'writeback']],
-                         ids=['cache-never', 'nosplice', 'writeback'])
+                                  ['cache=auto', 'writeback'], ['cache=never', 'nouring_pin']],
+                         ids=['cache-never', 'nosplice', 'writeback', 'unpinned'])
 def test_requests_arrive_over_the_ring(uring_on, opts):
     with zctest.Mount(opts=opts + ['io_uring=strict']) as m:
         before = zctest.counters(m.mnt)
