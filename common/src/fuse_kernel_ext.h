@@ -71,4 +71,63 @@ _Static_assert(sizeof(struct zc_fuse_open_out) == sizeof(struct fuse_open_out),
 _Static_assert(offsetof(struct fuse_init_out, flags2) == ZC_INIT_OUT_FLAGS2,
 	       "fuse_init_out layout");
 
+/* ---- FUSE over io_uring (7.42) ---- */
+
+/*
+ * INIT flag 41: the server serves requests from io_uring ring entries. The
+ * kernel offers it only while /sys/module/fuse/parameters/enable_uring is Y.
+ */
+#define ZC_FUSE_OVER_IO_URING ZC_INIT_FLAGS2(41)
+
+/* The protocol minor that introduced it. */
+#define ZC_FUSE_URING_MINOR	       42
+
+#define ZC_FUSE_URING_IN_OUT_HEADER_SZ 128
+#define ZC_FUSE_URING_OP_IN_OUT_SZ     128
+
+/* The last part of a ring entry's header, written by both sides. */
+struct zc_fuse_uring_ent_in_out {
+	uint64_t flags;
+	/* The request's id; a commit names it in zc_fuse_uring_cmd_req. */
+	uint64_t commit_id;
+	/* Bytes used in the payload buffer, in either direction. */
+	uint32_t payload_sz;
+	uint32_t padding;
+	uint64_t reserved;
+};
+
+/*
+ * The header buffer of a ring entry (iov[0] of REGISTER): fuse_in_header on
+ * fetch and fuse_out_header on commit in in_out; the opcode's fixed argument
+ * struct (the request's first argument) in op_in; everything after that
+ * argument, and every reply argument, travels in the payload buffer.
+ */
+struct zc_fuse_uring_req_header {
+	char in_out[ZC_FUSE_URING_IN_OUT_HEADER_SZ];
+	char op_in[ZC_FUSE_URING_OP_IN_OUT_SZ];
+	struct zc_fuse_uring_ent_in_out ring_ent_in_out;
+};
+
+/* cmd_op of an IORING_OP_URING_CMD on the /dev/fuse descriptor. */
+enum zc_fuse_uring_cmd {
+	ZC_FUSE_IO_URING_CMD_INVALID = 0,
+	/* Register a header and a payload buffer (iovec[2]) and fetch a request. */
+	ZC_FUSE_IO_URING_CMD_REGISTER = 1,
+	/* Commit the reply of commit_id and fetch the next request. */
+	ZC_FUSE_IO_URING_CMD_COMMIT_AND_FETCH = 2,
+};
+
+/* In the 80-byte command area of a 128-byte SQE. */
+struct zc_fuse_uring_cmd_req {
+	uint64_t flags;
+	uint64_t commit_id;
+	/* The queue: one per possible CPU, requests go to the sender's CPU. */
+	uint16_t qid;
+	uint8_t padding[6];
+};
+
+_Static_assert(sizeof(struct zc_fuse_uring_ent_in_out) == 32, "fuse_uring_ent_in_out layout");
+_Static_assert(sizeof(struct zc_fuse_uring_req_header) == 288, "fuse_uring_req_header layout");
+_Static_assert(sizeof(struct zc_fuse_uring_cmd_req) <= 80, "fuse_uring_cmd_req fits an SQE128");
+
 #endif /* ZC_FUSE_KERNEL_EXT_H */

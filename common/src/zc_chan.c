@@ -47,6 +47,8 @@ struct zc_worker {
 	/* A READ of read_fh is between read() and read_done() (see zc_chan_wait_reads()). */
 	bool in_read;
 	uint64_t read_fh;
+	/* Where a READ reply is built in memory: the header, then the data. */
+	char *reply_buf;
 };
 
 /* The /dev/fuse descriptor replies go to on this thread (clone_fd). */
@@ -138,6 +140,7 @@ int zc_chan_init(struct zc_chan *c, struct zc_session *s, bool splice, size_t sp
 
 void zc_chan_fini(struct zc_chan *c)
 {
+	zc_uring_fini(c);
 	zc_pt_fini(c);
 	sem_destroy(&c->stop);
 	pthread_mutex_destroy(&c->lock);
@@ -153,7 +156,7 @@ void zc_chan_fini(struct zc_chan *c)
  * kernel passthrough only without writeback caching, which the kernel
  * would otherwise switch it off for silently.
  */
-static void chan_amend_init_reply(struct zc_chan *c, struct iovec *iov, int count)
+static bool chan_amend_init_reply(struct zc_chan *c, struct iovec *iov, int count)
 {
 	struct fuse_out_header *out = iov[0].iov_base;
 	struct fuse_init_out *init;
@@ -161,11 +164,16 @@ static void chan_amend_init_reply(struct zc_chan *c, struct iovec *iov, int coun
 
 	if (!c->init_unique || count < 2 || iov[0].iov_len < sizeof(*out) ||
 	    out->unique != c->init_unique)
-		return;
+		return false;
 	c->init_unique = 0;
 	if (out->error || iov[1].iov_len < offsetof(struct fuse_init_out, flags) + 4)
-		return;
+		return true;
 	init = iov[1].iov_base;
+	c->init_max_write = init->max_write;
+	c->init_max_pages = 0;
+	if ((init->flags & FUSE_MAX_PAGES) &&
+	    iov[1].iov_len >= offsetof(struct fuse_init_out, map_alignment))
+		c->init_max_pages = init->max_pages;
 	if (c->kernel_flags & FUSE_HANDLE_KILLPRIV_V2) {
 		init->flags |= FUSE_HANDLE_KILLPRIV_V2;
 		c->killpriv_v2 = true;
@@ -177,6 +185,9 @@ static void chan_amend_init_reply(struct zc_chan *c, struct iovec *iov, int coun
 	}
 	if (iov[1].iov_len < ZC_INIT_OUT_MAX_STACK_DEPTH + 4)
 		granted = 0;
+	/* The rings are sized for this reply's limits; without them, no ring. */
+	if (granted & ZC_FUSE_OVER_IO_URING)
+		granted &= ~zc_uring_init_reply(c);
 	if (granted) {
 		char *raw = iov[1].iov_base;
 		uint32_t flags2;
@@ -196,30 +207,49 @@ static void chan_amend_init_reply(struct zc_chan *c, struct iovec *iov, int coun
 	    c->pt_refused == ZC_PT_REFUSED_NONE)
 		c->pt_refused = ZC_PT_REFUSED_KERNEL;
 	zc_pt_negotiated(c);
+	return true;
+}
+
+/*
+ * Send a reply from memory: into the ring entry this thread serves when it
+ * answers that entry's request, else to /dev/fuse (@fd) in one write.
+ * Returns the bytes sent, or -1 with errno set.
+ */
+static ssize_t chan_send(struct zc_chan *c, int fd, struct iovec *iov, int count)
+{
+	struct zc_iter dev, msg;
+	ssize_t n;
+
+	if (zc_uring_reply(c, iov, count, &n))
+		return n;
+	if (zc_iter_memv(&msg, iov, (unsigned int)count) < 0) {
+		n = writev(fd, iov, count);
+		if (n >= 0)
+			zc_stat_bytes(&c->stats, ZC_BYTES_COPY, (uint64_t)n);
+		return n;
+	}
+	zc_iter_stream(&dev, fd, msg.count);
+	n = zc_move(&dev, &msg, msg.count, ZC_MOVE_ONCE, &c->stats);
+	if (n < 0) {
+		errno = (int)-n;
+		return -1;
+	}
+	return n;
 }
 
 static ssize_t chan_io_writev(int fd, struct iovec *iov, int count, void *userdata)
 {
 	struct zc_session *s = userdata;
-	struct zc_iter dev, msg;
+	bool init;
 	ssize_t n;
 
 	if (zc_tls_dev_fd >= 0)
 		fd = zc_tls_dev_fd;
-	chan_amend_init_reply(&s->chan, iov, count);
+	init = chan_amend_init_reply(&s->chan, iov, count);
 	zc_pt_amend_reply(iov, count);
-	if (zc_iter_memv(&msg, iov, (unsigned int)count) < 0) {
-		n = writev(fd, iov, count);
-		if (n >= 0)
-			zc_stat_bytes(&s->chan.stats, ZC_BYTES_COPY, (uint64_t)n);
-		return n;
-	}
-	zc_iter_stream(&dev, fd, msg.count);
-	n = zc_move(&dev, &msg, msg.count, ZC_MOVE_ONCE, &s->chan.stats);
-	if (n < 0) {
-		errno = (int)-n;
-		return -1;
-	}
+	n = chan_send(&s->chan, fd, iov, count);
+	if (init)
+		zc_uring_init_sent(&s->chan, n >= 0);
 	return n;
 }
 
@@ -285,6 +315,7 @@ static struct zc_worker *worker_new(struct zc_chan *c)
 		free(w);
 		return NULL;
 	}
+	w->reply_buf = w->buf;
 	if (c->clone_fd) {
 		uint32_t master = (uint32_t)c->dev_fd;
 		int fd = open("/dev/fuse", O_RDWR | O_CLOEXEC);
@@ -342,13 +373,8 @@ static int send_reply(struct zc_worker *w, uint64_t unique, int error, const voi
 		.unique = unique,
 	};
 	struct iovec iov[2] = { { &out, sizeof(out) }, { (void *)arg, error ? 0 : arglen } };
-	struct zc_iter dev, msg;
-	ssize_t n;
 
-	zc_iter_memv(&msg, iov, 2);
-	zc_iter_stream(&dev, w->dev_fd, out.len);
-	n = zc_move(&dev, &msg, out.len, ZC_MOVE_ONCE, &w->chan->stats);
-	return n < 0 ? (int)n : 0;
+	return chan_send(w->chan, w->dev_fd, iov, 2) < 0 ? -errno : 0;
 }
 
 static void ctx_from_header(struct zc_ctx *ctx, struct zc_req_priv *priv, struct zc_session *s,
@@ -411,23 +437,23 @@ static int reply_read_mem(struct zc_worker *w, uint64_t unique, const struct zc_
 			  int n_ext, size_t size)
 {
 	struct zc_chan *c = w->chan;
-	struct fuse_out_header *out = (struct fuse_out_header *)w->buf;
-	struct zc_iter data, msg, dev;
+	struct fuse_out_header *out = (struct fuse_out_header *)w->reply_buf;
+	struct zc_iter data;
+	struct iovec iov;
 	ssize_t total;
 
-	zc_iter_mem(&data, w->buf + sizeof(*out), size);
+	zc_iter_mem(&data, w->reply_buf + sizeof(*out), size);
 	total = gather_extents(&data, ext, n_ext, &c->stats);
 	if (total < 0)
 		return send_reply(w, unique, (int)total, NULL, 0);
 	out->len = (uint32_t)(sizeof(*out) + (size_t)total);
 	out->error = 0;
 	out->unique = unique;
-	zc_iter_mem(&msg, w->buf, out->len);
-	zc_iter_stream(&dev, w->dev_fd, out->len);
+	iov.iov_base = w->reply_buf;
+	iov.iov_len = out->len;
 	zc_stat_add(&c->stats.data_read, (uint64_t)total);
 	zc_stat_add(&c->stats.data_read_mem, (uint64_t)total);
-	total = zc_move(&dev, &msg, out->len, ZC_MOVE_ONCE, &c->stats);
-	return total < 0 ? (int)total : 0;
+	return chan_send(c, w->dev_fd, &iov, 1) < 0 ? -errno : 0;
 }
 
 /*
@@ -580,6 +606,9 @@ void zc_chan_wait_reads(struct zc_chan *c, uint64_t fh)
 		for (w = c->workers; w && !busy; w = w->next)
 			busy = __atomic_load_n(&w->in_read, __ATOMIC_ACQUIRE) &&
 			       __atomic_load_n(&w->read_fh, __ATOMIC_RELAXED) == fh;
+		for (w = c->mem_readers; w && !busy; w = w->next)
+			busy = __atomic_load_n(&w->in_read, __ATOMIC_ACQUIRE) &&
+			       __atomic_load_n(&w->read_fh, __ATOMIC_RELAXED) == fh;
 		pthread_mutex_unlock(&c->lock);
 		if (busy)
 			sched_yield();
@@ -668,6 +697,7 @@ static void peek_request(struct zc_chan *c, const struct fuse_in_header *hdr, co
 		if (len >= offsetof(struct fuse_init_in, flags) + 4) {
 			const struct fuse_init_in *in = (const void *)arg;
 
+			c->kernel_minor = in->minor;
 			c->kernel_flags = in->flags;
 			c->kernel_flags2 = 0;
 			if ((in->flags & FUSE_INIT_EXT) &&
@@ -725,16 +755,94 @@ static uint64_t now_usec(void)
 
 static void maybe_spawn(struct zc_chan *c);
 
+/*
+ * Serve the request of @n bytes that @src holds (a pipe or memory, headers
+ * first), received at @t0.
+ */
+static void chan_serve(struct zc_worker *w, struct zc_iter *src, ssize_t n, uint64_t t0)
+{
+	struct zc_chan *c = w->chan;
+	struct fuse_in_header *hdr;
+	unsigned int credit;
+	uint32_t opcode;
+
+	hdr = iter_pull(src, w->buf, sizeof(*hdr), &c->stats);
+	if (!hdr || hdr->len != (uint64_t)n) {
+		iter_discard(src, &c->stats);
+		if (hdr)
+			send_reply(w, hdr->unique, -EIO, NULL, 0);
+		return;
+	}
+	opcode = hdr->opcode;
+	if (opcode == FUSE_READ) {
+		serve_read(w, hdr, src);
+	} else if (opcode == FUSE_WRITE) {
+		serve_write(w, hdr, src);
+	} else {
+		struct fuse_buf fbuf = { .mem = w->buf, .size = (size_t)n };
+		char *rest =
+		    iter_pull(src, w->buf + sizeof(*hdr), (size_t)n - sizeof(*hdr), &c->stats);
+
+		if (!rest && n > (ssize_t)sizeof(*hdr)) {
+			send_reply(w, hdr->unique, -EIO, NULL, 0);
+			return;
+		}
+		if (request_malformed(hdr, rest, (size_t)n - sizeof(*hdr)))
+			return;
+		peek_request(c, hdr, rest, (size_t)n - sizeof(*hdr));
+		zc_tls_unique = hdr->unique;
+		fuse_session_process_buf(c->s->se, &fbuf);
+		zc_tls_unique = 0;
+		zc_tls_kill_suidgid = false;
+		zc_pt_reply_with(0);
+	}
+	zc_stats_request(&c->stats, opcode, now_usec() - t0);
+	/* Every request but a large write uses up some of the credit. */
+	credit = __atomic_load_n(&c->pipe_credit, __ATOMIC_RELAXED);
+	if (credit)
+		__atomic_compare_exchange_n(&c->pipe_credit, &credit, credit - 1, false,
+					    __ATOMIC_RELAXED, __ATOMIC_RELAXED);
+}
+
+void zc_chan_serve_mem(struct zc_chan *c, void *req, size_t len, void *reply_buf)
+{
+	struct zc_worker w = {
+		.chan = c,
+		.dev_fd = c->dev_fd,
+		.req_pipe = { -1, -1 },
+		.buf = req,
+		.reply_buf = reply_buf,
+	};
+	const struct fuse_in_header *hdr = req;
+	bool reading = len >= sizeof(*hdr) && hdr->opcode == FUSE_READ;
+	struct zc_worker **p;
+	struct zc_iter src;
+
+	/* A RELEASE served meanwhile must wait for this READ's read_done(). */
+	if (reading) {
+		pthread_mutex_lock(&c->lock);
+		w.next = c->mem_readers;
+		c->mem_readers = &w;
+		pthread_mutex_unlock(&c->lock);
+	}
+	zc_iter_mem(&src, req, len);
+	chan_serve(&w, &src, (ssize_t)len, now_usec());
+	if (reading) {
+		pthread_mutex_lock(&c->lock);
+		for (p = &c->mem_readers; *p != &w; p = &(*p)->next)
+			;
+		*p = w.next;
+		pthread_mutex_unlock(&c->lock);
+	}
+}
+
 /* Receive one request and serve it; -errno when receiving failed. */
 static int worker_serve_one(struct zc_worker *w)
 {
 	struct zc_chan *c = w->chan;
 	struct zc_iter dev, in, src;
-	struct fuse_in_header *hdr;
 	bool via_pipe =
 	    c->splice && w->spliceable && __atomic_load_n(&c->pipe_credit, __ATOMIC_RELAXED);
-	unsigned int credit;
-	uint32_t opcode;
 	uint64_t t0;
 	ssize_t n;
 
@@ -749,6 +857,7 @@ static int worker_serve_one(struct zc_worker *w)
 	if (n == 0)
 		return -ENODEV;
 	t0 = now_usec();
+	zc_stat_add(&c->stats.dev_requests, 1);
 	if (__atomic_sub_fetch(&c->idle, 1, __ATOMIC_ACQ_REL) == 0)
 		maybe_spawn(c);
 
@@ -766,42 +875,7 @@ static int worker_serve_one(struct zc_worker *w)
 	} else {
 		zc_iter_mem(&src, w->buf, (size_t)n);
 	}
-	hdr = iter_pull(&src, w->buf, sizeof(*hdr), &c->stats);
-	if (!hdr || hdr->len != (uint64_t)n) {
-		iter_discard(&src, &c->stats);
-		if (hdr)
-			send_reply(w, hdr->unique, -EIO, NULL, 0);
-		goto out;
-	}
-	opcode = hdr->opcode;
-	if (opcode == FUSE_READ) {
-		serve_read(w, hdr, &src);
-	} else if (opcode == FUSE_WRITE) {
-		serve_write(w, hdr, &src);
-	} else {
-		struct fuse_buf fbuf = { .mem = w->buf, .size = (size_t)n };
-		char *rest =
-		    iter_pull(&src, w->buf + sizeof(*hdr), (size_t)n - sizeof(*hdr), &c->stats);
-
-		if (!rest && n > (ssize_t)sizeof(*hdr)) {
-			send_reply(w, hdr->unique, -EIO, NULL, 0);
-			goto out;
-		}
-		if (request_malformed(hdr, rest, (size_t)n - sizeof(*hdr)))
-			goto out;
-		peek_request(c, hdr, rest, (size_t)n - sizeof(*hdr));
-		zc_tls_unique = hdr->unique;
-		fuse_session_process_buf(c->s->se, &fbuf);
-		zc_tls_unique = 0;
-		zc_tls_kill_suidgid = false;
-		zc_pt_reply_with(0);
-	}
-	zc_stats_request(&c->stats, opcode, now_usec() - t0);
-	/* Every request but a large write uses up some of the credit. */
-	credit = __atomic_load_n(&c->pipe_credit, __ATOMIC_RELAXED);
-	if (credit)
-		__atomic_compare_exchange_n(&c->pipe_credit, &credit, credit - 1, false,
-					    __ATOMIC_RELAXED, __ATOMIC_RELAXED);
+	chan_serve(w, &src, n, t0);
 out:
 	__atomic_add_fetch(&c->idle, 1, __ATOMIC_ACQ_REL);
 	return 0;
@@ -813,6 +887,11 @@ static void chan_stop(struct zc_chan *c, int error)
 		c->error = error;
 		sem_post(&c->stop);
 	}
+}
+
+void zc_chan_stop(struct zc_chan *c, int error)
+{
+	chan_stop(c, error);
 }
 
 static void *worker_main(void *arg)
@@ -984,6 +1063,7 @@ int zc_chan_run(struct zc_chan *c, bool single)
 		worker_main(w);
 		worker_free(w);
 		c->nr_workers = 0;
+		zc_uring_stop(c);
 	} else {
 		r = start_worker(c);
 		if (r < 0)
@@ -991,6 +1071,7 @@ int zc_chan_run(struct zc_chan *c, bool single)
 		while (sem_wait(&c->stop) < 0 && errno == EINTR)
 			;
 		stop_workers(c);
+		zc_uring_stop(c);
 	}
 	r = c->error;
 out:

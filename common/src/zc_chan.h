@@ -13,6 +13,7 @@
 #include <semaphore.h>
 #include <stdbool.h>
 #include <stddef.h>
+#include <sys/types.h>
 
 #include "zc_stats.h"
 
@@ -20,6 +21,7 @@ struct iovec;
 struct zc_session;
 struct zc_worker;
 struct zc_pt_table;
+struct zc_uring;
 
 /* Why kernel passthrough is off for a mount that asked for it. */
 enum zc_pt_refused {
@@ -43,6 +45,8 @@ struct zc_chan {
 
 	pthread_mutex_t lock;
 	struct zc_worker *workers;
+	/* Threads serving a READ from memory (zc_chan_serve_mem()), for zc_chan_wait_reads(). */
+	struct zc_worker *mem_readers;
 	unsigned int nr_workers;
 	unsigned int max_workers;
 	unsigned int idle;
@@ -61,6 +65,13 @@ struct zc_chan {
 	uint32_t want_flags2;
 	uint32_t flags2;
 	bool killpriv_v2;
+	/* The kernel's protocol minor, and what the INIT reply set. */
+	uint32_t kernel_minor;
+	uint32_t init_max_write;
+	uint32_t init_max_pages;
+
+	/* FUSE over io_uring (zc_uring.c); NULL unless the mount asked for it. */
+	struct zc_uring *uring;
 
 	/* Kernel passthrough: asked for, why it is off, backing ids per inode. */
 	bool pt_wanted;
@@ -123,5 +134,40 @@ int zc_chan_run(struct zc_chan *c, bool single);
 struct zc_worker *zc_chan_worker_new(struct zc_chan *c);
 int zc_chan_worker_serve_one(struct zc_worker *w);
 void zc_chan_worker_free(struct zc_worker *w);
+
+/* Stop serving: zc_chan_run() returns @error (0 or a negative errno). */
+void zc_chan_stop(struct zc_chan *c, int error);
+
+/*
+ * Serve one request that lies whole in memory at @req (@len bytes, headers
+ * first) on this thread, as if read from /dev/fuse: READ and WRITE through
+ * the data path, the rest through libfuse. A READ reply is built with its
+ * 16-byte header at @reply_buf and the data behind it. Replies go out
+ * through zc_uring_reply() first, then /dev/fuse.
+ */
+void zc_chan_serve_mem(struct zc_chan *c, void *req, size_t len, void *reply_buf);
+
+/*
+ * FUSE over io_uring (zc_uring.c). zc_uring_setup() before mounting checks
+ * that the kernel and io_uring allow it and asks for it at INIT (@strict:
+ * fail instead of falling back to /dev/fuse; @depth: entries per queue;
+ * @pin: each queue's thread runs on the queue's CPU only).
+ * The transport calls zc_uring_init_reply() while it amends the INIT reply
+ * (returns the flags2 bits to clear when the ring cannot be prepared), and
+ * zc_uring_init_sent() once the reply reached the kernel: queue threads
+ * then register their entries. zc_uring_reply() takes a reply for the ring
+ * entry this thread serves (true, *ret set) or leaves it for /dev/fuse.
+ * zc_uring_stop() ends the queue threads; zc_uring_fini() frees the rings.
+ * zc_uring_refusal() says why the mount does not use the ring (NULL: it
+ * does, or never asked).
+ */
+int zc_uring_setup(struct zc_chan *c, bool strict, unsigned int depth, bool pin, char *why,
+		   size_t why_size);
+uint32_t zc_uring_init_reply(struct zc_chan *c);
+void zc_uring_init_sent(struct zc_chan *c, bool sent);
+bool zc_uring_reply(struct zc_chan *c, const struct iovec *iov, int count, ssize_t *ret);
+void zc_uring_stop(struct zc_chan *c);
+void zc_uring_fini(struct zc_chan *c);
+const char *zc_uring_refusal(const struct zc_chan *c);
 
 #endif /* ZC_CHAN_H */

@@ -73,7 +73,16 @@ ZC_EXPORT const char *zc_options_help(void)
 	       "                                CAP_SYS_ADMIN, no writeback; else per file\n"
 	       "                                fallback to splice)\n"
 	       "    -o nopassthrough            every read and write reaches the daemon\n"
-	       "                                (default)\n";
+	       "                                (default)\n"
+	       "    -o io_uring                 receive requests and send replies through\n"
+	       "                                FUSE over io_uring (Linux 6.14+, module\n"
+	       "                                parameter fuse.enable_uring=Y); says why and\n"
+	       "                                falls back to /dev/fuse when refused\n"
+	       "    -o io_uring=strict          the same, but exit when it is refused\n"
+	       "    -o noio_uring               requests through /dev/fuse (default)\n"
+	       "    -o uring_depth=N            ring entries per queue (1 to 128, default: 8)\n"
+	       "    -o nouring_pin              let the ring's queue threads run on any CPU\n"
+	       "                                (default: each on its queue's CPU)\n";
 }
 
 bool zc_opts_default_permissions(const struct zc_opts *opts)
@@ -126,6 +135,8 @@ ZC_EXPORT struct zc_session *zc_session_new(const struct zc_backend_ops *ops, si
 	s->opts.threads = 10;
 	s->opts.splice = true;
 	s->opts.splice_threshold = ZC_SPLICE_THRESHOLD_DEFAULT;
+	s->opts.uring_depth = ZC_URING_DEPTH_DEFAULT;
+	s->opts.uring_pin = true;
 	return s;
 }
 
@@ -245,6 +256,27 @@ ZC_EXPORT int zc_session_set_option(struct zc_session *s, const char *opt)
 		return r;
 	}
 
+	if (!strcmp(name, "uring_depth")) {
+		if (!val)
+			goto need_value;
+		return parse_uint(s, name, val, 1, ZC_URING_DEPTH_MAX, &s->opts.uring_depth);
+	}
+	if (!strcmp(name, "io_uring") && val) {
+		if (!strcmp(val, "strict")) {
+			s->opts.io_uring = s->opts.io_uring_strict = true;
+		} else if (!strcmp(val, "fallback")) {
+			s->opts.io_uring = true;
+			s->opts.io_uring_strict = false;
+		} else {
+			zc_set_error(s,
+				     "bad value for option 'io_uring': '%s' (expected strict or "
+				     "fallback)",
+				     val);
+			return -EINVAL;
+		}
+		return 0;
+	}
+
 	/* Flags without a value. */
 	r = no_value(s, name, val);
 	if (r < 0)
@@ -275,6 +307,14 @@ ZC_EXPORT int zc_session_set_option(struct zc_session *s, const char *opt)
 		s->opts.passthrough = true;
 	else if (!strcmp(name, "nopassthrough"))
 		s->opts.passthrough = false;
+	else if (!strcmp(name, "io_uring"))
+		s->opts.io_uring = true;
+	else if (!strcmp(name, "noio_uring"))
+		s->opts.io_uring = s->opts.io_uring_strict = false;
+	else if (!strcmp(name, "uring_pin"))
+		s->opts.uring_pin = true;
+	else if (!strcmp(name, "nouring_pin"))
+		s->opts.uring_pin = false;
 	else {
 		zc_set_error(s, "unknown option '%s'", name);
 		return -EINVAL;
@@ -476,6 +516,23 @@ static int session_prepare(struct zc_session *s)
 			return r;
 		}
 	}
+	if (s->opts.io_uring) {
+		char why[256];
+
+		r = zc_uring_setup(&s->chan, s->opts.io_uring_strict, s->opts.uring_depth,
+				   s->opts.uring_pin, why, sizeof(why));
+		if (r == -EOPNOTSUPP && !s->opts.io_uring_strict) {
+			/* The one line that says why; the mount goes on without it. */
+			fprintf(stderr, "zcfuse: io_uring: %s; requests go through /dev/fuse\n",
+				why);
+		} else if (r == -EOPNOTSUPP) {
+			zc_set_error(s, "io_uring=strict: %s", why);
+			return r;
+		} else if (r < 0) {
+			zc_set_error(s, "cannot set up io_uring: %s", strerror(-r));
+			return r;
+		}
+	}
 	return session_create(s);
 }
 
@@ -580,6 +637,10 @@ ZC_EXPORT int zc_session_loop(struct zc_session *s)
 	if (s->opts.debug) {
 		fprintf(stderr, "zcfuse: counters at unmount:\n");
 		zc_stats_print(&s->chan.stats, stderr);
+	}
+	if (r == -EOPNOTSUPP && zc_uring_refusal(&s->chan)) {
+		zc_set_error(s, "io_uring=strict: %s", zc_uring_refusal(&s->chan));
+		return r;
 	}
 	if (r < 0) {
 		zc_set_error(s, "request loop failed: %s", strerror(-r));

@@ -118,6 +118,18 @@ static void format(const struct zc_stats *st, struct out *o)
 	for (i = 0; i < ZC_PT_FALLBACK_NR; i++)
 		out_printf(o, "passthrough.fallback.%s %llu\n", pt_fallback_names[i],
 			   (unsigned long long)load(&st->pt_fallbacks[i]));
+	out_printf(o, "transport.dev.requests %llu\n", (unsigned long long)load(&st->dev_requests));
+	out_printf(o, "transport.uring.requests %llu\n",
+		   (unsigned long long)load(&st->uring_requests));
+	out_printf(o, "transport.uring.queues %llu\n", (unsigned long long)load(&st->uring_queues));
+	out_printf(o, "transport.uring.commits %llu\n",
+		   (unsigned long long)load(&st->uring_commits));
+	out_printf(o, "transport.uring.payload_in %llu\n",
+		   (unsigned long long)load(&st->uring_payload_in));
+	out_printf(o, "transport.uring.payload_out %llu\n",
+		   (unsigned long long)load(&st->uring_payload_out));
+	out_printf(o, "transport.uring.payload_copied %llu\n",
+		   (unsigned long long)load(&st->uring_payload_copied));
 	for (i = 0; i < ZC_STAT_OPCODES; i++) {
 		uint64_t n = load(&st->requests[i]);
 

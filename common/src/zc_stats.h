@@ -63,6 +63,20 @@ struct zc_stats {
 	uint64_t pt_opens;
 	uint64_t pt_backing_ids; /* backing files registered with the kernel */
 	uint64_t pt_fallbacks[ZC_PT_FALLBACK_NR];
+	/* Requests by the way they came: read from /dev/fuse, or a ring entry. */
+	uint64_t dev_requests;
+	uint64_t uring_requests;
+	/*
+	 * Ring payload buffers: request bytes the kernel put there, reply bytes
+	 * the daemon put there, and of those the bytes it had to copy (the rest
+	 * were written in place, such as READ data).
+	 */
+	uint64_t uring_payload_in;
+	uint64_t uring_payload_out;
+	uint64_t uring_payload_copied;
+	uint64_t uring_commits;
+	/* Ring queues whose entries are registered with the kernel. */
+	uint64_t uring_queues;
 };
 
 static inline void zc_stat_add(uint64_t *counter, uint64_t n)

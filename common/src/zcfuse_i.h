@@ -38,7 +38,16 @@ struct zc_opts {
 	bool splice;
 	size_t splice_threshold;
 	bool passthrough;
+	/* FUSE over io_uring: asked for, exit instead of falling back, entries per queue. */
+	bool io_uring;
+	bool io_uring_strict;
+	unsigned int uring_depth;
+	bool uring_pin;
 };
+
+/* Ring entries per queue by default (-o uring_depth=N). */
+#define ZC_URING_DEPTH_DEFAULT 8
+#define ZC_URING_DEPTH_MAX     128
 
 /* What zc_ctx.priv points to. */
 struct zc_req_priv {

@@ -90,7 +90,12 @@ SYSTEMS = [
     System('zcfuse-passthrough', 'zcfuse', ['passthrough']),
     System('blobstore', 'blobstore', default=False),
     System('memfs', 'memfs', default=False),
+    # FUSE over io_uring; strict, so that a refused ring shows as FAIL.
+    System('zcfuse-uring', 'zcfuse', ['io_uring=strict']),
+    System('zcfuse-uring-nopin', 'zcfuse', ['io_uring=strict', 'nouring_pin']),
 ]
+
+URING_PARAM = '/sys/module/fuse/parameters/enable_uring'
 
 # -o options per daemon kind and setting.  cached: page cache on the mount;
 # direct: every request reaches the daemon (FUSE direct_io, buffered fio);
@@ -157,7 +162,8 @@ PROFILES = {
 # zcfuse counters whose deltas go into results.csv.
 COUNTERS = ['bytes.splice', 'bytes.vmsplice', 'bytes.copy', 'data.read', 'data.written',
             'data.read.pipe', 'data.read.mem', 'data.written.pipe', 'data.written.mem',
-            'requests.READ', 'requests.WRITE', 'fallback.below_threshold', 'passthrough.opens']
+            'requests.READ', 'requests.WRITE', 'fallback.below_threshold', 'passthrough.opens',
+            'transport.dev.requests', 'transport.uring.requests']
 
 
 def settings_for(w):
@@ -1068,6 +1074,18 @@ def main(argv):
                'programs): expect noisy numbers' % (100 * load))
         log('bench: warning: ' + msg)
         bench.notes.append(msg)
+    uring_old = None
+    if any(o.startswith('io_uring') for s in a.systems for o in s.opts):
+        # The io_uring rows need the fuse module's enable_uring; put it back after.
+        try:
+            with open(URING_PARAM) as f:
+                uring_old = f.read().strip()
+            with open(URING_PARAM, 'w') as f:
+                f.write('Y')
+        except OSError as e:
+            uring_old = None
+            bench.notes.append('cannot enable FUSE over io_uring (%s: %s): its rows fail'
+                               % (URING_PARAM, e.strerror))
     try:
         bench.setup()
         bench.total_runs = bench.count_runs()
@@ -1081,6 +1099,9 @@ def main(argv):
         interrupted, status = True, 1
     finally:
         bench.cleanup()
+        if uring_old is not None:
+            with open(URING_PARAM, 'w') as f:
+                f.write(uring_old)
     took = time.monotonic() - bench.started
 
     cells = summarize(bench.rows, a.backings, a.workloads, a.systems)

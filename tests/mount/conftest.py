@@ -47,6 +47,18 @@ def pytest_runtest_makereport(item, call):
         report.longrepr = wd.message()
 
 
+@pytest.fixture(scope='session', autouse=True)
+def zc_uring_param():
+    """Suites that mount with io_uring: enable_uring=Y for the run, restored after."""
+    if not zctest.wants_uring(zctest.env_mount_opts()):
+        yield None
+        return
+    with zctest.UringParam(True) as p:
+        if p.skip_reason:
+            pytest.skip(p.skip_reason)
+        yield p
+
+
 @pytest.fixture
 def mount():
     """A zcfuse mount with the options of ZCFUSE_MOUNT_OPTS."""

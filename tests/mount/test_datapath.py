@@ -26,7 +26,22 @@ DATA_MODES = [
     ['cache=never', 'splice_threshold=0'],
     ['cache=auto'],
     ['cache=auto', 'writeback'],
+    # FUSE over io_uring: memory iterators over the ring's payload buffers.
+    ['cache=never', 'io_uring=strict'],
+    ['cache=auto', 'writeback', 'io_uring=strict'],
 ]
+
+
+@pytest.fixture(scope='module')
+def uring_param():
+    """enable_uring = Y for the io_uring modes of this module, restored after."""
+    with zctest.UringParam(True) as p:
+        yield p
+
+
+def skip_without_uring(opts, param):
+    if zctest.wants_uring(opts) and param.skip_reason:
+        pytest.skip(param.skip_reason)
 
 
 def mode_id(opts):
@@ -117,7 +132,8 @@ def compare_files(a, b):
 
 @pytest.mark.timeout(240)
 @pytest.mark.parametrize('opts', DATA_MODES, ids=mode_id)
-def test_misaligned_sparse_and_eof(opts):
+def test_misaligned_sparse_and_eof(opts, uring_param):
+    skip_without_uring(opts, uring_param)
     """Writes at odd offsets and sizes, far beyond the end (holes), reads
     past the end: the mount, SOURCE and a plain file agree byte for byte."""
     rnd = random.Random(7)
@@ -160,7 +176,8 @@ def test_misaligned_sparse_and_eof(opts):
 
 @pytest.mark.timeout(240)
 @pytest.mark.parametrize('opts', DATA_MODES, ids=mode_id)
-def test_o_direct_open(opts):
+def test_o_direct_open(opts, uring_param):
+    skip_without_uring(opts, uring_param)
     """An application's O_DIRECT open works through the mount with aligned
     buffers, and what it wrote is what SOURCE holds."""
     with zctest.Mount(opts=opts) as m:
@@ -188,7 +205,8 @@ def test_o_direct_open(opts):
 
 @pytest.mark.timeout(240)
 @pytest.mark.parametrize('opts', DATA_MODES, ids=mode_id)
-def test_concurrent_readers_and_writers(opts):
+def test_concurrent_readers_and_writers(opts, uring_param):
+    skip_without_uring(opts, uring_param)
     """Four writers own interleaved blocks of one file and rewrite them while
     four readers read it; afterwards every block holds its last version."""
     block = 256 * 1024 + 512  # not a multiple of the page size

@@ -115,6 +115,77 @@ def require_fuse():
         pytest.fail('daemon %s is not an executable (set ZCFUSE_BIN)' % zcfuse_bin())
 
 
+# ------------------------------------------------------------- FUSE io_uring
+
+URING_PARAM = '/sys/module/fuse/parameters/enable_uring'
+
+
+def wants_uring(opts):
+    """True when the -o options ask for the io_uring transport."""
+    return any(o.split('=', 1)[0] == 'io_uring' for o in opts)
+
+
+class UringParam:
+    """Set the fuse module's enable_uring parameter; restore it on exit.
+
+    skip_reason says why it could not be set (then nothing changed).
+    """
+
+    def __init__(self, enable=True):
+        self.value = 'Y' if enable else 'N'
+        self.old = None
+        self.skip_reason = None
+
+    def __enter__(self):
+        try:
+            with open(URING_PARAM) as f:
+                old = f.read().strip()
+        except FileNotFoundError:
+            self.skip_reason = ('this kernel has no FUSE over io_uring (%s does not exist)'
+                                % URING_PARAM)
+            return self
+        except OSError as e:
+            self.skip_reason = 'cannot read %s: %s' % (URING_PARAM, e.strerror)
+            return self
+        try:
+            with open(URING_PARAM, 'w') as f:
+                f.write(self.value)
+        except OSError as e:
+            self.skip_reason = 'cannot set %s to %s: %s (needs root)' % (URING_PARAM, self.value,
+                                                                         e.strerror)
+            return self
+        self.old = old
+        return self
+
+    def __exit__(self, *exc):
+        if self.old is not None:
+            with open(URING_PARAM, 'w') as f:
+                f.write(self.old)
+            self.old = None
+        return False
+
+
+def counters(mnt):
+    """The daemon's counters (user.zcfuse.stats of the mount root) as a dict."""
+    text = os.getxattr(mnt, 'user.zcfuse.stats').decode()
+    out = {}
+    for line in text.splitlines():
+        name, value = line.rsplit(' ', 1)
+        out[name] = int(value)
+    return out
+
+
+def possible_cpus():
+    """How many CPUs the kernel counts as possible: one ring queue each."""
+    with open('/sys/devices/system/cpu/possible') as f:
+        text = f.read().strip()
+    count = 0
+    for part in text.split(','):
+        lo, _, hi = part.partition('-')
+        count += (int(hi) if hi else int(lo)) - int(lo) + 1
+    return count
+
+
 # ---------------------------------------------------------------- mountinfo
 
 def _unescape(field):
@@ -378,9 +449,33 @@ class Mount:
                 except OSError:
                     pass
 
+    def settle_releases(self, timeout=1.0):
+        """Wait (a little) until the daemon has seen a release for every open.
+
+        The kernel sends RELEASE and RELEASEDIR after close() has returned,
+        and drops what it has not delivered when the file system is
+        unmounted; a test that closes a file and ends at once would race its
+        own release against the unmount, and the daemon would keep (and the
+        leak checker report) a handle nobody can release any more.
+        """
+        if self.proc is None or self.proc.poll() is not None or not is_mounted(self.mnt):
+            return
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline:
+            try:
+                c = counters(self.mnt)
+            except OSError:
+                return
+            opens = c.get('requests.OPEN', 0) + c.get('requests.CREATE', 0)
+            if c.get('requests.OPENDIR', 0) <= c.get('requests.RELEASEDIR', 0) and \
+                    opens <= c.get('requests.RELEASE', 0):
+                return
+            time.sleep(0.01)
+
     def unmount(self):
         """Unmount (plain, lazy as fallback); return a list of problems."""
         problems = []
+        self.settle_releases()
         if is_mounted(self.mnt):
             ok, msg = fusermount_unmount(self.mnt)
             if not ok:
@@ -435,6 +530,7 @@ class Mount:
         with _lock:
             _active.discard(self)
         text = self.stderr_text()
+        self.last_stderr = text  # for tests that look at it after unmount
         self._remove_dirs()
         if hard:
             return '\n'.join(hard + problems) + '\n--- daemon stderr ---\n' + text

@@ -132,6 +132,33 @@ static void test_ops_size(void)
 	CHECK(zc_session_new(NULL, 0, NULL) == NULL);
 }
 
+static void test_io_uring(void)
+{
+	struct zc_session *s = new_session();
+
+	CHECK(!s->opts.io_uring);
+	CHECK_EQ(s->opts.uring_depth, ZC_URING_DEPTH_DEFAULT);
+	CHECK(s->opts.uring_pin);
+	CHECK_EQ(zc_session_set_option(s, "io_uring"), 0);
+	CHECK(s->opts.io_uring && !s->opts.io_uring_strict);
+	CHECK_EQ(zc_session_set_option(s, "io_uring=strict"), 0);
+	CHECK(s->opts.io_uring && s->opts.io_uring_strict);
+	CHECK_EQ(zc_session_set_option(s, "io_uring=fallback"), 0);
+	CHECK(s->opts.io_uring && !s->opts.io_uring_strict);
+	CHECK_EQ(zc_session_set_option(s, "io_uring=maybe"), -EINVAL);
+	CHECK_STR_CONTAINS(zc_session_error(s), "strict or fallback");
+	CHECK_EQ(zc_session_set_option(s, "noio_uring"), 0);
+	CHECK(!s->opts.io_uring);
+	CHECK_EQ(zc_session_set_option(s, "uring_depth=32"), 0);
+	CHECK_EQ(s->opts.uring_depth, 32);
+	CHECK_EQ(zc_session_set_option(s, "uring_depth=0"), -EINVAL);
+	CHECK_EQ(zc_session_set_option(s, "uring_depth=129"), -EINVAL);
+	CHECK_STR_CONTAINS(zc_session_error(s), "uring_depth");
+	CHECK_EQ(zc_session_set_option(s, "nouring_pin"), 0);
+	CHECK(!s->opts.uring_pin);
+	zc_session_destroy(s);
+}
+
 int main(void)
 {
 	test_defaults();
@@ -141,5 +168,6 @@ int main(void)
 	test_flags();
 	test_option_lists();
 	test_ops_size();
+	test_io_uring();
 	return 0;
 }

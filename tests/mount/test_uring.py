@@ -1,0 +1,297 @@
+"""The io_uring transport: requests really arrive over the ring, refusals
+fall back to /dev/fuse with one line that says why (or end the daemon with
+io_uring=strict), and unmount, signals and a killed daemon never hang.
+
+Every test sets /sys/module/fuse/parameters/enable_uring itself and restores
+it; a test skips, with the reason, where that cannot be done.
+"""
+
+import errno
+import os
+import signal
+import subprocess
+import sys
+import time
+
+import pytest
+
+import zctest
+from zctest import read_file, write_file
+
+J = os.path.join
+MIB = 1 << 20
+
+
+@pytest.fixture
+def uring_on():
+    zctest.require_fuse()
+    with zctest.UringParam(True) as p:
+        if p.skip_reason:
+            pytest.skip(p.skip_reason)
+        yield
+
+
+@pytest.fixture
+def uring_off():
+    zctest.require_fuse()
+    with zctest.UringParam(False) as p:
+        if p.skip_reason:
+            pytest.skip(p.skip_reason)
+        yield
+
+
+def delta(after, before, name):
+    return after.get(name, 0) - before.get(name, 0)
+
+
+def small_workload(mnt, rounds=50):
+    data = os.urandom(MIB) + b'tail'
+    write_file(J(mnt, 'f'), data)
+    assert read_file(J(mnt, 'f')) == data
+    os.mkdir(J(mnt, 'd'))
+    for i in range(rounds):
+        write_file(J(mnt, 'd', 'n%d' % i), b'%d' % i)
+        os.stat(J(mnt, 'd', 'n%d' % i))
+    assert len(os.listdir(J(mnt, 'd'))) == rounds
+    for i in range(rounds):
+        os.unlink(J(mnt, 'd', 'n%d' % i))
+    os.rmdir(J(mnt, 'd'))
+    return data
+
+
+@pytest.mark.parametrize('opts', [['cache=never'], ['cache=never', 'nosplice'],
+                                  ['cache=auto', 'writeback'], ['cache=never', 'nouring_pin']],
+                         ids=['cache-never', 'nosplice', 'writeback', 'unpinned'])
+def test_requests_arrive_over_the_ring(uring_on, opts):
+    with zctest.Mount(opts=opts + ['io_uring=strict']) as m:
+        before = zctest.counters(m.mnt)
+        data = small_workload(m.mnt)
+        after = zctest.counters(m.mnt)
+        ring = delta(after, before, 'transport.uring.requests')
+        dev = delta(after, before, 'transport.dev.requests')
+        assert after['transport.uring.queues'] == zctest.possible_cpus()
+        # Everything but FORGET (which the kernel always sends on /dev/fuse).
+        assert ring >= 300, after
+        assert dev <= delta(after, before, 'requests.FORGET') + \
+            delta(after, before, 'requests.BATCH_FORGET') + 2, after
+        # File data went through the ring's payload buffers, both ways.
+        assert delta(after, before, 'transport.uring.payload_in') >= len(data)
+        assert delta(after, before, 'transport.uring.payload_out') >= len(data) or \
+            'writeback' in opts
+        assert delta(after, before, 'data.written') >= len(data)
+        assert delta(after, before, 'transport.uring.commits') >= ring - 1
+        assert read_file(J(m.src, 'f')) == data
+
+
+def test_ring_depth_one_and_single_threaded(uring_on):
+    # One entry per queue, and the /dev/fuse side on the main thread only.
+    with zctest.Mount(opts=['cache=never', 'io_uring=strict', 'uring_depth=1'],
+                      args=['-s']) as m:
+        small_workload(m.mnt, rounds=10)
+        assert zctest.counters(m.mnt)['transport.uring.requests'] > 30
+
+
+def test_fallback_when_the_parameter_is_off(uring_off):
+    with zctest.Mount(opts=['cache=never', 'io_uring']) as m:
+        small_workload(m.mnt, rounds=5)
+        c = zctest.counters(m.mnt)
+        assert c['transport.uring.requests'] == 0
+        assert c['transport.uring.queues'] == 0
+        assert c['transport.dev.requests'] > 20
+    lines = [l for l in m_stderr(m).splitlines() if 'io_uring' in l]
+    assert len(lines) == 1, lines
+    assert 'enable_uring is N' in lines[0] and 'through /dev/fuse' in lines[0], lines
+
+
+def m_stderr(m):
+    # The harness removes the directories after unmount: read what it kept.
+    return m.last_stderr
+
+
+def test_strict_exits_when_refused(uring_off, tmp_path):
+    src, mnt = tmp_path / 'src', tmp_path / 'mnt'
+    src.mkdir()
+    mnt.mkdir()
+    r = subprocess.run([zctest.zcfuse_bin(), str(src), str(mnt), '-f', '-o', 'io_uring=strict'],
+                       stdin=subprocess.DEVNULL, stdout=subprocess.PIPE, stderr=subprocess.PIPE,
+                       timeout=20)
+    err = r.stderr.decode()
+    assert r.returncode == 1, err
+    assert not zctest.is_mounted(str(mnt))
+    assert 'io_uring=strict' in err and 'enable_uring is N' in err, err
+    assert len(err.strip().splitlines()) == 1, err
+
+
+def test_bad_depth_is_refused(uring_on, tmp_path):
+    r = subprocess.run([zctest.zcfuse_bin(), str(tmp_path), str(tmp_path), '-o',
+                        'io_uring,uring_depth=0'], stdin=subprocess.DEVNULL,
+                       stdout=subprocess.PIPE, stderr=subprocess.PIPE, timeout=20)
+    assert r.returncode == 2
+    assert 'uring_depth' in r.stderr.decode()
+
+
+# A reader that never stops on its own: stat and read, over and over. (No
+# directory listing: a directory open when the daemon goes away is a handle
+# nobody releases, which the leak checker of the sanitizer build reports.)
+_BUSY = r'''
+import errno, os, sys
+p = sys.argv[1]
+print('started', flush=True)
+while True:
+    try:
+        os.stat(p)
+        with open(os.path.join(p, 'f'), 'rb') as f:
+            f.read()
+    except OSError as e:
+        print(errno.errorcode[e.errno], flush=True)
+        sys.exit(0)
+'''
+
+
+def start_busy(mnt):
+    proc = subprocess.Popen([sys.executable, '-c', _BUSY, mnt], stdout=subprocess.PIPE,
+                            stderr=subprocess.PIPE)
+    assert proc.stdout.readline().strip() == b'started'
+    time.sleep(0.3)  # requests in flight on the ring
+    return proc
+
+
+def end_busy(proc, expect):
+    try:
+        out, err = proc.communicate(timeout=10)
+    except subprocess.TimeoutExpired:
+        proc.kill()
+        proc.communicate()
+        pytest.fail('a process using the mount hung after the daemon went away')
+    assert proc.returncode == 0, err
+    assert out.decode().split()[-1] in expect, out
+
+
+@pytest.mark.parametrize('sig', [signal.SIGTERM, signal.SIGINT], ids=['SIGTERM', 'SIGINT'])
+def test_signal_unmounts_while_busy(uring_on, sig):
+    with zctest.Mount(opts=['cache=never', 'io_uring=strict']) as m:
+        write_file(J(m.mnt, 'f'), b'x' * 100000)
+        busy = start_busy(m.mnt)
+        try:
+            assert zctest.counters(m.mnt)['transport.uring.requests'] > 0
+            os.kill(m.proc.pid, sig)
+            status = m.proc.wait(timeout=10)
+            assert status == 0, m.stderr_text()
+            assert not zctest.is_mounted(m.mnt)
+        finally:
+            if busy.poll() is None:
+                end_busy(busy, ('ENOTCONN', 'ECONNABORTED', 'ECANCELED', 'ENOENT'))
+
+
+def test_unmount_while_busy(uring_on):
+    with zctest.Mount(opts=['cache=never', 'io_uring=strict']) as m:
+        write_file(J(m.mnt, 'f'), b'x' * 100000)
+        busy = start_busy(m.mnt)
+        try:
+            ok, msg = zctest.fusermount_unmount(m.mnt, lazy=True)
+            assert ok, msg
+            assert m.proc.wait(timeout=10) == 0, m.stderr_text()
+        finally:
+            if busy.poll() is None:
+                end_busy(busy, ('ENOTCONN', 'ECONNABORTED', 'ECANCELED', 'ENOENT'))
+
+
+def test_sigkill_while_busy_does_not_hang(uring_on):
+    with zctest.Mount(opts=['cache=never', 'io_uring=strict'],
+                      expected_exit=-signal.SIGKILL) as m:
+        write_file(J(m.mnt, 'f'), b'x' * 100000)
+        busy = start_busy(m.mnt)
+        try:
+            os.kill(m.proc.pid, signal.SIGKILL)
+            m.proc.wait(timeout=10)
+            end_busy(busy, ('ENOTCONN', 'ECONNABORTED', 'ECANCELED'))
+            assert zctest.attempt(os.stat, m.mnt) in (zctest.Err(errno.ENOTCONN),
+                                                      zctest.Err(errno.ECONNABORTED))
+        finally:
+            if busy.poll() is None:
+                busy.kill()
+                busy.wait()
+            ok, msg = zctest.fusermount_unmount(m.mnt, lazy=True)
+            assert ok, msg
+
+
+def test_background_daemon_on_the_ring(uring_on):
+    with zctest.Mount(opts=['io_uring=strict'], foreground=False) as m:
+        write_file(J(m.mnt, 'f'), b'from the background')
+        assert read_file(J(m.src, 'f')) == b'from the background'
+        assert zctest.counters(m.mnt)['transport.uring.requests'] > 0
+
+
+# Holds an exclusive flock on argv[1] until a line arrives on stdin.
+_HOLDER = r'''
+import fcntl, os, sys
+os.sched_setaffinity(0, {0})
+fd = os.open(sys.argv[1], os.O_RDWR)
+fcntl.flock(fd, fcntl.LOCK_EX)
+print('locked', flush=True)
+sys.stdin.readline()
+fcntl.flock(fd, fcntl.LOCK_UN)
+print('unlocked', flush=True)
+sys.stdin.readline()
+'''
+
+# Waits for the same lock, on the same CPU (so on the same ring queue).
+_WAITER = r'''
+import fcntl, os, sys
+os.sched_setaffinity(0, {0})
+fd = os.open(sys.argv[1], os.O_RDWR)
+print('waiting', flush=True)
+fcntl.flock(fd, fcntl.LOCK_EX)
+print('got it', flush=True)
+'''
+
+
+def test_blocking_flock_does_not_block_the_queue(uring_on):
+    # The waiter's FLOCK blocks in the daemon; the holder's unlock arrives on
+    # the same queue and must still be served, or neither ever returns.
+    with zctest.Mount(opts=['cache=never', 'io_uring=strict']) as m:
+        path = J(m.mnt, 'lock')
+        write_file(path, b'')
+        holder = subprocess.Popen([sys.executable, '-c', _HOLDER, path], stdin=subprocess.PIPE,
+                                  stdout=subprocess.PIPE)
+        waiter = None
+        try:
+            assert holder.stdout.readline().strip() == b'locked'
+            waiter = subprocess.Popen([sys.executable, '-c', _WAITER, path],
+                                      stdout=subprocess.PIPE)
+            assert waiter.stdout.readline().strip() == b'waiting'
+            time.sleep(0.3)  # the waiter's request is in the daemon now
+            holder.stdin.write(b'\n')
+            holder.stdin.flush()
+            assert holder.stdout.readline().strip() == b'unlocked'
+            out, _ = waiter.communicate(timeout=10)
+            assert out.strip() == b'got it'
+        finally:
+            for p in (holder, waiter):
+                if p is not None and p.poll() is None:
+                    p.kill()
+                    p.wait()
+
+
+def test_sigterm_with_a_flock_waiting(uring_on):
+    # A FLOCK blocked in the daemon must not keep the daemon from exiting.
+    with zctest.Mount(opts=['cache=never', 'io_uring=strict']) as m:
+        path = J(m.mnt, 'lock')
+        write_file(path, b'')
+        holder = subprocess.Popen([sys.executable, '-c', _HOLDER, path], stdin=subprocess.PIPE,
+                                  stdout=subprocess.PIPE)
+        waiter = None
+        try:
+            assert holder.stdout.readline().strip() == b'locked'
+            waiter = subprocess.Popen([sys.executable, '-c', _WAITER, path],
+                                      stdout=subprocess.PIPE, stderr=subprocess.PIPE)
+            assert waiter.stdout.readline().strip() == b'waiting'
+            time.sleep(0.3)
+            os.kill(m.proc.pid, signal.SIGTERM)
+            assert m.proc.wait(timeout=10) == 0, m.stderr_text()
+            waiter.communicate(timeout=10)
+        finally:
+            for p in (holder, waiter):
+                if p is not None and p.poll() is None:
+                    p.kill()
+                    p.wait()
