@@ -7,6 +7,7 @@ is refused (writeback caching, a daemon without CAP_SYS_ADMIN, a
 setuid file) the data takes the splice path and the counters say why.
 """
 
+import contextlib
 import os
 import pwd
 import random
@@ -76,17 +77,27 @@ def write_and_read_64m(mnt, src):
 
 
 @pytest.mark.timeout(300)
-@pytest.mark.parametrize('passthrough', [True, False], ids=['passthrough', 'splice'])
-def test_data_bypasses_the_daemon(passthrough):
+@pytest.mark.parametrize('passthrough,transport', [(True, 'dev'), (False, 'dev'), (True, 'uring')],
+                         ids=['passthrough', 'splice', 'passthrough-io_uring'])
+def test_data_bypasses_the_daemon(passthrough, transport):
     zctest.require_fuse()
     opts = ['cache=auto', 'attr_timeout=0', 'entry_timeout=0']
     opts.append('passthrough' if passthrough else 'nopassthrough')
-    with zctest.Mount(opts=opts) as m:
+    with contextlib.ExitStack() as stack:
+        if transport == 'uring':
+            param = stack.enter_context(zctest.UringParam())
+            if param.skip_reason:
+                pytest.skip(param.skip_reason)
+            opts.append('io_uring=strict')
+        m = stack.enter_context(zctest.Mount(opts=opts))
         before = counters(m.mnt)
         write_and_read_64m(m.mnt, m.src)
         st = os.stat(os.path.join(m.mnt, 'big'))
         assert st.st_size == TOTAL
         after = counters(m.mnt)
+    if transport == 'uring':
+        # The OPEN and CREATE replies that carried the backing ids went over the ring.
+        assert delta(after, before, 'transport.uring.requests') > 0
     reads = delta(after, before, 'requests.READ')
     writes = delta(after, before, 'requests.WRITE')
     # Metadata still reaches the daemon either way.
