@@ -60,6 +60,7 @@ __attribute__((format(printf, 1, 2))) static void errorf(const char *fmt, ...)
 	n = strlen(msg);
 	if (n && msg[n - 1] == '\n')
 		msg[--n] = '\0';
+	flockfile(stderr); /* one line even when threads report at once */
 	fputs("zcfuse: ", stderr);
 	for (p = (const unsigned char *)msg; *p; p += len) {
 		len = 1;
@@ -74,6 +75,14 @@ __attribute__((format(printf, 1, 2))) static void errorf(const char *fmt, ...)
 		}
 	}
 	fputc('\n', stderr);
+	funlockfile(stderr);
+}
+
+/* The library's notices: what runs differently from what was asked, and why. */
+static void print_notice(void *data, const char *line)
+{
+	(void)data;
+	errorf("%s\n", line);
 }
 
 static void usage(FILE *out)
@@ -242,6 +251,7 @@ int main(int argc, char *argv[])
 	}
 	fs_ready = true;
 	zc_session_set_debug(s, cl.debug);
+	zc_session_set_notice_handler(s, print_notice, NULL);
 	zc_session_set_single_threaded(s, cl.single_threaded);
 	r = zc_session_set_fsname(s, source);
 	if (r < 0) {

@@ -2317,6 +2317,13 @@ static void usage(FILE *out)
 		zc_options_help());
 }
 
+/* What the library has to say about how the mount runs. */
+static void print_notice(void *data, const char *line)
+{
+	(void)data;
+	fprintf(stderr, "blobstore: %s\n", line);
+}
+
 int main(int argc, char *argv[])
 {
 	struct bs_fs fs = { .lock = PTHREAD_MUTEX_INITIALIZER, .fd = -1 };
@@ -2331,6 +2338,7 @@ int main(int argc, char *argv[])
 		fprintf(stderr, "blobstore: out of memory\n");
 		return 1;
 	}
+	zc_session_set_notice_handler(s, print_notice, NULL);
 	for (i = 1; i < argc; i++) {
 		const char *arg = argv[i];
 

@@ -939,6 +939,13 @@ static void usage(FILE *out)
 		zc_options_help());
 }
 
+/* What the library has to say about how the mount runs. */
+static void print_notice(void *data, const char *line)
+{
+	(void)data;
+	fprintf(stderr, "memfs: %s\n", line);
+}
+
 int main(int argc, char *argv[])
 {
 	struct mem_fs fs = { .lock = PTHREAD_MUTEX_INITIALIZER, .next_ino = ZC_ROOT_INO };
@@ -953,6 +960,7 @@ int main(int argc, char *argv[])
 		return 1;
 	}
 	fs.inodes[ZC_ROOT_INO]->parent = ZC_ROOT_INO;
+	zc_session_set_notice_handler(s, print_notice, NULL);
 	for (i = 1; i < argc; i++) {
 		const char *arg = argv[i];
 

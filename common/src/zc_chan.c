@@ -774,6 +774,7 @@ static void chan_serve(struct zc_worker *w, struct zc_iter *src, ssize_t n, uint
 		return;
 	}
 	opcode = hdr->opcode;
+	zc_stats_request(&c->stats, opcode);
 	if (opcode == FUSE_READ) {
 		serve_read(w, hdr, src);
 	} else if (opcode == FUSE_WRITE) {
@@ -796,7 +797,7 @@ static void chan_serve(struct zc_worker *w, struct zc_iter *src, ssize_t n, uint
 		zc_tls_kill_suidgid = false;
 		zc_pt_reply_with(0);
 	}
-	zc_stats_request(&c->stats, opcode, now_usec() - t0);
+	zc_stats_latency(&c->stats, now_usec() - t0);
 	/* Every request but a large write uses up some of the credit. */
 	credit = __atomic_load_n(&c->pipe_credit, __ATOMIC_RELAXED);
 	if (credit)

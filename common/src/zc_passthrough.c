@@ -115,9 +115,8 @@ static const char *refused_reason(enum zc_pt_refused why)
 void zc_pt_negotiated(struct zc_chan *c)
 {
 	if (c->pt_wanted && !(c->flags2 & ZC_FUSE_PASSTHROUGH))
-		fprintf(stderr,
-			"zcfuse: passthrough is off for this mount: %s; files use the %s path\n",
-			refused_reason(c->pt_refused), c->splice ? "splice" : "copy");
+		zc_notice(c->s, "passthrough is off for this mount: %s; files use the %s path",
+			  refused_reason(c->pt_refused), c->splice ? "splice" : "copy");
 }
 
 static enum zc_stat_pt_fallback refused_cause(enum zc_pt_refused why)
@@ -193,11 +192,11 @@ static void warn_once(struct zc_chan *c, enum zc_stat_pt_fallback cause, int err
 	if (!what[cause] || __atomic_exchange_n(&c->pt_warned[cause], true, __ATOMIC_RELAXED))
 		return;
 	if (err)
-		fprintf(stderr, "zcfuse: passthrough: %s (%s); such files use the %s path\n",
-			what[cause], strerror(-err), c->splice ? "splice" : "copy");
+		zc_notice(c->s, "passthrough: %s (%s); such files use the %s path", what[cause],
+			  strerror(-err), c->splice ? "splice" : "copy");
 	else
-		fprintf(stderr, "zcfuse: passthrough: %s; such files use the %s path\n",
-			what[cause], c->splice ? "splice" : "copy");
+		zc_notice(c->s, "passthrough: %s; such files use the %s path", what[cause],
+			  c->splice ? "splice" : "copy");
 }
 
 int32_t zc_pt_open(struct zc_chan *c, uint64_t ino, int backing_fd)

@@ -44,6 +44,25 @@ ZC_EXPORT const char *zc_session_error(const struct zc_session *s)
 	return s && s->err[0] ? s->err : "no error";
 }
 
+ZC_EXPORT void zc_session_set_notice_handler(struct zc_session *s, zc_notice_fn fn, void *data)
+{
+	s->notice = fn;
+	s->notice_data = data;
+}
+
+void zc_notice(struct zc_session *s, const char *fmt, ...)
+{
+	char line[512];
+	va_list ap;
+
+	if (!s->notice)
+		return;
+	va_start(ap, fmt);
+	vsnprintf(line, sizeof(line), fmt, ap);
+	va_end(ap);
+	s->notice(s->notice_data, line);
+}
+
 ZC_EXPORT const char *zc_version(void)
 {
 	return ZCFUSE_VERSION_STRING;

@@ -43,11 +43,15 @@ static const char *const fallback_names[ZC_FALLBACK_NR] = {
 	[ZC_FALLBACK_SHORT_READ] = "short_read",
 };
 
-void zc_stats_request(struct zc_stats *st, uint32_t opcode, uint64_t usec)
+void zc_stats_request(struct zc_stats *st, uint32_t opcode)
+{
+	zc_stat_add(&st->requests[opcode < ZC_STAT_OPCODES ? opcode : 0], 1);
+}
+
+void zc_stats_latency(struct zc_stats *st, uint64_t usec)
 {
 	unsigned int bucket = 0;
 
-	zc_stat_add(&st->requests[opcode < ZC_STAT_OPCODES ? opcode : 0], 1);
 	while (bucket < ZC_STAT_LAT_BUCKETS - 1 && usec >= (1ULL << bucket))
 		bucket++;
 	zc_stat_add(&st->latency[bucket], 1);

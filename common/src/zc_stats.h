@@ -127,7 +127,12 @@ static inline void zc_stat_fallback(struct zc_stats *st, enum zc_stat_fallback c
 		zc_stat_add(&st->fallbacks[cause], 1);
 }
 
-void zc_stats_request(struct zc_stats *st, uint32_t opcode, uint64_t usec);
+/*
+ * A request, counted when it is received, so that whoever has its reply
+ * sees it counted; and its latency once served.
+ */
+void zc_stats_request(struct zc_stats *st, uint32_t opcode);
+void zc_stats_latency(struct zc_stats *st, uint64_t usec);
 
 /*
  * The counters as "name value" lines into @buf; returns the full length,

@@ -200,7 +200,7 @@ uring_refuse(struct zc_uring *u, const char *fmt, ...)
 		/* zc_session_loop() reports it: the program says it once. */
 		zc_chan_stop(u->c, -EOPNOTSUPP);
 	} else {
-		fprintf(stderr, "zcfuse: io_uring: %s; requests go through /dev/fuse\n", u->why);
+		zc_notice(u->c->s, "io_uring: %s; requests go through /dev/fuse", u->why);
 	}
 }
 

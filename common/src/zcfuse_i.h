@@ -67,6 +67,8 @@ struct zc_session {
 	struct zc_chan chan;
 	bool chan_ready;
 	char err[512];
+	zc_notice_fn notice;
+	void *notice_data;
 };
 
 /* The default splice threshold in bytes: smaller READs and WRITEs copy. */
@@ -99,5 +101,8 @@ void zc_kill_suid_sgid(struct zc_session *s, const struct zc_ctx *ctx, zc_ino_t 
 int zc_session_connect(struct zc_session *s, int dev_fd);
 
 void zc_set_error(struct zc_session *s, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
+
+/* Hand one line to the program's notice handler, if it set one. */
+void zc_notice(struct zc_session *s, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
 
 #endif /* ZCFUSE_I_H */

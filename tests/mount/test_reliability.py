@@ -356,7 +356,12 @@ def test_sigkill_under_load(opts):
         for i, (role, last, _) in results.items():
             assert last.startswith('error '), '%s-%d ended with %r' % (role, i, last)
             codes[last.split()[1]] = codes.get(last.split()[1], 0) + 1
-        assert set(codes) <= {'ENOTCONN', 'ECONNABORTED'}, codes
+        # With writeback, data the kernel still held fails to reach the dead
+        # daemon: fsync and close report that as EIO.
+        allowed = {'ENOTCONN', 'ECONNABORTED'}
+        if 'writeback' in opts:
+            allowed.add('EIO')
+        assert set(codes) <= allowed, codes
         records = check_synced(m.src, results)
         print('SIGKILL: %s: %d clients got %r within %.2f s; %d fsynced records intact'
               % (opts, len(results), codes, took, records))

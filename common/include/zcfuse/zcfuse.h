@@ -390,6 +390,17 @@ int zc_session_set_fsname(struct zc_session *s, const char *fsname);
 /** Print every request to stderr (the -d option). */
 void zc_session_set_debug(struct zc_session *s, int debug);
 
+/**
+ * Receives the library's notices: one line, without a newline, on how the
+ * mount runs where that differs from what was asked (a mode the kernel
+ * refused and why, a cause of per-file fallback, each said once). May be
+ * called from any thread. The library prints nothing itself.
+ */
+typedef void (*zc_notice_fn)(void *data, const char *line);
+
+/** Send notices to @fn with @data (NULL: drop them, the default). */
+void zc_session_set_notice_handler(struct zc_session *s, zc_notice_fn fn, void *data);
+
 /** Serve requests on one thread only (the -s option). */
 void zc_session_set_single_threaded(struct zc_session *s, int single);
 
