@@ -404,7 +404,12 @@ def test_sigterm_under_load(opts):
         for i, (role, last, _) in results.items():
             key = last.split()[1] if last.startswith('error ') else last
             codes[key] = codes.get(key, 0) + 1
-        assert set(codes) <= {'ENOTCONN', 'ECONNABORTED', 'ENOENT', 'done'}, codes
+        allowed = {'ENOTCONN', 'ECONNABORTED', 'ENOENT', 'done'}
+        # With writeback, data the kernel still held when the mount went away
+        # cannot be written: fsync and close report that as EIO.
+        if 'writeback' in opts:
+            allowed.add('EIO')
+        assert set(codes) <= allowed, codes
         records = check_synced(m.src, results)
         assert read_file(J(m.src, 'before-term')) == fsynced
         print('SIGTERM: %s: daemon exited 0 in %.2f s, clients %r; %d fsynced records intact'
