@@ -77,20 +77,31 @@ bool zc_chan_request_kills_suidgid(void)
 static const char zc_zeros[ZC_PAGE * ZC_MAX_WRITE_PAGES + ZC_PAGE]
     __attribute__((aligned(ZC_PAGE)));
 
-static int read_ulong_file(const char *path, unsigned long *ret)
+ssize_t zc_read_small_file(const char *path, char *buf, size_t size)
 {
-	char buf[32], *end;
 	ssize_t n;
 	int fd;
 
 	fd = open(path, O_RDONLY | O_CLOEXEC);
 	if (fd < 0)
 		return -errno;
-	n = read(fd, buf, sizeof(buf) - 1);
+	n = read(fd, buf, size - 1);
+	if (n < 0)
+		n = -errno;
 	close(fd);
+	if (n >= 0)
+		buf[n] = '\0';
+	return n;
+}
+
+static int read_ulong_file(const char *path, unsigned long *ret)
+{
+	char buf[32], *end;
+	ssize_t n;
+
+	n = zc_read_small_file(path, buf, sizeof(buf));
 	if (n <= 0)
-		return -EIO;
-	buf[n] = '\0';
+		return n < 0 ? (int)n : -EIO;
 	errno = 0;
 	*ret = strtoul(buf, &end, 10);
 	/* The file ends in a newline: accept trailing white space only. */

@@ -102,6 +102,9 @@ void zc_chan_wait_reads(struct zc_chan *c, uint64_t fh);
 /* True while this thread serves a request that asks to clear setuid/setgid. */
 bool zc_chan_request_kills_suidgid(void);
 
+/* Read a small text file (sysfs, procfs) into @buf, NUL-terminated: its length or -errno. */
+ssize_t zc_read_small_file(const char *path, char *buf, size_t size);
+
 /* The unique id of the request this thread serves (0 when none). */
 uint64_t zc_chan_current_unique(void);
 

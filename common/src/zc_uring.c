@@ -131,29 +131,13 @@ static __thread struct zc_uring_ent *zc_tls_ent;
 
 #endif /* ZC_HAVE_LIBURING */
 
-static int read_param(char *buf, size_t size)
-{
-	ssize_t n;
-	int fd;
-
-	fd = open(ZC_URING_PARAM, O_RDONLY | O_CLOEXEC);
-	if (fd < 0)
-		return -errno;
-	n = read(fd, buf, size - 1);
-	close(fd);
-	if (n < 0)
-		return -errno;
-	buf[n] = '\0';
-	return 0;
-}
-
 /* Why the kernel will not serve FUSE over io_uring now, or NULL. */
 static const char *kernel_refusal(void)
 {
 	char val[8];
-	int r;
+	ssize_t r;
 
-	r = read_param(val, sizeof(val));
+	r = zc_read_small_file(ZC_URING_PARAM, val, sizeof(val));
 	if (r == -ENOENT)
 		return "this kernel has no FUSE over io_uring (no " ZC_URING_PARAM
 		       "; it needs Linux 6.14 or later built with CONFIG_FUSE_IO_URING)";
@@ -171,17 +155,12 @@ static const char *kernel_refusal(void)
 static int possible_cpus(void)
 {
 	char buf[256], *p, *end;
-	int fd, count = 0;
+	int count = 0;
 	ssize_t n;
 
-	fd = open("/sys/devices/system/cpu/possible", O_RDONLY | O_CLOEXEC);
-	if (fd < 0)
-		return -errno;
-	n = read(fd, buf, sizeof(buf) - 1);
-	close(fd);
+	n = zc_read_small_file("/sys/devices/system/cpu/possible", buf, sizeof(buf));
 	if (n <= 0)
-		return -EIO;
-	buf[n] = '\0';
+		return n < 0 ? (int)n : -EIO;
 	/* A list of ranges: "0-3", "0,2-5". */
 	for (p = buf; *p && *p != '\n';) {
 		long lo, hi;

@@ -14,6 +14,7 @@ import threading
 import pytest
 
 import zctest
+from zctest import counter_delta as delta, counters
 
 MIB = 1 << 20
 TOTAL = 64 * MIB
@@ -48,15 +49,6 @@ def mode_id(opts):
     return ','.join(opts)
 
 
-def counters(mnt):
-    text = os.getxattr(mnt, 'user.zcfuse.stats').decode()
-    out = {}
-    for line in text.splitlines():
-        name, value = line.rsplit(' ', 1)
-        out[name] = int(value)
-    return out
-
-
 def proc_io(pid):
     out = {}
     with open('/proc/%d/io' % pid) as f:
@@ -64,10 +56,6 @@ def proc_io(pid):
             name, value = line.split(':')
             out[name] = int(value)
     return out
-
-
-def delta(after, before, name):
-    return after.get(name, 0) - before.get(name, 0)
 
 
 @pytest.mark.timeout(300)

@@ -20,27 +20,11 @@ import time
 import pytest
 
 import zctest
+from zctest import counter_delta as delta, counters, parse_counters
 
 MIB = 1 << 20
 TOTAL = 64 * MIB
 UID = GID = 40123
-
-
-def counters(mnt):
-    text = os.getxattr(mnt, 'user.zcfuse.stats').decode()
-    return parse_counters(text)
-
-
-def parse_counters(text):
-    out = {}
-    for line in text.splitlines():
-        name, value = line.rsplit(' ', 1)
-        out[name] = int(value)
-    return out
-
-
-def delta(after, before, name):
-    return after.get(name, 0) - before.get(name, 0)
 
 
 def drop_caches():

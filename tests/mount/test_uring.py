@@ -16,7 +16,7 @@ import time
 import pytest
 
 import zctest
-from zctest import read_file, write_file
+from zctest import counter_delta as delta, read_file, write_file
 
 J = os.path.join
 MIB = 1 << 20
@@ -38,10 +38,6 @@ def uring_off():
         if p.skip_reason:
             pytest.skip(p.skip_reason)
         yield
-
-
-def delta(after, before, name):
-    return after.get(name, 0) - before.get(name, 0)
 
 
 def small_workload(mnt, rounds=50):

@@ -165,14 +165,23 @@ class UringParam:
         return False
 
 
-def counters(mnt):
-    """The daemon's counters (user.zcfuse.stats of the mount root) as a dict."""
-    text = os.getxattr(mnt, 'user.zcfuse.stats').decode()
+def parse_counters(text):
+    """Counter lines ("name value") as a dict."""
     out = {}
     for line in text.splitlines():
         name, value = line.rsplit(' ', 1)
         out[name] = int(value)
     return out
+
+
+def counters(mnt):
+    """The daemon's counters (user.zcfuse.stats of the mount root) as a dict."""
+    return parse_counters(os.getxattr(mnt, 'user.zcfuse.stats').decode())
+
+
+def counter_delta(after, before, name):
+    """How much counter name grew from before to after (absent counts as 0)."""
+    return after.get(name, 0) - before.get(name, 0)
 
 
 def possible_cpus():
