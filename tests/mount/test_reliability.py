@@ -252,15 +252,19 @@ try:
             for off in range(0, 16 << 20, 1 << 20):
                 os.pread(fd, 1 << 20, off)
     elif role == 'meta':
+        # Names relative to a descriptor of the mount's root: once a stopped
+        # daemon has unmounted, a path would lead to the directory under it.
+        dfd = os.open(root, os.O_RDONLY | os.O_DIRECTORY)
         i = 0
         while time.monotonic() < deadline:
-            p = '%s.%d' % (name, i % 50)
-            with open(p, 'wb') as f:
-                f.write(b'm')
-            os.stat(p)
-            os.listdir(root)
-            os.rename(p, p + '.r')
-            os.unlink(p + '.r')
+            p = '%s-%d.%d' % (role, n, i % 50)
+            fd = os.open(p, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o644, dir_fd=dfd)
+            os.write(fd, b'm')
+            os.close(fd)
+            os.stat(p, dir_fd=dfd)
+            os.listdir(dfd)
+            os.rename(p, p + '.r', src_dir_fd=dfd, dst_dir_fd=dfd)
+            os.unlink(p + '.r', dir_fd=dfd)
             i += 1
     elif role == 'syncer':
         # Records of 4 KiB, each fsynced; "synced N" once record N is durable.
