@@ -912,6 +912,8 @@ static void *worker_main(void *arg)
 	struct zc_chan *c = w->chan;
 	int r;
 
+	/* Names show in top -H and /proc/PID/task/TID/comm. */
+	pthread_setname_np(pthread_self(), "zcfuse-dev");
 	zc_tls_dev_fd = w->dev_fd;
 	while (!__atomic_load_n(&c->exiting, __ATOMIC_ACQUIRE)) {
 		r = worker_serve_one(w);

@@ -150,11 +150,17 @@ void zc_chan_stop(struct zc_chan *c, int error);
  */
 void zc_chan_serve_mem(struct zc_chan *c, void *req, size_t len, void *reply_buf);
 
+/* How the ring is served (-o io_uring and the uring_* options). */
+struct zc_uring_conf {
+	bool strict;	    /* fail instead of falling back to /dev/fuse */
+	unsigned int depth; /* entries per queue */
+	bool pin;	    /* each queue's thread runs on the queue's CPU only */
+	bool idle;	    /* queue threads run at SCHED_IDLE */
+};
+
 /*
  * FUSE over io_uring (zc_uring.c). zc_uring_setup() before mounting checks
- * that the kernel and io_uring allow it and asks for it at INIT (@strict:
- * fail instead of falling back to /dev/fuse; @depth: entries per queue;
- * @pin: each queue's thread runs on the queue's CPU only).
+ * that the kernel and io_uring allow it and asks for it at INIT.
  * The transport calls zc_uring_init_reply() while it amends the INIT reply
  * (returns the flags2 bits to clear when the ring cannot be prepared), and
  * zc_uring_init_sent() once the reply reached the kernel: queue threads
@@ -164,7 +170,7 @@ void zc_chan_serve_mem(struct zc_chan *c, void *req, size_t len, void *reply_buf
  * zc_uring_refusal() says why the mount does not use the ring (NULL: it
  * does, or never asked).
  */
-int zc_uring_setup(struct zc_chan *c, bool strict, unsigned int depth, bool pin, char *why,
+int zc_uring_setup(struct zc_chan *c, const struct zc_uring_conf *conf, char *why,
 		   size_t why_size);
 uint32_t zc_uring_init_reply(struct zc_chan *c);
 void zc_uring_init_sent(struct zc_chan *c, bool sent);

@@ -101,7 +101,10 @@ ZC_EXPORT const char *zc_options_help(void)
 	       "    -o noio_uring               requests through /dev/fuse (default)\n"
 	       "    -o uring_depth=N            ring entries per queue (1 to 128, default: 8)\n"
 	       "    -o nouring_pin              let the ring's queue threads run on any CPU\n"
-	       "                                (default: each on its queue's CPU)\n";
+	       "                                (default: each on its queue's CPU)\n"
+	       "    -o nouring_idle             run the queue threads at normal priority\n"
+	       "                                (default: SCHED_IDLE, so that a reply leaves\n"
+	       "                                the application on its CPU)\n";
 }
 
 bool zc_opts_default_permissions(const struct zc_opts *opts)
@@ -154,8 +157,9 @@ ZC_EXPORT struct zc_session *zc_session_new(const struct zc_backend_ops *ops, si
 	s->opts.threads = 10;
 	s->opts.splice = true;
 	s->opts.splice_threshold = ZC_SPLICE_THRESHOLD_DEFAULT;
-	s->opts.uring_depth = ZC_URING_DEPTH_DEFAULT;
-	s->opts.uring_pin = true;
+	s->opts.uring.depth = ZC_URING_DEPTH_DEFAULT;
+	s->opts.uring.pin = true;
+	s->opts.uring.idle = true;
 	return s;
 }
 
@@ -278,14 +282,14 @@ ZC_EXPORT int zc_session_set_option(struct zc_session *s, const char *opt)
 	if (!strcmp(name, "uring_depth")) {
 		if (!val)
 			goto need_value;
-		return parse_uint(s, name, val, 1, ZC_URING_DEPTH_MAX, &s->opts.uring_depth);
+		return parse_uint(s, name, val, 1, ZC_URING_DEPTH_MAX, &s->opts.uring.depth);
 	}
 	if (!strcmp(name, "io_uring") && val) {
 		if (!strcmp(val, "strict")) {
-			s->opts.io_uring = s->opts.io_uring_strict = true;
+			s->opts.io_uring = s->opts.uring.strict = true;
 		} else if (!strcmp(val, "fallback")) {
 			s->opts.io_uring = true;
-			s->opts.io_uring_strict = false;
+			s->opts.uring.strict = false;
 		} else {
 			zc_set_error(s,
 				     "bad value for option 'io_uring': '%s' (expected strict or "
@@ -329,11 +333,15 @@ ZC_EXPORT int zc_session_set_option(struct zc_session *s, const char *opt)
 	else if (!strcmp(name, "io_uring"))
 		s->opts.io_uring = true;
 	else if (!strcmp(name, "noio_uring"))
-		s->opts.io_uring = s->opts.io_uring_strict = false;
+		s->opts.io_uring = s->opts.uring.strict = false;
 	else if (!strcmp(name, "uring_pin"))
-		s->opts.uring_pin = true;
+		s->opts.uring.pin = true;
 	else if (!strcmp(name, "nouring_pin"))
-		s->opts.uring_pin = false;
+		s->opts.uring.pin = false;
+	else if (!strcmp(name, "uring_idle"))
+		s->opts.uring.idle = true;
+	else if (!strcmp(name, "nouring_idle"))
+		s->opts.uring.idle = false;
 	else {
 		zc_set_error(s, "unknown option '%s'", name);
 		return -EINVAL;
@@ -538,12 +546,10 @@ static int session_prepare(struct zc_session *s)
 	if (s->opts.io_uring) {
 		char why[256];
 
-		r = zc_uring_setup(&s->chan, s->opts.io_uring_strict, s->opts.uring_depth,
-				   s->opts.uring_pin, why, sizeof(why));
-		if (r == -EOPNOTSUPP && !s->opts.io_uring_strict) {
+		r = zc_uring_setup(&s->chan, &s->opts.uring, why, sizeof(why));
+		if (r == -EOPNOTSUPP && !s->opts.uring.strict) {
 			/* The one line that says why; the mount goes on without it. */
-			fprintf(stderr, "zcfuse: io_uring: %s; requests go through /dev/fuse\n",
-				why);
+			zc_notice(s, "io_uring: %s; requests go through /dev/fuse", why);
 		} else if (r == -EOPNOTSUPP) {
 			zc_set_error(s, "io_uring=strict: %s", why);
 			return r;

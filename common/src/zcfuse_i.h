@@ -38,11 +38,9 @@ struct zc_opts {
 	bool splice;
 	size_t splice_threshold;
 	bool passthrough;
-	/* FUSE over io_uring: asked for, exit instead of falling back, entries per queue. */
+	/* FUSE over io_uring: asked for, and how the ring is served. */
 	bool io_uring;
-	bool io_uring_strict;
-	unsigned int uring_depth;
-	bool uring_pin;
+	struct zc_uring_conf uring;
 };
 
 /* Ring entries per queue by default (-o uring_depth=N). */

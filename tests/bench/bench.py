@@ -93,6 +93,8 @@ SYSTEMS = [
     # FUSE over io_uring; strict, so that a refused ring shows as FAIL.
     System('zcfuse-uring', 'zcfuse', ['io_uring=strict']),
     System('zcfuse-uring-nopin', 'zcfuse', ['io_uring=strict', 'nouring_pin']),
+    # Queue threads at normal priority rather than SCHED_IDLE.
+    System('zcfuse-uring-noidle', 'zcfuse', ['io_uring=strict', 'nouring_idle'], default=False),
 ]
 
 URING_PARAM = '/sys/module/fuse/parameters/enable_uring'

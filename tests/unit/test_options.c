@@ -137,25 +137,30 @@ static void test_io_uring(void)
 	struct zc_session *s = new_session();
 
 	CHECK(!s->opts.io_uring);
-	CHECK_EQ(s->opts.uring_depth, ZC_URING_DEPTH_DEFAULT);
-	CHECK(s->opts.uring_pin);
+	CHECK_EQ(s->opts.uring.depth, ZC_URING_DEPTH_DEFAULT);
+	CHECK(s->opts.uring.pin);
+	CHECK(s->opts.uring.idle);
 	CHECK_EQ(zc_session_set_option(s, "io_uring"), 0);
-	CHECK(s->opts.io_uring && !s->opts.io_uring_strict);
+	CHECK(s->opts.io_uring && !s->opts.uring.strict);
 	CHECK_EQ(zc_session_set_option(s, "io_uring=strict"), 0);
-	CHECK(s->opts.io_uring && s->opts.io_uring_strict);
+	CHECK(s->opts.io_uring && s->opts.uring.strict);
 	CHECK_EQ(zc_session_set_option(s, "io_uring=fallback"), 0);
-	CHECK(s->opts.io_uring && !s->opts.io_uring_strict);
+	CHECK(s->opts.io_uring && !s->opts.uring.strict);
 	CHECK_EQ(zc_session_set_option(s, "io_uring=maybe"), -EINVAL);
 	CHECK_STR_CONTAINS(zc_session_error(s), "strict or fallback");
 	CHECK_EQ(zc_session_set_option(s, "noio_uring"), 0);
 	CHECK(!s->opts.io_uring);
 	CHECK_EQ(zc_session_set_option(s, "uring_depth=32"), 0);
-	CHECK_EQ(s->opts.uring_depth, 32);
+	CHECK_EQ(s->opts.uring.depth, 32);
 	CHECK_EQ(zc_session_set_option(s, "uring_depth=0"), -EINVAL);
 	CHECK_EQ(zc_session_set_option(s, "uring_depth=129"), -EINVAL);
 	CHECK_STR_CONTAINS(zc_session_error(s), "uring_depth");
 	CHECK_EQ(zc_session_set_option(s, "nouring_pin"), 0);
-	CHECK(!s->opts.uring_pin);
+	CHECK(!s->opts.uring.pin);
+	CHECK_EQ(zc_session_set_option(s, "nouring_idle"), 0);
+	CHECK(!s->opts.uring.idle);
+	CHECK_EQ(zc_session_set_option(s, "uring_idle"), 0);
+	CHECK(s->opts.uring.idle);
 	zc_session_destroy(s);
 }
 
