@@ -75,6 +75,8 @@ struct zc_stats {
 	uint64_t uring_payload_out;
 	uint64_t uring_payload_copied;
 	uint64_t uring_commits;
+	/* Ring requests served by a queue's pool rather than its thread. */
+	uint64_t uring_pool;
 	/* Ring queues whose entries are registered with the kernel. */
 	uint64_t uring_queues;
 };

@@ -224,6 +224,8 @@ uring_refuse(struct zc_uring *u, const char *fmt, ...)
 static int ring_setup(struct io_uring *ring, unsigned int depth)
 {
 	struct io_uring_params p;
+	unsigned int i;
+	int r;
 
 	memset(&p, 0, sizeof(p));
 	/* The command area of a 64-byte SQE is too small for the FUSE command. */
@@ -234,7 +236,13 @@ static int ring_setup(struct io_uring *ring, unsigned int depth)
 	p.flags = IORING_SETUP_SQE128 | IORING_SETUP_CQSIZE;
 	p.cq_entries = depth * 2;
 	/* One command per entry, and the eventfd read of the helpers. */
-	return io_uring_queue_init_params(depth + 1, ring, &p);
+	r = io_uring_queue_init_params(depth + 1, ring, &p);
+	if (r < 0)
+		return r;
+	/* Slot i holds SQE i, as sq_publish() expects (liburing 2.3 sets it up so too). */
+	for (i = 0; i < ring->sq.ring_entries; i++)
+		ring->sq.array[i] = i;
+	return 0;
 }
 
 static const char *ring_refusal(int r, char *buf, size_t size)
@@ -577,6 +585,7 @@ static void *pool_main(void *arg)
 		if (!q->work_head)
 			q->work_tail = &q->work_head;
 		pthread_mutex_unlock(&q->work_lock);
+		zc_stat_add(&q->u->c->stats.uring_pool, 1);
 		ent_serve(ent);
 		ent_commit_now(q, ent);
 		pthread_mutex_lock(&q->work_lock);
@@ -616,21 +625,6 @@ static size_t data_size(const char *req, size_t len, size_t payload)
 		return 0;
 	memcpy(&read_in, req + sizeof(*in), sizeof(read_in));
 	return read_in.size;
-}
-
-/*
- * A WRITE of dirty pages (writeback cache): no application waits for it,
- * and more usually follow, so it goes to the pool even when it came alone.
- */
-static bool writeback_write(const char *req, size_t len)
-{
-	const struct fuse_in_header *in = (const struct fuse_in_header *)req;
-	struct fuse_write_in write_in;
-
-	if (in->opcode != FUSE_WRITE || len < sizeof(*in) + sizeof(write_in))
-		return false;
-	memcpy(&write_in, req + sizeof(*in), sizeof(write_in));
-	return write_in.write_flags & FUSE_WRITE_CACHE;
 }
 
 /*
@@ -695,15 +689,15 @@ static void queue_serve(struct zc_uring_queue *q, struct zc_uring_ent *ent, bool
 			return;
 		}
 		/*
-		 * Large READs and WRITEs that came with others (readahead), and
-		 * large writeback WRITEs, are served beside this thread by the
-		 * pool. Anything else stays here: handing over costs two
-		 * wake-ups (measured: large direct READs and WRITEs lose 10 to
-		 * 20 % when they go to the pool alone, and the metadata
-		 * workload, whose RELEASEs come with the next request, a third).
+		 * A burst of large READs or WRITEs (readahead, writeback): the
+		 * others are served beside this thread by the pool. Anything
+		 * else stays here: handing over costs two wake-ups (measured:
+		 * large direct READs and WRITEs lose 10 to 20 % when they go to
+		 * the pool alone, and the metadata workload, whose RELEASEs come
+		 * with the next request, a third).
 		 */
-		if ((more || writeback_write(ent->req, ent->req_len)) &&
-		    data_size(ent->req, ent->req_len, payload) >= ZC_URING_POOL_MIN && pool_hand(q, ent))
+		if (more && data_size(ent->req, ent->req_len, payload) >= ZC_URING_POOL_MIN &&
+		    pool_hand(q, ent))
 			return;
 		ent_serve(ent);
 	}

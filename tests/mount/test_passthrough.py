@@ -20,17 +20,11 @@ import time
 import pytest
 
 import zctest
-from zctest import counter_delta as delta, counters, parse_counters
+from zctest import counter_delta as delta, counters, drop_caches, parse_counters
 
 MIB = 1 << 20
 TOTAL = 64 * MIB
 UID = GID = 40123
-
-
-def drop_caches():
-    os.sync()
-    with open('/proc/sys/vm/drop_caches', 'w') as f:
-        f.write('3\n')
 
 
 def pattern(seed, size):

@@ -174,6 +174,13 @@ def parse_counters(text):
     return out
 
 
+def drop_caches(what=3):
+    """Write back dirty data and drop clean caches (what: 1 pages, 2 names, 3 both)."""
+    os.sync()
+    with open('/proc/sys/vm/drop_caches', 'w') as f:
+        f.write('%d\n' % what)
+
+
 def counters(mnt):
     """The daemon's counters (user.zcfuse.stats of the mount root) as a dict."""
     return parse_counters(os.getxattr(mnt, 'user.zcfuse.stats').decode())
