@@ -2,6 +2,7 @@
 /* The /dev/fuse transport: receive loop, READ and WRITE data path, replies. */
 #include <errno.h>
 #include <fcntl.h>
+#include <linux/capability.h>
 #include <linux/fuse.h>
 #include <sched.h>
 #include <signal.h>
@@ -9,6 +10,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/ioctl.h>
+#include <sys/syscall.h>
 #include <time.h>
 #include <unistd.h>
 
@@ -92,6 +94,16 @@ ssize_t zc_read_small_file(const char *path, char *buf, size_t size)
 	if (n >= 0)
 		buf[n] = '\0';
 	return n;
+}
+
+bool zc_has_capability(int cap)
+{
+	struct __user_cap_header_struct hdr = { .version = _LINUX_CAPABILITY_VERSION_3 };
+	struct __user_cap_data_struct data[_LINUX_CAPABILITY_U32S_3];
+
+	if (syscall(SYS_capget, &hdr, data) < 0)
+		return false;
+	return data[cap / 32].effective & (1U << (cap % 32));
 }
 
 static int read_ulong_file(const char *path, unsigned long *ret)

@@ -105,6 +105,9 @@ bool zc_chan_request_kills_suidgid(void);
 /* Read a small text file (sysfs, procfs) into @buf, NUL-terminated: its length or -errno. */
 ssize_t zc_read_small_file(const char *path, char *buf, size_t size);
 
+/* Whether the daemon has capability @cap (CAP_*) in its effective set. */
+bool zc_has_capability(int cap);
+
 /* The unique id of the request this thread serves (0 when none). */
 uint64_t zc_chan_current_unique(void);
 

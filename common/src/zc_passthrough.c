@@ -16,7 +16,6 @@
 #include <string.h>
 #include <sys/ioctl.h>
 #include <sys/stat.h>
-#include <sys/syscall.h>
 #include <unistd.h>
 
 #include "fuse_kernel_ext.h"
@@ -42,22 +41,12 @@ static __thread struct {
 	int32_t backing_id;
 } zc_tls_pt_reply;
 
-static bool has_cap_sys_admin(void)
-{
-	struct __user_cap_header_struct hdr = { .version = _LINUX_CAPABILITY_VERSION_3 };
-	struct __user_cap_data_struct data[_LINUX_CAPABILITY_U32S_3];
-
-	if (syscall(SYS_capget, &hdr, data) < 0)
-		return false;
-	return data[CAP_SYS_ADMIN / 32].effective & (1U << (CAP_SYS_ADMIN % 32));
-}
-
 int zc_pt_setup(struct zc_chan *c)
 {
 	struct zc_pt_table *t;
 
 	c->pt_wanted = true;
-	if (!has_cap_sys_admin()) {
+	if (!zc_has_capability(CAP_SYS_ADMIN)) {
 		c->pt_refused = ZC_PT_REFUSED_PERMISSION;
 		return 0;
 	}
