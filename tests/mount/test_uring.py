@@ -117,6 +117,86 @@ def test_queue_threads_pinned_and_at_idle_priority(uring_on, idle):
             assert len(os.sched_getaffinity(tid)) == len(os.sched_getaffinity(0))
 
 
+_HOG = '''
+import os
+os.sched_setaffinity(0, {0})
+print('spinning', flush=True)
+while True:
+    pass
+'''
+
+_STAT_LOOP = '''
+import os, sys, time
+os.sched_setaffinity(0, {0})
+path, seconds = sys.argv[1], float(sys.argv[2])
+n, end = 0, time.monotonic() + seconds
+while time.monotonic() < end:
+    os.stat(path)
+    n += 1
+print(n)
+'''
+
+
+AUTOGROUP = '/proc/sys/kernel/sched_autogroup_enabled'
+
+
+@pytest.fixture
+def one_scheduling_group():
+    """Sessions started now share one scheduling group: with autogroups, a
+    busy loop in another session could not starve the daemon's threads."""
+    try:
+        with open(AUTOGROUP) as f:
+            old = f.read().strip()
+    except FileNotFoundError:
+        yield
+        return
+    try:
+        with open(AUTOGROUP, 'w') as f:
+            f.write('0')
+    except OSError as e:
+        pytest.skip('cannot turn autogroups off: %s' % e)
+    try:
+        yield
+    finally:
+        with open(AUTOGROUP, 'w') as f:
+            f.write(old)
+
+
+def test_starved_queue_thread_is_lifted(uring_on, one_scheduling_group):
+    # A busy loop on CPU 0 starves queue 0's thread at SCHED_IDLE: without
+    # the watchdog a stat() loop on that CPU made about 200 calls in 2 s
+    # here, with it 43 000. The watchdog lifts the thread to normal
+    # priority, and lets it down again once the CPU is free.
+    hog = subprocess.Popen([sys.executable, '-c', _HOG], stdout=subprocess.PIPE,
+                           start_new_session=True)
+    try:
+        assert hog.stdout.readline().strip() == b'spinning'
+        with zctest.Mount(opts=['cache=never', 'io_uring=strict']) as m:
+            path = J(m.mnt, 'f')
+            write_file(path, b'x')
+            ring0 = [tid for tid, name in daemon_threads(m.proc.pid).items()
+                     if name == 'zcfuse-ring0']
+            assert len(ring0) == 1
+            r = subprocess.run([sys.executable, '-c', _STAT_LOOP, path, '2'],
+                               stdout=subprocess.PIPE, timeout=60, check=True,
+                               start_new_session=True)
+            calls = int(r.stdout)
+            assert zctest.counters(m.mnt)['transport.uring.promotions'] >= 1
+            assert calls >= 2000, calls
+            hog.kill()
+            hog.wait()
+            # Back to SCHED_IDLE once the hold (1 s, doubled while starved
+            # again soon after) has run out.
+            deadline = time.monotonic() + 20
+            while os.sched_getscheduler(ring0[0]) != os.SCHED_IDLE:
+                assert time.monotonic() < deadline, 'queue thread stayed at normal priority'
+                time.sleep(0.1)
+    finally:
+        if hog.poll() is None:
+            hog.kill()
+            hog.wait()
+
+
 def test_small_and_lone_requests_stay_on_the_queue_thread(uring_on):
     # Handing a request to the pool costs two wake-ups: 4 KiB reads, and a
     # large WRITE an application waits for alone, are served where they land.
