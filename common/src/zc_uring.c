@@ -1070,14 +1070,15 @@ static void *queue_main(void *arg)
 	unsigned int i, n;
 	int r;
 
-	snprintf(name, sizeof(name), "zcfuse-ring%u", q->qid);
-	pthread_setname_np(pthread_self(), name);
 	/* Before the pinning and the priority: pool threads run anywhere, normally. */
 	for (i = 0; i < ZC_URING_POOL; i++) {
 		if (pthread_create(&q->pool[i], NULL, pool_main, q) != 0)
 			break;
 		q->nr_pool++;
 	}
+	/* After: a new thread bears its creator's name until it names itself. */
+	snprintf(name, sizeof(name), "zcfuse-ring%u", q->qid);
+	pthread_setname_np(pthread_self(), name);
 	if (u->pin)
 		pin_to_cpu(q->qid);
 	__atomic_store_n(&q->tid, (pid_t)syscall(SYS_gettid), __ATOMIC_RELEASE);

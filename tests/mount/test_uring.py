@@ -91,9 +91,36 @@ def daemon_threads(pid):
     """{thread id: name} of the daemon's threads."""
     threads = {}
     for tid in os.listdir('/proc/%d/task' % pid):
-        with open('/proc/%d/task/%s/comm' % (pid, tid)) as f:
-            threads[int(tid)] = f.read().strip()
+        try:
+            with open('/proc/%d/task/%s/comm' % (pid, tid)) as f:
+                threads[int(tid)] = f.read().strip()
+        except FileNotFoundError:
+            pass  # a thread that just ended
     return threads
+
+
+def ring_threads(pid, idle=True, timeout=10):
+    """({queue: thread id}, [pool thread ids]) once every queue thread runs
+    under its name (and at SCHED_IDLE, or normal priority, unless idle is
+    None) and its pool threads under theirs."""
+    deadline = time.monotonic() + timeout
+    while True:
+        threads = daemon_threads(pid)
+        rings = {int(name[len('zcfuse-ring'):]): tid for tid, name in threads.items()
+                 if name.startswith('zcfuse-ring')}
+        pools = [tid for tid, name in threads.items() if name.startswith('zcfuse-pool')]
+        policy = os.SCHED_IDLE if idle else os.SCHED_OTHER
+        try:
+            ready = (sorted(rings) == list(range(zctest.possible_cpus())) and
+                     len(pools) == 2 * len(rings) and
+                     (idle is None or
+                      all(os.sched_getscheduler(t) == policy for t in rings.values())))
+        except ProcessLookupError:
+            ready = False
+        if ready:
+            return rings, pools
+        assert time.monotonic() < deadline, 'ring threads never all started: %s' % threads
+        time.sleep(0.05)
 
 
 @pytest.mark.parametrize('idle', [True, False], ids=['idle', 'nouring_idle'])
@@ -103,12 +130,7 @@ def test_queue_threads_pinned_and_at_idle_priority(uring_on, idle):
     opts = ['cache=never', 'io_uring=strict'] + ([] if idle else ['nouring_idle'])
     with zctest.Mount(opts=opts) as m:
         small_workload(m.mnt, rounds=5)
-        threads = daemon_threads(m.proc.pid)
-        rings = {int(name[len('zcfuse-ring'):]): tid for tid, name in threads.items()
-                 if name.startswith('zcfuse-ring')}
-        pools = [tid for tid, name in threads.items() if name.startswith('zcfuse-pool')]
-        assert sorted(rings) == list(range(zctest.possible_cpus())), threads
-        assert len(pools) == 2 * len(rings), threads
+        rings, pools = ring_threads(m.proc.pid, idle)
         for qid, tid in rings.items():
             assert os.sched_getscheduler(tid) == (os.SCHED_IDLE if idle else os.SCHED_OTHER)
             assert os.sched_getaffinity(tid) == {qid}
@@ -174,9 +196,7 @@ def test_starved_queue_thread_is_lifted(uring_on, one_scheduling_group):
         with zctest.Mount(opts=['cache=never', 'io_uring=strict']) as m:
             path = J(m.mnt, 'f')
             write_file(path, b'x')
-            ring0 = [tid for tid, name in daemon_threads(m.proc.pid).items()
-                     if name == 'zcfuse-ring0']
-            assert len(ring0) == 1
+            rings, _ = ring_threads(m.proc.pid, idle=None)
             r = subprocess.run([sys.executable, '-c', _STAT_LOOP, path, '2'],
                                stdout=subprocess.PIPE, timeout=60, check=True,
                                start_new_session=True)
@@ -188,7 +208,7 @@ def test_starved_queue_thread_is_lifted(uring_on, one_scheduling_group):
             # Back to SCHED_IDLE once the hold (1 s, doubled while starved
             # again soon after) has run out.
             deadline = time.monotonic() + 20
-            while os.sched_getscheduler(ring0[0]) != os.SCHED_IDLE:
+            while os.sched_getscheduler(rings[0]) != os.SCHED_IDLE:
                 assert time.monotonic() < deadline, 'queue thread stayed at normal priority'
                 time.sleep(0.1)
     finally:
