@@ -155,6 +155,8 @@ struct zc_uring {
 	bool refused;
 	char why[256];
 	unsigned int registered;
+	/* Guards the queue threads' ids while the watchdog uses them. */
+	pthread_mutex_t tid_lock;
 	/* Lifts a queue thread starved at SCHED_IDLE to normal priority. */
 	pthread_t watchdog;
 	bool watchdog_started;
@@ -331,6 +333,7 @@ int zc_uring_setup(struct zc_chan *c, const struct zc_uring_conf *conf, char *wh
 		return -ENOMEM;
 	}
 	u->c = c;
+	pthread_mutex_init(&u->tid_lock, NULL);
 	u->strict = conf->strict;
 	u->pin = conf->pin;
 	u->idle = conf->idle && can_leave_idle();
@@ -952,10 +955,10 @@ static int set_policy(pid_t tid, int policy)
 	return sched_setscheduler(tid, policy, &param) < 0 ? -errno : 0;
 }
 
-/* One look at a queue thread; returns whether it looked stuck. */
+/* One look at a queue thread, with tid_lock held; returns whether it looked stuck. */
 static bool watch_queue(struct zc_uring *u, struct zc_uring_queue *q, uint64_t now)
 {
-	pid_t tid = __atomic_load_n(&q->tid, __ATOMIC_ACQUIRE);
+	pid_t tid = q->tid;
 	uint64_t turns;
 	bool stuck;
 
@@ -1018,10 +1021,12 @@ static void *watchdog_main(void *arg)
 			break;
 		pthread_mutex_unlock(&u->watchdog_lock);
 		look_soon = false;
+		pthread_mutex_lock(&u->tid_lock);
 		for (i = 0; i < u->nr_queues; i++) {
 			look_soon |= watch_queue(u, &u->queues[i], now_ms());
 			look_soon |= u->queues[i].promoted;
 		}
+		pthread_mutex_unlock(&u->tid_lock);
 		pthread_mutex_lock(&u->watchdog_lock);
 	}
 	pthread_mutex_unlock(&u->watchdog_lock);
@@ -1081,7 +1086,9 @@ static void *queue_main(void *arg)
 	pthread_setname_np(pthread_self(), name);
 	if (u->pin)
 		pin_to_cpu(q->qid);
-	__atomic_store_n(&q->tid, (pid_t)syscall(SYS_gettid), __ATOMIC_RELEASE);
+	pthread_mutex_lock(&u->tid_lock);
+	q->tid = (pid_t)syscall(SYS_gettid);
+	pthread_mutex_unlock(&u->tid_lock);
 	if (u->idle)
 		run_at_idle_priority();
 	queue_arm_efd(q);
@@ -1117,6 +1124,10 @@ static void *queue_main(void *arg)
 			queue_serve(q, q->ready[i], i + 1 < q->nr_ready);
 		q->nr_ready = 0;
 	}
+	/* Before the id can go to another thread: the watchdog must not touch it. */
+	pthread_mutex_lock(&u->tid_lock);
+	q->tid = 0;
+	pthread_mutex_unlock(&u->tid_lock);
 	return NULL;
 }
 
@@ -1285,6 +1296,7 @@ void zc_uring_fini(struct zc_chan *c)
 		free(q->ents);
 		free(q->ready);
 	}
+	pthread_mutex_destroy(&u->tid_lock);
 	free(u->queues);
 	free(u);
 	c->uring = NULL;
