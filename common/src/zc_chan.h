@@ -173,8 +173,7 @@ struct zc_uring_conf {
  * zc_uring_refusal() says why the mount does not use the ring (NULL: it
  * does, or never asked).
  */
-int zc_uring_setup(struct zc_chan *c, const struct zc_uring_conf *conf, char *why,
-		   size_t why_size);
+int zc_uring_setup(struct zc_chan *c, const struct zc_uring_conf *conf, char *why, size_t why_size);
 uint32_t zc_uring_init_reply(struct zc_chan *c);
 void zc_uring_init_sent(struct zc_chan *c, bool sent);
 bool zc_uring_reply(struct zc_chan *c, const struct iovec *iov, int count, ssize_t *ret);

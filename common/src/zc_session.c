@@ -103,8 +103,9 @@ ZC_EXPORT const char *zc_options_help(void)
 	       "    -o nouring_pin              let the ring's queue threads run on any CPU\n"
 	       "                                (default: each on its queue's CPU)\n"
 	       "    -o nouring_idle             run the queue threads at normal priority\n"
-	       "                                (default: SCHED_IDLE, so that a reply leaves\n"
-	       "                                the application on its CPU)\n";
+	       "                                (default: SCHED_IDLE, lifted while starved,\n"
+	       "                                so that a reply leaves the application on\n"
+	       "                                its CPU)\n";
 }
 
 bool zc_opts_default_permissions(const struct zc_opts *opts)

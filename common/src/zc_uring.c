@@ -302,8 +302,7 @@ static bool can_leave_idle(void)
 	return rl.rlim_cur == RLIM_INFINITY || rl.rlim_cur >= (rlim_t)(20 - nice_now);
 }
 
-int zc_uring_setup(struct zc_chan *c, const struct zc_uring_conf *conf, char *why,
-		   size_t why_size)
+int zc_uring_setup(struct zc_chan *c, const struct zc_uring_conf *conf, char *why, size_t why_size)
 {
 	struct zc_uring *u;
 	const char *reason;
@@ -978,7 +977,7 @@ static bool watch_queue(struct zc_uring *u, struct zc_uring_queue *q, uint64_t n
 	if (stuck && q->seen_stuck) {
 		if (q->last_demoted && now - q->last_demoted < ZC_WATCH_AGAIN_MS)
 			q->hold_ms = q->hold_ms * 2 < ZC_WATCH_HOLD_MAX_MS ? q->hold_ms * 2
-									  : ZC_WATCH_HOLD_MAX_MS;
+									   : ZC_WATCH_HOLD_MAX_MS;
 		else
 			q->hold_ms = ZC_WATCH_HOLD_MIN_MS;
 		if (set_policy(tid, SCHED_OTHER) == 0) {
@@ -1007,8 +1006,8 @@ static void *watchdog_main(void *arg)
 		struct timespec ts;
 
 		requests = __atomic_load_n(&u->c->stats.uring_requests, __ATOMIC_RELAXED);
-		wait_ms = look_soon || requests != seen_requests ? ZC_WATCH_ACTIVE_MS
-								 : ZC_WATCH_IDLE_MS;
+		wait_ms =
+		    look_soon || requests != seen_requests ? ZC_WATCH_ACTIVE_MS : ZC_WATCH_IDLE_MS;
 		seen_requests = requests;
 		clock_gettime(CLOCK_MONOTONIC, &ts);
 		ts.tv_nsec += (long)wait_ms * 1000000L;
@@ -1311,8 +1310,7 @@ const char *zc_uring_refusal(const struct zc_chan *c)
 
 #else /* !ZC_HAVE_LIBURING */
 
-int zc_uring_setup(struct zc_chan *c, const struct zc_uring_conf *conf, char *why,
-		   size_t why_size)
+int zc_uring_setup(struct zc_chan *c, const struct zc_uring_conf *conf, char *why, size_t why_size)
 {
 	const char *reason = kernel_refusal();
 
