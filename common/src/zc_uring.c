@@ -975,11 +975,11 @@ static bool watch_queue(struct zc_uring *u, struct zc_uring_queue *q, uint64_t n
 	turns = __atomic_load_n(&q->turns, __ATOMIC_RELAXED);
 	stuck = turns == q->seen_turns && thread_runnable(tid);
 	if (stuck && q->seen_stuck) {
-		if (q->last_demoted && now - q->last_demoted < ZC_WATCH_AGAIN_MS)
-			q->hold_ms = q->hold_ms * 2 < ZC_WATCH_HOLD_MAX_MS ? q->hold_ms * 2
-									   : ZC_WATCH_HOLD_MAX_MS;
-		else
-			q->hold_ms = ZC_WATCH_HOLD_MIN_MS;
+		bool again = q->last_demoted && now - q->last_demoted < ZC_WATCH_AGAIN_MS;
+
+		q->hold_ms = again ? q->hold_ms * 2 : ZC_WATCH_HOLD_MIN_MS;
+		if (q->hold_ms > ZC_WATCH_HOLD_MAX_MS)
+			q->hold_ms = ZC_WATCH_HOLD_MAX_MS;
 		if (set_policy(tid, SCHED_OTHER) == 0) {
 			q->promoted = true;
 			q->promoted_until = now + q->hold_ms;

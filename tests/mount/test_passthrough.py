@@ -9,13 +9,8 @@ setuid file) the data takes the splice path and the counters say why.
 
 import contextlib
 import os
-import pwd
 import random
-import shutil
-import subprocess
 import sys
-import tempfile
-import time
 
 import pytest
 
@@ -176,61 +171,17 @@ sys.stdout.write(os.getxattr(mnt, 'user.zcfuse.stats').decode())
 
 @pytest.mark.timeout(120)
 def test_unprivileged_mount_falls_back():
-    zctest.require_fuse()
-    if not shutil.which('fusermount3'):
-        pytest.skip('fusermount3 is not installed')
-    # fusermount3 wants the user in the password database.
-    try:
-        user = pwd.getpwnam('nobody')
-    except KeyError:
-        pytest.skip('no user "nobody" to mount as')
-    uid, gid = user.pw_uid, user.pw_gid
-    # Debian's udev makes /dev/fuse 0666; where it is 0600, open it up for
-    # the test and put it back after.
-    dev_mode = os.stat('/dev/fuse').st_mode & 0o7777
-    if dev_mode & 0o006 != 0o006:
-        try:
-            os.chmod('/dev/fuse', dev_mode | 0o666)
-        except OSError as e:
-            pytest.skip('/dev/fuse is mode %o and cannot be opened to users: %s' % (dev_mode, e))
-    base = tempfile.mkdtemp(prefix='zcfuse-test-', dir=zctest.tmp_root())
-    src, mnt = os.path.join(base, 'src'), os.path.join(base, 'mnt')
-    proc = None
-    try:
-        os.chmod(base, 0o755)
-        for d in (src, mnt):
-            os.mkdir(d)
-            os.chown(d, uid, gid)
-        log = open(os.path.join(base, 'daemon.log'), 'wb')
-        proc = subprocess.Popen([zctest.zcfuse_bin(), src, mnt, '-f', '-o', 'passthrough'],
-                                stdin=subprocess.DEVNULL, stdout=log, stderr=log,
-                                user=uid, group=gid, extra_groups=[], start_new_session=True)
-        log.close()
-        zctest.wait_until(lambda: zctest.is_mounted(mnt) or proc.poll() is not None, 10,
-                          'the unprivileged mount')
-        assert proc.poll() is None, open(os.path.join(base, 'daemon.log')).read()
-        out = subprocess.run([sys.executable, '-c', USER_SCRIPT, mnt], user=uid, group=gid,
-                             extra_groups=[], capture_output=True, text=True, timeout=60)
+    with zctest.UserMount(['passthrough']) as m:
+        out = m.run([sys.executable, '-c', USER_SCRIPT, m.mnt])
         assert out.returncode == 0, out.stderr
         c = parse_counters(out.stdout)
         assert c['passthrough.opens'] == 0
         assert c['passthrough.fallback.not_permitted'] == 2
         assert c['data.written'] == 1 << 20
-        with open(os.path.join(src, 'f'), 'rb') as f:
+        with open(os.path.join(m.src, 'f'), 'rb') as f:
             assert f.read() == bytes(range(256)) * 4096
-    finally:
-        if zctest.is_mounted(mnt):
-            zctest.fusermount_unmount(mnt, lazy=True)
-        if proc is not None:
-            try:
-                proc.wait(timeout=10)
-            except subprocess.TimeoutExpired:
-                proc.kill()
-                proc.wait()
-        os.chmod('/dev/fuse', dev_mode)
-        text = open(os.path.join(base, 'daemon.log')).read()
-        shutil.rmtree(base, ignore_errors=True)
-    assert 'passthrough is off for this mount: the daemon lacks CAP_SYS_ADMIN' in text, text
+    assert 'passthrough is off for this mount: the daemon lacks CAP_SYS_ADMIN' in m.log(), \
+        m.log()
 
 
 def test_backend_without_backing_file_falls_back():

@@ -217,6 +217,34 @@ def test_starved_queue_thread_is_lifted(uring_on, one_scheduling_group):
             hog.wait()
 
 
+_USER_WORKLOAD = '''
+import os, sys
+mnt = sys.argv[1]
+data = os.urandom(1 << 20)
+with open(os.path.join(mnt, 'f'), 'wb') as f:
+    f.write(data)
+with open(os.path.join(mnt, 'f'), 'rb') as f:
+    assert f.read() == data
+sys.stdout.write(os.getxattr(mnt, 'user.zcfuse.stats').decode())
+'''
+
+
+def test_unprivileged_daemon_keeps_normal_priority(uring_on):
+    # Without CAP_SYS_NICE (and with the usual RLIMIT_NICE of 0) a thread
+    # cannot leave SCHED_IDLE again, so the watchdog could not lift it.
+    with zctest.UserMount(['cache=never', 'io_uring']) as m:
+        out = m.run([sys.executable, '-c', _USER_WORKLOAD, m.mnt])
+        assert out.returncode == 0, out.stderr
+        c = zctest.parse_counters(out.stdout)
+        assert c['transport.uring.requests'] > 0, m.log()
+        rings, _ = ring_threads(m.proc.pid, idle=False)
+        assert len(rings) == zctest.possible_cpus()
+    lines = [l for l in m.log().splitlines() if 'normal priority' in l]
+    assert len(lines) == 1, m.log()
+    assert 'io_uring: queue threads run at normal priority' in lines[0]
+    assert 'CAP_SYS_NICE' in lines[0]
+
+
 def test_small_and_lone_requests_stay_on_the_queue_thread(uring_on):
     # Handing a request to the pool costs two wake-ups: 4 KiB reads, and a
     # large WRITE an application waits for alone, are served where they land.

@@ -258,6 +258,91 @@ def fusermount_unmount(path, lazy=False):
     return r.returncode == 0, r.stdout.decode(errors='replace').strip()
 
 
+class UserMount:
+    """The daemon run by the unprivileged user "nobody" (mounting through
+    fusermount3) on a fresh SOURCE and MOUNTPOINT it owns. Skips the test
+    where that cannot be done. /dev/fuse, 0600 on some machines, is opened
+    to users meanwhile and put back after. Attributes: mnt, src, uid, gid,
+    proc; log() is what the daemon printed (kept after the block, when
+    everything else is removed)."""
+
+    def __init__(self, opts):
+        self.opts = opts
+        self.proc = None
+        self.base = None
+        self.dev_mode = None
+        self.saved_log = None
+
+    def __enter__(self):
+        import pwd
+        import pytest
+        require_fuse()
+        try:
+            user = pwd.getpwnam('nobody')  # fusermount3 wants the user in the database
+        except KeyError:
+            pytest.skip('no user "nobody" to mount as')
+        self.uid, self.gid = user.pw_uid, user.pw_gid
+        mode = os.stat('/dev/fuse').st_mode & 0o7777
+        if mode & 0o006 != 0o006:
+            try:
+                os.chmod('/dev/fuse', mode | 0o666)
+            except OSError as e:
+                pytest.skip('/dev/fuse is mode %o and cannot be opened to users: %s'
+                            % (mode, e))
+        self.dev_mode = mode
+        try:
+            self.base = tempfile.mkdtemp(prefix='zcfuse-test-', dir=tmp_root())
+            os.chmod(self.base, 0o755)
+            self.src, self.mnt = os.path.join(self.base, 'src'), os.path.join(self.base, 'mnt')
+            for d in (self.src, self.mnt):
+                os.mkdir(d)
+                os.chown(d, self.uid, self.gid)
+            with open(self.log_path(), 'wb') as log:
+                self.proc = subprocess.Popen(
+                    [zcfuse_bin(), self.src, self.mnt, '-f', '-o', ','.join(self.opts)],
+                    stdin=subprocess.DEVNULL, stdout=log, stderr=log, user=self.uid,
+                    group=self.gid, extra_groups=[], start_new_session=True)
+            wait_until(lambda: is_mounted(self.mnt) or self.proc.poll() is not None, 10,
+                       'the unprivileged mount')
+            assert self.proc.poll() is None, self.log()
+        except BaseException:
+            self.__exit__(None, None, None)
+            raise
+        return self
+
+    def log_path(self):
+        return os.path.join(self.base, 'daemon.log')
+
+    def log(self):
+        if self.saved_log is not None:
+            return self.saved_log
+        with open(self.log_path(), errors='replace') as f:
+            return f.read()
+
+    def run(self, args, timeout=60):
+        """Run args as the user (only it can look into its mount)."""
+        return subprocess.run(args, user=self.uid, group=self.gid, extra_groups=[],
+                              capture_output=True, text=True, timeout=timeout)
+
+    def __exit__(self, exc_type, exc, tb):
+        try:
+            if self.base and is_mounted(self.mnt):
+                fusermount_unmount(self.mnt, lazy=True)
+            if self.proc is not None and self.proc.poll() is None:
+                try:
+                    self.proc.wait(timeout=10)
+                except subprocess.TimeoutExpired:
+                    self.proc.kill()
+                    self.proc.wait()
+        finally:
+            if self.dev_mode is not None:
+                os.chmod('/dev/fuse', self.dev_mode)
+            if self.base:
+                self.saved_log = self.log()
+                shutil.rmtree(self.base, ignore_errors=True)
+        return False
+
+
 # ------------------------------------------------------------ process scans
 
 def pids_with_arg(arg):
