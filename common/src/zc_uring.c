@@ -127,11 +127,13 @@ struct zc_uring_queue {
 	bool pool_stop;
 	pthread_t pool[ZC_URING_POOL];
 	unsigned int nr_pool;
-	/* The queue thread's id, and its loop turns: what the watchdog watches. */
+	/* The queue thread's id, for the watchdog. */
 	pid_t tid;
-	uint64_t turns;
 	/* The watchdog's own view of the queue thread (watchdog thread only). */
-	uint64_t seen_turns;
+	struct zc_sched_view {
+		uint64_t run_ns, wait_ns, slices;
+	} seen;
+	bool have_seen;
 	bool seen_stuck;
 	bool promoted;
 	uint64_t promoted_until;
@@ -914,14 +916,18 @@ static void run_at_idle_priority(void)
  * its CPU wants to, so a busy program there starves it, and every request
  * sent from that CPU waits (measured: a stat() loop beside two busy loops
  * made 100 to 1 700 calls a second, against 37 000 to 45 000 at normal
- * priority). A watchdog looks at the queue threads every 5 ms while
- * requests flow (every 100 ms otherwise): one that is runnable at two looks
- * in a row without having turned its loop in between is starved, and runs
- * at normal priority for a while: 1 s, doubled up to a minute each time it
- * is starved again within 10 s of going back.
+ * priority). A watchdog looks at the queue threads' scheduler statistics
+ * every 5 ms while requests flow (every 100 ms otherwise). A thread is
+ * starved when it waited on its CPU's run queue 1 ms or more on average
+ * each time it ran since the last look (served at SCHED_IDLE on an
+ * otherwise idle machine, it waits microseconds), or when it wanted to run
+ * at two looks in a row and did not run at all in between. A starved
+ * thread runs at normal priority for a while: 1 s, doubled up to a minute
+ * each time it is starved again within 10 s of going back.
  */
 #define ZC_WATCH_ACTIVE_MS   5
 #define ZC_WATCH_IDLE_MS     100
+#define ZC_WATCH_WAIT_NS     1000000ULL
 #define ZC_WATCH_HOLD_MIN_MS 1000U
 #define ZC_WATCH_HOLD_MAX_MS 60000U
 #define ZC_WATCH_AGAIN_MS    10000
@@ -947,6 +953,23 @@ static bool thread_runnable(pid_t tid)
 	return p && p[1] == ' ' && p[2] == 'R';
 }
 
+/* Time on the CPU, time waiting for it, and times run, of thread @tid of this process. */
+static int read_sched_view(pid_t tid, struct zc_sched_view *v)
+{
+	char path[64], buf[128];
+	unsigned long long run, wait, slices;
+
+	snprintf(path, sizeof(path), "/proc/self/task/%d/schedstat", (int)tid);
+	if (zc_read_small_file(path, buf, sizeof(buf)) <= 0)
+		return -EIO;
+	if (sscanf(buf, "%llu %llu %llu", &run, &wait, &slices) != 3)
+		return -EINVAL;
+	v->run_ns = run;
+	v->wait_ns = wait;
+	v->slices = slices;
+	return 0;
+}
+
 static int set_policy(pid_t tid, int policy)
 {
 	struct sched_param param = { 0 };
@@ -958,23 +981,30 @@ static int set_policy(pid_t tid, int policy)
 static bool watch_queue(struct zc_uring *u, struct zc_uring_queue *q, uint64_t now)
 {
 	pid_t tid = q->tid;
-	uint64_t turns;
-	bool stuck;
+	struct zc_sched_view v;
+	uint64_t slices;
+	bool stuck, starved;
 
-	if (!tid)
+	if (!tid || read_sched_view(tid, &v) < 0)
 		return false;
 	if (q->promoted) {
 		if (now >= q->promoted_until && set_policy(tid, SCHED_IDLE) == 0) {
 			q->promoted = false;
 			q->last_demoted = now;
-			q->seen_stuck = false;
-			q->seen_turns = __atomic_load_n(&q->turns, __ATOMIC_RELAXED);
+			q->have_seen = false;
 		}
 		return false;
 	}
-	turns = __atomic_load_n(&q->turns, __ATOMIC_RELAXED);
-	stuck = turns == q->seen_turns && thread_runnable(tid);
-	if (stuck && q->seen_stuck) {
+	if (!q->have_seen) {
+		q->seen = v;
+		q->have_seen = true;
+		q->seen_stuck = false;
+		return false;
+	}
+	slices = v.slices - q->seen.slices;
+	starved = slices && (v.wait_ns - q->seen.wait_ns) / slices >= ZC_WATCH_WAIT_NS;
+	stuck = v.run_ns == q->seen.run_ns && thread_runnable(tid);
+	if (starved || (stuck && q->seen_stuck)) {
 		bool again = q->last_demoted && now - q->last_demoted < ZC_WATCH_AGAIN_MS;
 
 		q->hold_ms = again ? q->hold_ms * 2 : ZC_WATCH_HOLD_MIN_MS;
@@ -985,9 +1015,10 @@ static bool watch_queue(struct zc_uring *u, struct zc_uring_queue *q, uint64_t n
 			q->promoted_until = now + q->hold_ms;
 			zc_stat_add(&u->c->stats.uring_promotions, 1);
 		}
-		stuck = false;
+		q->have_seen = false;
+		return false;
 	}
-	q->seen_turns = turns;
+	q->seen = v;
 	q->seen_stuck = stuck;
 	return stuck;
 }
@@ -1098,7 +1129,6 @@ static void *queue_main(void *arg)
 		n = sq_publish(q);
 		pthread_mutex_unlock(&q->sq_lock);
 		r = sq_enter(q, n, true);
-		__atomic_add_fetch(&q->turns, 1, __ATOMIC_RELAXED);
 		if (r < 0 && r != -EINTR && r != -EAGAIN && r != -EBUSY) {
 			if (!__atomic_load_n(&u->registered, __ATOMIC_ACQUIRE))
 				uring_refuse(u, "submitting ring commands failed: %s",
