@@ -187,7 +187,7 @@ def one_scheduling_group():
 def test_starved_queue_thread_is_lifted(uring_on, one_scheduling_group):
     # A busy loop on CPU 0 starves queue 0's thread at SCHED_IDLE: without
     # the watchdog a stat() loop on that CPU made about 200 calls in 2 s
-    # here, with it 43 000. The watchdog lifts the thread to normal
+    # here, with it 47 000. The watchdog lifts the thread to normal
     # priority, and lets it down again once the CPU is free.
     hog = subprocess.Popen([sys.executable, '-c', _HOG], stdout=subprocess.PIPE,
                            start_new_session=True)
