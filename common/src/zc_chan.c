@@ -31,7 +31,6 @@
  */
 #define ZC_MAX_WRITE_PAGES 256UL
 #define ZC_PIPE_WANT	   (1UL << 20)
-#define ZC_STOP_SIGNAL	   SIGUSR1
 /* Requests received through the pipe after a large write. */
 #define ZC_PIPE_CREDIT 16
 /* The headers in front of a WRITE's data. */
@@ -768,12 +767,38 @@ static bool request_malformed(const struct fuse_in_header *hdr, const char *arg,
 	return false;
 }
 
-static uint64_t now_usec(void)
+uint64_t zc_now_usec(void)
 {
 	struct timespec ts;
 
 	clock_gettime(CLOCK_MONOTONIC, &ts);
 	return (uint64_t)ts.tv_sec * 1000000 + (uint64_t)ts.tv_nsec / 1000;
+}
+
+void zc_timespec_in(struct timespec *ts, clockid_t clock, unsigned int ms)
+{
+	clock_gettime(clock, ts);
+	ts->tv_sec += ms / 1000;
+	ts->tv_nsec += (long)(ms % 1000) * 1000000L;
+	if (ts->tv_nsec >= 1000000000L) {
+		ts->tv_sec++;
+		ts->tv_nsec -= 1000000000L;
+	}
+}
+
+void zc_stop_thread(pthread_t t)
+{
+	for (;;) {
+		struct timespec ts;
+
+		if (pthread_kill(t, ZC_STOP_SIGNAL) != 0) {
+			pthread_join(t, NULL);
+			break;
+		}
+		zc_timespec_in(&ts, CLOCK_REALTIME, 50);
+		if (pthread_timedjoin_np(t, NULL, &ts) == 0)
+			break;
+	}
 }
 
 static void maybe_spawn(struct zc_chan *c);
@@ -820,7 +845,7 @@ static void chan_serve(struct zc_worker *w, struct zc_iter *src, ssize_t n, uint
 		zc_tls_kill_suidgid = false;
 		zc_pt_reply_with(0);
 	}
-	zc_stats_latency(&c->stats, now_usec() - t0);
+	zc_stats_latency(&c->stats, zc_now_usec() - t0);
 	/* Every request but a large write uses up some of the credit. */
 	credit = __atomic_load_n(&c->pipe_credit, __ATOMIC_RELAXED);
 	if (credit)
@@ -850,7 +875,7 @@ void zc_chan_serve_mem(struct zc_chan *c, void *req, size_t len, void *reply_buf
 		pthread_mutex_unlock(&c->lock);
 	}
 	zc_iter_mem(&src, req, len);
-	chan_serve(&w, &src, (ssize_t)len, now_usec());
+	chan_serve(&w, &src, (ssize_t)len, zc_now_usec());
 	if (reading) {
 		pthread_mutex_lock(&c->lock);
 		for (p = &c->mem_readers; *p != &w; p = &(*p)->next)
@@ -880,7 +905,7 @@ static int worker_serve_one(struct zc_worker *w)
 		return (int)n;
 	if (n == 0)
 		return -ENODEV;
-	t0 = now_usec();
+	t0 = zc_now_usec();
 	zc_stat_add(&c->stats.dev_requests, 1);
 	if (__atomic_sub_fetch(&c->idle, 1, __ATOMIC_ACQ_REL) == 0)
 		maybe_spawn(c);
@@ -1046,22 +1071,8 @@ static void stop_workers(struct zc_chan *c)
 	c->workers = NULL;
 	c->nr_workers = 0;
 	pthread_mutex_unlock(&c->lock);
-	for (w = list; w; w = w->next) {
-		for (;;) {
-			struct timespec ts;
-
-			if (pthread_kill(w->thread, ZC_STOP_SIGNAL) != 0)
-				break;
-			clock_gettime(CLOCK_REALTIME, &ts);
-			ts.tv_nsec += 50 * 1000 * 1000;
-			if (ts.tv_nsec >= 1000000000) {
-				ts.tv_sec++;
-				ts.tv_nsec -= 1000000000;
-			}
-			if (pthread_timedjoin_np(w->thread, NULL, &ts) == 0)
-				break;
-		}
-	}
+	for (w = list; w; w = w->next)
+		zc_stop_thread(w->thread);
 	for (w = list; w; w = next) {
 		next = w->next;
 		worker_free(w);

@@ -13,7 +13,9 @@
 #include <semaphore.h>
 #include <stdbool.h>
 #include <stddef.h>
+#include <signal.h>
 #include <sys/types.h>
+#include <time.h>
 
 #include "zc_stats.h"
 
@@ -107,6 +109,21 @@ ssize_t zc_read_small_file(const char *path, char *buf, size_t size);
 
 /* Whether the daemon has capability @cap (CAP_*) in its effective set. */
 bool zc_has_capability(int cap);
+
+/* CLOCK_MONOTONIC in microseconds. */
+uint64_t zc_now_usec(void);
+
+/* *@ts = @clock's time now plus @ms milliseconds: a deadline for timed waits. */
+void zc_timespec_in(struct timespec *ts, clockid_t clock, unsigned int ms);
+
+/* The signal that wakes the transport's threads out of blocking calls to end them. */
+#define ZC_STOP_SIGNAL SIGUSR1
+
+/*
+ * Send @t the stop signal until it has ended (its blocking call returns
+ * EINTR, and it sees the transport exiting), and join it.
+ */
+void zc_stop_thread(pthread_t t);
 
 /* The unique id of the request this thread serves (0 when none). */
 uint64_t zc_chan_current_unique(void);

@@ -55,8 +55,7 @@
 #ifdef ZC_HAVE_LIBURING
 #include <liburing.h>
 
-#define ZC_PAGE	       4096UL
-#define ZC_STOP_SIGNAL SIGUSR1
+#define ZC_PAGE 4096UL
 /* The smallest payload buffer the kernel accepts (FUSE_MIN_READ_BUFFER). */
 #define ZC_URING_MIN_PAYLOAD 8192UL
 
@@ -932,14 +931,6 @@ static void run_at_idle_priority(void)
 #define ZC_WATCH_HOLD_MAX_MS 60000U
 #define ZC_WATCH_AGAIN_MS    10000
 
-static uint64_t now_ms(void)
-{
-	struct timespec ts;
-
-	clock_gettime(CLOCK_MONOTONIC, &ts);
-	return (uint64_t)ts.tv_sec * 1000 + (uint64_t)ts.tv_nsec / 1000000;
-}
-
 /* Whether thread @tid of this process is runnable (state R). */
 static bool thread_runnable(pid_t tid)
 {
@@ -1040,12 +1031,7 @@ static void *watchdog_main(void *arg)
 		wait_ms =
 		    look_soon || requests != seen_requests ? ZC_WATCH_ACTIVE_MS : ZC_WATCH_IDLE_MS;
 		seen_requests = requests;
-		clock_gettime(CLOCK_MONOTONIC, &ts);
-		ts.tv_nsec += (long)wait_ms * 1000000L;
-		if (ts.tv_nsec >= 1000000000L) {
-			ts.tv_sec++;
-			ts.tv_nsec -= 1000000000L;
-		}
+		zc_timespec_in(&ts, CLOCK_MONOTONIC, wait_ms);
 		pthread_cond_timedwait(&u->watchdog_cond, &u->watchdog_lock, &ts);
 		if (u->watchdog_stop)
 			break;
@@ -1053,7 +1039,7 @@ static void *watchdog_main(void *arg)
 		look_soon = false;
 		pthread_mutex_lock(&u->tid_lock);
 		for (i = 0; i < u->nr_queues; i++) {
-			look_soon |= watch_queue(u, &u->queues[i], now_ms());
+			look_soon |= watch_queue(u, &u->queues[i], zc_now_usec() / 1000);
 			look_soon |= u->queues[i].promoted;
 		}
 		pthread_mutex_unlock(&u->tid_lock);
@@ -1238,27 +1224,6 @@ void zc_uring_init_sent(struct zc_chan *c, bool sent)
 	}
 }
 
-/* Signal @t until it has ended (its blocking call returns EINTR), and join it. */
-static void stop_thread(pthread_t t)
-{
-	for (;;) {
-		struct timespec ts;
-
-		if (pthread_kill(t, ZC_STOP_SIGNAL) != 0) {
-			pthread_join(t, NULL);
-			break;
-		}
-		clock_gettime(CLOCK_REALTIME, &ts);
-		ts.tv_nsec += 50 * 1000 * 1000;
-		if (ts.tv_nsec >= 1000000000) {
-			ts.tv_sec++;
-			ts.tv_nsec -= 1000000000;
-		}
-		if (pthread_timedjoin_np(t, NULL, &ts) == 0)
-			break;
-	}
-}
-
 void zc_uring_stop(struct zc_chan *c)
 {
 	struct zc_uring *u = c->uring;
@@ -1274,7 +1239,7 @@ void zc_uring_stop(struct zc_chan *c)
 		if (!q->started)
 			continue;
 		/* exiting is set: wake the thread out of io_uring_enter() until it ends. */
-		stop_thread(q->thread);
+		zc_stop_thread(q->thread);
 		q->started = false;
 	}
 	/* Helpers blocked in a lock: the stop signal makes it return EINTR. */
@@ -1287,7 +1252,7 @@ void zc_uring_stop(struct zc_chan *c)
 		pthread_cond_broadcast(&q->work_cond);
 		pthread_mutex_unlock(&q->work_lock);
 		for (j = 0; j < q->nr_pool; j++)
-			stop_thread(q->pool[j]);
+			zc_stop_thread(q->pool[j]);
 		q->nr_pool = 0;
 
 		for (j = 0; q->ents && j < u->depth; j++) {
@@ -1295,7 +1260,7 @@ void zc_uring_stop(struct zc_chan *c)
 
 			if (!ent->has_helper)
 				continue;
-			stop_thread(ent->helper);
+			zc_stop_thread(ent->helper);
 			ent->has_helper = false;
 		}
 	}

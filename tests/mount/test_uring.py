@@ -6,6 +6,7 @@ Every test sets /sys/module/fuse/parameters/enable_uring itself and restores
 it; a test skips, with the reason, where that cannot be done.
 """
 
+import contextlib
 import errno
 import os
 import signal
@@ -447,52 +448,45 @@ print('got it', flush=True)
 '''
 
 
+@contextlib.contextmanager
+def flock_waiting(mnt):
+    """(holder, waiter): the holder has a lock on a file of mnt, and the
+    waiter's request for it is blocked in the daemon. Both are ended after."""
+    path = J(mnt, 'lock')
+    write_file(path, b'')
+    holder = subprocess.Popen([sys.executable, '-c', _HOLDER, path], stdin=subprocess.PIPE,
+                              stdout=subprocess.PIPE)
+    waiter = None
+    try:
+        assert holder.stdout.readline().strip() == b'locked'
+        waiter = subprocess.Popen([sys.executable, '-c', _WAITER, path],
+                                  stdout=subprocess.PIPE, stderr=subprocess.PIPE)
+        assert waiter.stdout.readline().strip() == b'waiting'
+        time.sleep(0.3)  # the waiter's request is in the daemon now
+        yield holder, waiter
+    finally:
+        for p in (holder, waiter):
+            if p is not None and p.poll() is None:
+                p.kill()
+                p.wait()
+
+
 def test_blocking_flock_does_not_block_the_queue(uring_on):
     # The waiter's FLOCK blocks in the daemon; the holder's unlock arrives on
     # the same queue and must still be served, or neither ever returns.
     with zctest.Mount(opts=['cache=never', 'io_uring=strict']) as m:
-        path = J(m.mnt, 'lock')
-        write_file(path, b'')
-        holder = subprocess.Popen([sys.executable, '-c', _HOLDER, path], stdin=subprocess.PIPE,
-                                  stdout=subprocess.PIPE)
-        waiter = None
-        try:
-            assert holder.stdout.readline().strip() == b'locked'
-            waiter = subprocess.Popen([sys.executable, '-c', _WAITER, path],
-                                      stdout=subprocess.PIPE)
-            assert waiter.stdout.readline().strip() == b'waiting'
-            time.sleep(0.3)  # the waiter's request is in the daemon now
+        with flock_waiting(m.mnt) as (holder, waiter):
             holder.stdin.write(b'\n')
             holder.stdin.flush()
             assert holder.stdout.readline().strip() == b'unlocked'
             out, _ = waiter.communicate(timeout=10)
             assert out.strip() == b'got it'
-        finally:
-            for p in (holder, waiter):
-                if p is not None and p.poll() is None:
-                    p.kill()
-                    p.wait()
 
 
 def test_sigterm_with_a_flock_waiting(uring_on):
     # A FLOCK blocked in the daemon must not keep the daemon from exiting.
     with zctest.Mount(opts=['cache=never', 'io_uring=strict']) as m:
-        path = J(m.mnt, 'lock')
-        write_file(path, b'')
-        holder = subprocess.Popen([sys.executable, '-c', _HOLDER, path], stdin=subprocess.PIPE,
-                                  stdout=subprocess.PIPE)
-        waiter = None
-        try:
-            assert holder.stdout.readline().strip() == b'locked'
-            waiter = subprocess.Popen([sys.executable, '-c', _WAITER, path],
-                                      stdout=subprocess.PIPE, stderr=subprocess.PIPE)
-            assert waiter.stdout.readline().strip() == b'waiting'
-            time.sleep(0.3)
+        with flock_waiting(m.mnt) as (_, waiter):
             os.kill(m.proc.pid, signal.SIGTERM)
             assert m.proc.wait(timeout=10) == 0, m.stderr_text()
             waiter.communicate(timeout=10)
-        finally:
-            for p in (holder, waiter):
-                if p is not None and p.poll() is None:
-                    p.kill()
-                    p.wait()
