@@ -129,6 +129,8 @@ static void format(const struct zc_stats *st, struct out *o)
 	out_printf(o, "transport.uring.commits %llu\n",
 		   (unsigned long long)load(&st->uring_commits));
 	out_printf(o, "transport.uring.pool %llu\n", (unsigned long long)load(&st->uring_pool));
+	out_printf(o, "transport.uring.pool_ring %llu\n",
+		   (unsigned long long)load(&st->uring_pool_ring));
 	out_printf(o, "transport.uring.promotions %llu\n",
 		   (unsigned long long)load(&st->uring_promotions));
 	out_printf(o, "transport.uring.payload_in %llu\n",

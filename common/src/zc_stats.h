@@ -77,6 +77,8 @@ struct zc_stats {
 	uint64_t uring_commits;
 	/* Ring requests served by a queue's pool rather than its thread. */
 	uint64_t uring_pool;
+	/* Of those, the ones that came in on a pool thread's own ring. */
+	uint64_t uring_pool_ring;
 	/* Queue threads lifted from SCHED_IDLE because they were starved. */
 	uint64_t uring_promotions;
 	/* Ring queues whose entries are registered with the kernel. */

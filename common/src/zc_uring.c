@@ -27,8 +27,9 @@
  *
  * Threads: each queue has one thread, on the queue's CPU and at SCHED_IDLE,
  * that waits for completions and serves small requests itself; a pool of two
- * serves large READs and WRITEs beside it and commits what it served; a
- * blocking lock gets a thread of its own.
+ * serves large READs and WRITEs beside it (all writeback WRITEs, and the
+ * others of a burst), each pool thread with a ring of its own, on which it
+ * commits them; a blocking lock gets a thread of its own.
  */
 #include <errno.h>
 #include <fcntl.h>
@@ -77,7 +78,7 @@ struct zc_uring_ent {
 	pthread_t helper;
 	bool has_helper;
 	struct zc_uring_ent *next_done;
-	/* On the queue's list of entries for the pool threads. */
+	/* On a pool thread's list of entries handed over. */
 	struct zc_uring_ent *next_work;
 };
 
@@ -90,17 +91,37 @@ struct zc_uring_ent {
  */
 #define ZC_URING_POOL_MIN (32UL * 1024)
 
+/*
+ * A pool thread, unpinned at normal priority, with a ring of its own. The
+ * kernel copies a request into an entry, and takes the reply out of it,
+ * under the lock of the ring that holds the entry's command: entries the
+ * pool commits on its own rings are filled and emptied beside the queue
+ * thread's, not one after another (measured: with one ring per queue, the
+ * daemon spent a tenth of its writeback time spinning on that lock).
+ */
+struct zc_uring_pool {
+	struct zc_uring_queue *q;
+	struct io_uring ring;
+	bool ring_ok;
+	pthread_t thread;
+	bool started;
+	/* The queue thread hands an entry over and says so on the eventfd. */
+	int efd;
+	uint64_t efd_count;
+	/* Under the queue's work_lock: waiting for work, and the entries handed over. */
+	bool idle;
+	struct zc_uring_ent *work, **work_tail;
+	unsigned int nr_work;
+	/* Entries with a request, from the completions of one wake-up. */
+	struct zc_uring_ent **ready;
+	unsigned int nr_ready;
+};
+
 struct zc_uring_queue {
 	struct zc_uring *u;
 	unsigned int qid;
 	struct io_uring ring;
 	bool ring_ok;
-	/*
-	 * The queue thread and the pool threads both put commands in the
-	 * ring's submission queue: they prepare and publish them under this
-	 * lock, and each enters the kernel without it (sq_publish()).
-	 */
-	pthread_mutex_t sq_lock;
 	pthread_t thread;
 	bool started;
 	char *mem;
@@ -115,17 +136,12 @@ struct zc_uring_queue {
 	pthread_mutex_t done_lock;
 	struct zc_uring_ent *done;
 	/*
-	 * The pool: unpinned threads that serve entries the queue thread hands
-	 * them when several requests arrive at once (writeback, readahead), and
-	 * put them on the done list like the FLOCK helpers.
+	 * The pool: threads that serve the entries the queue thread hands them
+	 * when several requests arrive at once (writeback, readahead).
 	 */
 	pthread_mutex_t work_lock;
-	pthread_cond_t work_cond;
-	struct zc_uring_ent *work_head, **work_tail;
-	unsigned int idle, queued;
 	bool pool_stop;
-	pthread_t pool[ZC_URING_POOL];
-	unsigned int nr_pool;
+	struct zc_uring_pool pool[ZC_URING_POOL];
 	/* The queue thread's id, for the watchdog. */
 	pid_t tid;
 	/* The watchdog's own view of the queue thread (watchdog thread only). */
@@ -246,8 +262,6 @@ uring_refuse(struct zc_uring *u, const char *fmt, ...)
 static int ring_setup(struct io_uring *ring, unsigned int depth)
 {
 	struct io_uring_params p;
-	unsigned int i;
-	int r;
 
 	memset(&p, 0, sizeof(p));
 	/* The command area of a 64-byte SQE is too small for the FUSE command. */
@@ -258,13 +272,7 @@ static int ring_setup(struct io_uring *ring, unsigned int depth)
 	p.flags = IORING_SETUP_SQE128 | IORING_SETUP_CQSIZE;
 	p.cq_entries = depth * 2;
 	/* One command per entry, and the eventfd read of the helpers. */
-	r = io_uring_queue_init_params(depth + 1, ring, &p);
-	if (r < 0)
-		return r;
-	/* Slot i holds SQE i, as sq_publish() expects (liburing 2.3 sets it up so too). */
-	for (i = 0; i < ring->sq.ring_entries; i++)
-		ring->sq.array[i] = i;
-	return 0;
+	return io_uring_queue_init_params(depth + 1, ring, &p);
 }
 
 static const char *ring_refusal(int r, char *buf, size_t size)
@@ -303,12 +311,40 @@ static bool can_leave_idle(void)
 	return rl.rlim_cur == RLIM_INFINITY || rl.rlim_cur >= (rlim_t)(20 - nice_now);
 }
 
+/* The rings and eventfds of a queue thread and its pool threads. */
+static int queue_rings_setup(struct zc_uring_queue *q)
+{
+	unsigned int i;
+	int r;
+
+	r = ring_setup(&q->ring, q->u->depth);
+	if (r < 0)
+		return r;
+	q->ring_ok = true;
+	q->efd = eventfd(0, EFD_CLOEXEC);
+	if (q->efd < 0)
+		return -errno;
+	for (i = 0; i < ZC_URING_POOL; i++) {
+		struct zc_uring_pool *p = &q->pool[i];
+
+		/* Every entry of the queue may end up on one pool thread's ring. */
+		r = ring_setup(&p->ring, q->u->depth);
+		if (r < 0)
+			return r;
+		p->ring_ok = true;
+		p->efd = eventfd(0, EFD_CLOEXEC);
+		if (p->efd < 0)
+			return -errno;
+	}
+	return 0;
+}
+
 int zc_uring_setup(struct zc_chan *c, const struct zc_uring_conf *conf, char *why, size_t why_size)
 {
 	struct zc_uring *u;
 	const char *reason;
 	char buf[128];
-	unsigned int i;
+	unsigned int i, j;
 	int n, r;
 
 	reason = kernel_refusal();
@@ -348,28 +384,26 @@ int zc_uring_setup(struct zc_chan *c, const struct zc_uring_conf *conf, char *wh
 		q->u = u;
 		q->qid = i;
 		q->efd = -1;
-		pthread_mutex_init(&q->sq_lock, NULL);
 		pthread_mutex_init(&q->done_lock, NULL);
 		pthread_mutex_init(&q->work_lock, NULL);
-		pthread_cond_init(&q->work_cond, NULL);
-		q->work_tail = &q->work_head;
-		r = ring_setup(&q->ring, u->depth);
-		if (r < 0) {
-			snprintf(why, why_size, "%s", ring_refusal(r, buf, sizeof(buf)));
-			c->uring = u;
-			zc_uring_fini(c);
-			return -EOPNOTSUPP;
+		for (j = 0; j < ZC_URING_POOL; j++) {
+			q->pool[j].q = q;
+			q->pool[j].efd = -1;
+			q->pool[j].work_tail = &q->pool[j].work;
 		}
-		q->ring_ok = true;
-		q->efd = eventfd(0, EFD_CLOEXEC);
-		if (q->efd < 0) {
-			r = -errno;
-			c->uring = u;
+	}
+	c->uring = u;
+	for (i = 0; i < u->nr_queues; i++) {
+		r = queue_rings_setup(&u->queues[i]);
+		if (r < 0) {
+			if (r != -ENOMEM && r != -EMFILE && r != -ENFILE) {
+				snprintf(why, why_size, "%s", ring_refusal(r, buf, sizeof(buf)));
+				r = -EOPNOTSUPP;
+			}
 			zc_uring_fini(c);
 			return r;
 		}
 	}
-	c->uring = u;
 	c->want_flags2 |= ZC_FUSE_OVER_IO_URING;
 	return 0;
 }
@@ -386,6 +420,11 @@ static int queue_alloc(struct zc_uring_queue *q)
 	q->ready = calloc(u->depth, sizeof(*q->ready));
 	if (!q->ents || !q->ready)
 		return -ENOMEM;
+	for (i = 0; i < ZC_URING_POOL; i++) {
+		q->pool[i].ready = calloc(u->depth, sizeof(*q->pool[i].ready));
+		if (!q->pool[i].ready)
+			return -ENOMEM;
+	}
 	q->mem_size = stride * u->depth;
 	mem = mmap(NULL, q->mem_size, PROT_READ | PROT_WRITE,
 		   MAP_PRIVATE | MAP_ANONYMOUS | MAP_NORESERVE, -1, 0);
@@ -457,59 +496,30 @@ static void prep_cmd(struct zc_uring_queue *q, struct io_uring_sqe *sqe, struct 
 	ent->registering = op == ZC_FUSE_IO_URING_CMD_REGISTER;
 }
 
-/*
- * Make the commands prepared so far visible to the kernel; returns how many
- * wait to be submitted. liburing's io_uring_submit() does the same, but its
- * bookkeeping must not race with another thread's io_uring_get_sqe(), and
- * the queue thread must not hold the lock while it waits in the kernel.
- * Whichever thread enters next submits them all. Call with sq_lock held.
- */
-static unsigned int sq_publish(struct zc_uring_queue *q)
+/* A free submission slot of @ring; when none is free, what waits is submitted. */
+static struct io_uring_sqe *ring_sqe(struct io_uring *ring)
 {
-	struct io_uring_sq *sq = &q->ring.sq;
-
-	if (sq->sqe_head != sq->sqe_tail) {
-		sq->sqe_head = sq->sqe_tail;
-		__atomic_store_n(sq->ktail, sq->sqe_tail, __ATOMIC_RELEASE);
-	}
-	return sq->sqe_tail - __atomic_load_n(sq->khead, __ATOMIC_ACQUIRE);
-}
-
-/* Submit what is published; with @wait, sleep until a completion is in. */
-static int sq_enter(struct zc_uring_queue *q, unsigned int to_submit, bool wait)
-{
-	if (!to_submit && !wait)
-		return 0;
-	return io_uring_enter(q->ring.ring_fd, to_submit, wait ? 1 : 0,
-			      wait ? IORING_ENTER_GETEVENTS : 0, NULL);
-}
-
-/* A free submission slot; with sq_lock held, which it may drop to make room. */
-static struct io_uring_sqe *sq_get(struct zc_uring_queue *q)
-{
-	struct io_uring_sqe *sqe = io_uring_get_sqe(&q->ring);
-	unsigned int n;
+	struct io_uring_sqe *sqe = io_uring_get_sqe(ring);
 
 	if (sqe)
 		return sqe;
-	/* One SQE per entry at most: only after a full batch. */
-	n = sq_publish(q);
-	pthread_mutex_unlock(&q->sq_lock);
-	sq_enter(q, n, false);
-	pthread_mutex_lock(&q->sq_lock);
-	return io_uring_get_sqe(&q->ring);
+	/* One command per entry at most: only after a full batch. */
+	io_uring_submit(ring);
+	return io_uring_get_sqe(ring);
 }
 
-static int queue_cmd(struct zc_uring_queue *q, struct zc_uring_ent *ent, uint32_t op)
+/*
+ * Queue @op for @ent on @ring, which only its own thread submits to; the
+ * entry's next request comes to that ring's thread.
+ */
+static int ent_cmd(struct io_uring *ring, struct zc_uring_ent *ent, uint32_t op)
 {
-	struct io_uring_sqe *sqe;
+	struct io_uring_sqe *sqe = ring_sqe(ring);
 
-	pthread_mutex_lock(&q->sq_lock);
-	sqe = sq_get(q);
-	if (sqe)
-		prep_cmd(q, sqe, ent, op);
-	pthread_mutex_unlock(&q->sq_lock);
-	return sqe ? 0 : -EBUSY;
+	if (!sqe)
+		return -EBUSY;
+	prep_cmd(ent->q, sqe, ent, op);
+	return 0;
 }
 
 bool zc_uring_reply(struct zc_chan *c, const struct iovec *iov, int count, ssize_t *ret)
@@ -575,11 +585,22 @@ static void ent_serve(struct zc_uring_ent *ent)
 	zc_tls_ent = NULL;
 }
 
-/* Hand a served entry back to the queue thread; wake it when the list was empty. */
+static void efd_kick(int efd)
+{
+	uint64_t one = 1;
+
+	if (write(efd, &one, sizeof(one)) < 0) {
+		/* Cannot fail for a counter far from its limit. */
+	}
+}
+
+/*
+ * Hand a served entry back to the queue thread, which commits it; wake it
+ * when the list was empty.
+ */
 static void ent_done(struct zc_uring_ent *ent)
 {
 	struct zc_uring_queue *q = ent->q;
-	uint64_t one = 1;
 	bool wake;
 
 	pthread_mutex_lock(&q->done_lock);
@@ -587,13 +608,9 @@ static void ent_done(struct zc_uring_ent *ent)
 	ent->next_done = q->done;
 	q->done = ent;
 	pthread_mutex_unlock(&q->done_lock);
-	if (wake && write(q->efd, &one, sizeof(one)) < 0) {
-		/* Cannot fail for a counter far from its limit. */
-	}
+	if (wake)
+		efd_kick(q->efd);
 }
-
-static void ent_commit(struct zc_uring_queue *q, struct zc_uring_ent *ent);
-static void ent_commit_now(struct zc_uring_queue *q, struct zc_uring_ent *ent);
 
 static void *helper_main(void *arg)
 {
@@ -605,56 +622,37 @@ static void *helper_main(void *arg)
 	return NULL;
 }
 
-static void *pool_main(void *arg)
+/*
+ * Give @ent to an idle pool thread other than @self; false when none is
+ * idle. With @any, to the least busy one, idle or not.
+ */
+static bool pool_hand(struct zc_uring_queue *q, struct zc_uring_ent *ent, bool any,
+		      const struct zc_uring_pool *self)
 {
-	struct zc_uring_queue *q = arg;
-	struct zc_uring_ent *ent;
-	char name[16];
+	struct zc_uring_pool *p = NULL;
+	bool kick;
+	unsigned int i;
 
-	snprintf(name, sizeof(name), "zcfuse-pool%u", q->qid);
-	pthread_setname_np(pthread_self(), name);
 	pthread_mutex_lock(&q->work_lock);
-	for (;;) {
-		if (!q->work_head && !q->pool_stop) {
-			q->idle++;
-			while (!q->work_head && !q->pool_stop)
-				pthread_cond_wait(&q->work_cond, &q->work_lock);
-			q->idle--;
-		}
-		if (q->pool_stop)
-			break;
-		ent = q->work_head;
-		q->queued--;
-		q->work_head = ent->next_work;
-		if (!q->work_head)
-			q->work_tail = &q->work_head;
-		pthread_mutex_unlock(&q->work_lock);
-		zc_stat_add(&q->u->c->stats.uring_pool, 1);
-		ent_serve(ent);
-		ent_commit_now(q, ent);
-		pthread_mutex_lock(&q->work_lock);
+	for (i = 0; i < ZC_URING_POOL; i++) {
+		struct zc_uring_pool *cand = &q->pool[i];
+
+		if (cand == self || !cand->started || (!any && (!cand->idle || cand->nr_work)))
+			continue;
+		if (!p || cand->nr_work + !cand->idle < p->nr_work + !p->idle)
+			p = cand;
 	}
-	pthread_mutex_unlock(&q->work_lock);
-	return NULL;
-}
-
-/* Give @ent to an idle pool thread; false when none is idle. */
-static bool pool_hand(struct zc_uring_queue *q, struct zc_uring_ent *ent)
-{
-	bool taken = false;
-
-	pthread_mutex_lock(&q->work_lock);
-	/* Only as many entries wait as threads do: none waits behind a busy one. */
-	if (q->idle > q->queued) {
-		q->queued++;
+	if (p) {
+		kick = !p->nr_work;
 		ent->next_work = NULL;
-		*q->work_tail = ent;
-		q->work_tail = &ent->next_work;
-		pthread_cond_signal(&q->work_cond);
-		taken = true;
+		*p->work_tail = ent;
+		p->work_tail = &ent->next_work;
+		p->nr_work++;
 	}
 	pthread_mutex_unlock(&q->work_lock);
-	return taken;
+	if (p && kick)
+		efd_kick(p->efd);
+	return p != NULL;
 }
 
 /* Bytes a READ asks for or a WRITE brings; 0 for other requests. */
@@ -674,7 +672,8 @@ static size_t data_size(const char *req, size_t len, size_t payload)
 /*
  * A thread for a request that may wait long (a blocking lock), at normal
  * priority whatever the queue thread runs at: once its lock is granted,
- * the reply should not wait for an idle CPU.
+ * the reply should not wait for an idle CPU. It hands the entry back
+ * through the eventfd.
  */
 static int start_helper(struct zc_uring_ent *ent)
 {
@@ -690,19 +689,20 @@ static int start_helper(struct zc_uring_ent *ent)
 	pthread_attr_setschedparam(&attr, &param);
 	r = pthread_create(&ent->helper, &attr, helper_main, ent);
 	pthread_attr_destroy(&attr);
+	if (!r)
+		ent->has_helper = true;
 	return -r;
 }
 
 /*
- * Serve the request in @ent and queue its commit. A blocking FLOCK waits for
- * an unlock that may come on this same queue: it gets a thread of its own,
- * which hands the entry back through the eventfd. With @more requests behind
- * it in this wake-up, an idle pool thread serves it while this thread goes
- * on with the next.
+ * Take the request that arrived in @ent: put its header and argument
+ * struct in front of the payload, where zc_chan_serve_mem() wants the
+ * whole request. Returns its payload size, or -EIO when it is malformed
+ * (it is then committed with that error).
  */
-static void queue_serve(struct zc_uring_queue *q, struct zc_uring_ent *ent, bool more)
+static ssize_t ent_take(struct zc_uring_ent *ent)
 {
-	struct zc_uring *u = q->u;
+	struct zc_uring *u = ent->q->u;
 	struct zc_chan *c = u->c;
 	struct zc_fuse_uring_ent_in_out *io = &ent->hdr->ring_ent_in_out;
 	struct fuse_in_header in;
@@ -718,75 +718,43 @@ static void queue_serve(struct zc_uring_queue *q, struct zc_uring_ent *ent, bool
 	zc_stat_add(&c->stats.uring_payload_in, payload);
 	/*
 	 * The opcode's argument struct is what in.len counts beyond the
-	 * header and the payload: put both in front of the payload.
+	 * header and the payload.
 	 */
-	if (in.len >= sizeof(in) + payload &&
-	    in.len - payload - sizeof(in) <= sizeof(ent->hdr->op_in) &&
-	    payload <= u->payload_size) {
-		head = in.len - payload;
-		ent->req = ent->payload - head;
-		ent->req_len = in.len;
-		memcpy(ent->req, &in, sizeof(in));
-		memcpy(ent->req + sizeof(in), ent->hdr->op_in, head - sizeof(in));
-		if (in.opcode == FUSE_SETLKW && start_helper(ent) == 0) {
-			ent->has_helper = true;
-			return;
-		}
-		/*
-		 * A burst of large READs or WRITEs (readahead, writeback): the
-		 * others are served beside this thread by the pool. Anything
-		 * else stays here: handing over costs two wake-ups (measured:
-		 * large direct READs and WRITEs lose 10 to 20 % when they go to
-		 * the pool alone, and the metadata workload, whose RELEASEs come
-		 * with the next request, a third).
-		 */
-		if (more && data_size(ent->req, ent->req_len, payload) >= ZC_URING_POOL_MIN &&
-		    pool_hand(q, ent))
-			return;
-		ent_serve(ent);
-	}
-	ent_commit(q, ent);
-}
-
-/* Entries that helper threads have served: reap the threads, commit. */
-static void queue_take_done(struct zc_uring_queue *q)
-{
-	struct zc_uring_ent *ent;
-
-	pthread_mutex_lock(&q->done_lock);
-	ent = q->done;
-	q->done = NULL;
-	pthread_mutex_unlock(&q->done_lock);
-	while (ent) {
-		struct zc_uring_ent *next = ent->next_done;
-
-		pthread_join(ent->helper, NULL);
-		ent->has_helper = false;
-		ent_commit(q, ent);
-		ent = next;
-	}
-}
-
-static void queue_arm_efd(struct zc_uring_queue *q)
-{
-	struct io_uring_sqe *sqe;
-
-	pthread_mutex_lock(&q->sq_lock);
-	sqe = sq_get(q);
-	if (sqe) {
-		io_uring_prep_read(sqe, q->efd, &q->efd_count, sizeof(q->efd_count), 0);
-		io_uring_sqe_set_data(sqe, q);
-	}
-	pthread_mutex_unlock(&q->sq_lock);
+	if (in.len < sizeof(in) + payload ||
+	    in.len - payload - sizeof(in) > sizeof(ent->hdr->op_in) || payload > u->payload_size)
+		return -EIO;
+	head = in.len - payload;
+	ent->req = ent->payload - head;
+	ent->req_len = in.len;
+	memcpy(ent->req, &in, sizeof(in));
+	memcpy(ent->req + sizeof(in), ent->hdr->op_in, head - sizeof(in));
+	return (ssize_t)payload;
 }
 
 /*
- * The reply in @ent (or -EIO when it has none) goes back with the next
- * fetch. The queue thread submits it with its next wait.
+ * A WRITE from the page cache (writeback): nobody waits for it in a system
+ * call, but the flusher keeps only so many in flight.
  */
-static void ent_commit(struct zc_uring_queue *q, struct zc_uring_ent *ent)
+static bool is_writeback(const char *req, size_t len)
 {
-	struct zc_chan *c = q->u->c;
+	const struct fuse_in_header *in = (const struct fuse_in_header *)req;
+	struct fuse_write_in write_in;
+
+	if (in->opcode != FUSE_WRITE || len < sizeof(*in) + sizeof(write_in))
+		return false;
+	memcpy(&write_in, req + sizeof(*in), sizeof(write_in));
+	return write_in.write_flags & FUSE_WRITE_CACHE;
+}
+
+/* A blocking FLOCK waits for an unlock that may come on this same queue. */
+static bool ent_needs_helper(const struct zc_uring_ent *ent)
+{
+	return ((const struct fuse_in_header *)ent->req)->opcode == FUSE_SETLKW;
+}
+
+/* The reply in @ent, or -EIO when it has none, is ready to be committed. */
+static void ent_seal(struct zc_uring_ent *ent)
+{
 	struct zc_fuse_uring_ent_in_out *io = &ent->hdr->ring_ent_in_out;
 
 	if (!ent->replied) {
@@ -798,27 +766,121 @@ static void ent_commit(struct zc_uring_queue *q, struct zc_uring_ent *ent)
 		memcpy(ent->hdr->in_out, &out, sizeof(out));
 		io->payload_sz = 0;
 	}
-	zc_stat_add(&c->stats.uring_commits, 1);
-	queue_cmd(q, ent, ZC_FUSE_IO_URING_CMD_COMMIT_AND_FETCH);
+	zc_stat_add(&ent->q->u->c->stats.uring_commits, 1);
+}
+
+/* The queue thread commits @ent with its next wait; the entry comes back to it. */
+static void ent_commit(struct zc_uring_queue *q, struct zc_uring_ent *ent)
+{
+	ent_seal(ent);
+	ent_cmd(&q->ring, ent, ZC_FUSE_IO_URING_CMD_COMMIT_AND_FETCH);
 }
 
 /*
- * A pool thread commits the entry it served and submits the command at
- * once. The kernel copies the next request into an entry in the context of
- * the thread that submitted the entry's fetch: when the commit finds a
- * request waiting, within this call. So a burst of large WRITEs (writeback)
- * is copied in by the pool threads side by side, not one after another by
- * the queue thread.
+ * Serve the request in @ent and queue its commit. A blocking FLOCK gets a
+ * thread of its own. A large READ or WRITE with @more requests behind it in
+ * this wake-up goes to an idle pool thread, while this thread goes on with
+ * the next; a writeback WRITE to the pool in any case.
  */
-static void ent_commit_now(struct zc_uring_queue *q, struct zc_uring_ent *ent)
+static void queue_serve(struct zc_uring_queue *q, struct zc_uring_ent *ent, bool more)
 {
-	unsigned int n;
+	ssize_t payload = ent_take(ent);
 
+	if (payload >= 0) {
+		if (ent_needs_helper(ent) && start_helper(ent) == 0)
+			return;
+		/*
+		 * A burst of large READs or WRITEs (readahead, writeback): the
+		 * others are served beside this thread by the pool. Writeback
+		 * WRITEs wait for no caller, but at SCHED_IDLE this thread would
+		 * serve them only when the writer itself waits (measured: 0.88x
+		 * copy mode's writeback with them served here when no pool
+		 * thread was idle, 1.0x with all in the pool). Anything else
+		 * stays here: handing over costs two wake-ups (measured: large
+		 * direct READs and WRITEs lose 10 to 20 % when they go to the
+		 * pool alone, and the metadata workload, whose RELEASEs come
+		 * with the next request, a third).
+		 */
+		bool wb = is_writeback(ent->req, ent->req_len);
+
+		if ((more || wb) &&
+		    data_size(ent->req, ent->req_len, (size_t)payload) >= ZC_URING_POOL_MIN &&
+		    pool_hand(q, ent, wb, NULL))
+			return;
+		ent_serve(ent);
+	}
 	ent_commit(q, ent);
-	pthread_mutex_lock(&q->sq_lock);
-	n = sq_publish(q);
-	pthread_mutex_unlock(&q->sq_lock);
-	sq_enter(q, n, false);
+}
+
+/*
+ * A pool thread serves an entry the queue thread handed it (@handed), or
+ * one that came to its own ring: an entry stays with the ring that commits
+ * it, and the kernel gives a new request to the entry that came back last.
+ * Large READs and WRITEs are committed here, so that the next ones of a
+ * burst are copied in on this thread; anything else goes back to the queue
+ * thread to be committed there, so that small requests find their way back
+ * to the queue's CPU.
+ */
+static void pool_serve(struct zc_uring_pool *p, struct zc_uring_ent *ent, bool handed, bool more)
+{
+	bool large = handed;
+
+	if (!handed) {
+		ssize_t payload = ent_take(ent);
+
+		if (payload < 0) {
+			ent_done(ent);
+			return;
+		}
+		if (ent_needs_helper(ent) && start_helper(ent) == 0)
+			return;
+		large = data_size(ent->req, ent->req_len, (size_t)payload) >= ZC_URING_POOL_MIN;
+		/* A burst on this thread's ring: an idle sibling takes a share. */
+		if (large && more && pool_hand(p->q, ent, false, p))
+			return;
+	}
+	zc_stat_add(&p->q->u->c->stats.uring_pool, 1);
+	if (!handed)
+		zc_stat_add(&p->q->u->c->stats.uring_pool_ring, 1);
+	ent_serve(ent);
+	if (!large) {
+		ent_done(ent);
+		return;
+	}
+	ent_seal(ent);
+	ent_cmd(&p->ring, ent, ZC_FUSE_IO_URING_CMD_COMMIT_AND_FETCH);
+}
+
+/* Entries that helper or pool threads have served: reap the helpers, commit. */
+static void queue_take_done(struct zc_uring_queue *q)
+{
+	struct zc_uring_ent *ent;
+
+	pthread_mutex_lock(&q->done_lock);
+	ent = q->done;
+	q->done = NULL;
+	pthread_mutex_unlock(&q->done_lock);
+	while (ent) {
+		struct zc_uring_ent *next = ent->next_done;
+
+		if (ent->has_helper) {
+			pthread_join(ent->helper, NULL);
+			ent->has_helper = false;
+		}
+		ent_commit(q, ent);
+		ent = next;
+	}
+}
+
+/* Read @efd on @ring: a completion with @data when it is written to. */
+static void ring_arm_efd(struct io_uring *ring, int efd, uint64_t *count, void *data)
+{
+	struct io_uring_sqe *sqe = ring_sqe(ring);
+
+	if (sqe) {
+		io_uring_prep_read(sqe, efd, count, sizeof(*count), 0);
+		io_uring_sqe_set_data(sqe, data);
+	}
 }
 
 static bool exiting(const struct zc_uring *u)
@@ -827,17 +889,19 @@ static bool exiting(const struct zc_uring *u)
 }
 
 /*
- * One completion: a request to serve, or the end of an entry. Returns false
- * when the queue is done (the connection ended, or the kernel refused it).
+ * One completion on @ring: a request to serve (added to @ready), or the end
+ * of an entry. Returns false when the queue is done (the connection ended,
+ * or the kernel refused it).
  */
-static bool queue_complete(struct zc_uring_queue *q, struct zc_uring_ent *ent, int res)
+static bool ent_complete(struct io_uring *ring, struct zc_uring_ent *ent, int res,
+			 struct zc_uring_ent **ready, unsigned int *nr_ready)
 {
-	struct zc_uring *u = q->u;
+	struct zc_uring *u = ent->q->u;
 
 	if (res == 0) {
 		ent->registering = false;
 		/* Served once every completion of this wake-up is in. */
-		q->ready[q->nr_ready++] = ent;
+		ready[(*nr_ready)++] = ent;
 		return true;
 	}
 	switch (res) {
@@ -846,9 +910,9 @@ static bool queue_complete(struct zc_uring_queue *q, struct zc_uring_ent *ent, i
 		/* INIT not processed yet (REGISTER), or a transient failure: again. */
 		if (res == -EAGAIN && ent->registering)
 			usleep(1000);
-		queue_cmd(q, ent,
-			  ent->registering ? ZC_FUSE_IO_URING_CMD_REGISTER
-					   : ZC_FUSE_IO_URING_CMD_COMMIT_AND_FETCH);
+		ent_cmd(ring, ent,
+			ent->registering ? ZC_FUSE_IO_URING_CMD_REGISTER
+					 : ZC_FUSE_IO_URING_CMD_COMMIT_AND_FETCH);
 		return true;
 	case -ENOTCONN:
 	case -ECONNABORTED:
@@ -871,8 +935,68 @@ static bool queue_complete(struct zc_uring_queue *q, struct zc_uring_ent *ent, i
 	 * A commit the kernel did not take (the request is gone): the kernel
 	 * dropped the entry, so register it anew.
 	 */
-	queue_cmd(q, ent, ZC_FUSE_IO_URING_CMD_REGISTER);
+	ent_cmd(ring, ent, ZC_FUSE_IO_URING_CMD_REGISTER);
 	return true;
+}
+
+static void *pool_main(void *arg)
+{
+	struct zc_uring_pool *p = arg;
+	struct zc_uring_queue *q = p->q;
+	struct zc_uring *u = q->u;
+	struct zc_uring_ent *handed;
+	struct io_uring_cqe *cqe;
+	bool stop = false, wait;
+	char name[16];
+	unsigned int i;
+	int r;
+
+	snprintf(name, sizeof(name), "zcfuse-pool%u", q->qid);
+	pthread_setname_np(pthread_self(), name);
+	ring_arm_efd(&p->ring, p->efd, &p->efd_count, p);
+	while (!stop) {
+		pthread_mutex_lock(&q->work_lock);
+		wait = !p->work;
+		p->idle = wait;
+		stop = q->pool_stop;
+		pthread_mutex_unlock(&q->work_lock);
+		if (stop || exiting(u))
+			break;
+		r = io_uring_submit_and_wait(&p->ring, wait ? 1 : 0);
+		pthread_mutex_lock(&q->work_lock);
+		p->idle = false;
+		handed = p->work;
+		p->work = NULL;
+		p->work_tail = &p->work;
+		p->nr_work = 0;
+		stop = q->pool_stop;
+		pthread_mutex_unlock(&q->work_lock);
+		if (r < 0 && r != -EINTR && r != -EAGAIN && r != -EBUSY)
+			stop = true;
+		if (stop || exiting(u))
+			break;
+		while (io_uring_peek_cqe(&p->ring, &cqe) == 0) {
+			void *data = io_uring_cqe_get_data(cqe);
+			int res = cqe->res;
+
+			io_uring_cqe_seen(&p->ring, cqe);
+			if (data == p)
+				ring_arm_efd(&p->ring, p->efd, &p->efd_count, p);
+			else if (data)
+				/* Past the end of the connection nothing more comes. */
+				ent_complete(&p->ring, data, res, p->ready, &p->nr_ready);
+		}
+		while (handed) {
+			struct zc_uring_ent *next = handed->next_work;
+
+			pool_serve(p, handed, true, false);
+			handed = next;
+		}
+		for (i = 0; i < p->nr_ready; i++)
+			pool_serve(p, p->ready[i], false, i + 1 < p->nr_ready);
+		p->nr_ready = 0;
+	}
+	return NULL;
 }
 
 /*
@@ -1088,15 +1212,13 @@ static void *queue_main(void *arg)
 	struct io_uring_cqe *cqe;
 	bool live = true;
 	char name[16];
-	unsigned int i, n;
+	unsigned int i;
 	int r;
 
 	/* Before the pinning and the priority: pool threads run anywhere, normally. */
-	for (i = 0; i < ZC_URING_POOL; i++) {
-		if (pthread_create(&q->pool[i], NULL, pool_main, q) != 0)
-			break;
-		q->nr_pool++;
-	}
+	for (i = 0; i < ZC_URING_POOL; i++)
+		q->pool[i].started =
+		    pthread_create(&q->pool[i].thread, NULL, pool_main, &q->pool[i]) == 0;
 	/* After: a new thread bears its creator's name until it names itself. */
 	snprintf(name, sizeof(name), "zcfuse-ring%u", q->qid);
 	pthread_setname_np(pthread_self(), name);
@@ -1107,14 +1229,11 @@ static void *queue_main(void *arg)
 	pthread_mutex_unlock(&u->tid_lock);
 	if (u->idle)
 		run_at_idle_priority();
-	queue_arm_efd(q);
+	ring_arm_efd(&q->ring, q->efd, &q->efd_count, q);
 	for (i = 0; i < u->depth; i++)
-		queue_cmd(q, &q->ents[i], ZC_FUSE_IO_URING_CMD_REGISTER);
+		ent_cmd(&q->ring, &q->ents[i], ZC_FUSE_IO_URING_CMD_REGISTER);
 	while (live && !exiting(u)) {
-		pthread_mutex_lock(&q->sq_lock);
-		n = sq_publish(q);
-		pthread_mutex_unlock(&q->sq_lock);
-		r = sq_enter(q, n, true);
+		r = io_uring_submit_and_wait(&q->ring, 1);
 		if (r < 0 && r != -EINTR && r != -EAGAIN && r != -EBUSY) {
 			if (!__atomic_load_n(&u->registered, __ATOMIC_ACQUIRE))
 				uring_refuse(u, "submitting ring commands failed: %s",
@@ -1129,10 +1248,10 @@ static void *queue_main(void *arg)
 
 			io_uring_cqe_seen(&q->ring, cqe);
 			if (data == q) {
-				queue_arm_efd(q);
+				ring_arm_efd(&q->ring, q->efd, &q->efd_count, q);
 				queue_take_done(q);
 			} else if (data) {
-				live = queue_complete(q, data, res);
+				live = ent_complete(&q->ring, data, res, q->ready, &q->nr_ready);
 			}
 		}
 		for (i = 0; live && i < q->nr_ready; i++)
@@ -1190,8 +1309,11 @@ void zc_uring_init_sent(struct zc_chan *c, bool sent)
 	for (i = 0; i < u->nr_queues; i++) {
 		struct zc_uring_queue *q = &u->queues[i];
 		int fd = c->dev_fd;
+		unsigned int j;
 
 		r = io_uring_register_files(&q->ring, &fd, 1);
+		for (j = 0; j < ZC_URING_POOL && r >= 0; j++)
+			r = io_uring_register_files(&q->pool[j].ring, &fd, 1);
 		if (r < 0) {
 			uring_refuse(u, "cannot register /dev/fuse with io_uring: %s",
 				     strerror(-r));
@@ -1249,11 +1371,13 @@ void zc_uring_stop(struct zc_chan *c)
 
 		pthread_mutex_lock(&q->work_lock);
 		q->pool_stop = true;
-		pthread_cond_broadcast(&q->work_cond);
 		pthread_mutex_unlock(&q->work_lock);
-		for (j = 0; j < q->nr_pool; j++)
-			zc_stop_thread(q->pool[j]);
-		q->nr_pool = 0;
+		for (j = 0; j < ZC_URING_POOL; j++) {
+			if (!q->pool[j].started)
+				continue;
+			zc_stop_thread(q->pool[j].thread);
+			q->pool[j].started = false;
+		}
 
 		for (j = 0; q->ents && j < u->depth; j++) {
 			struct zc_uring_ent *ent = &q->ents[j];
@@ -1269,7 +1393,7 @@ void zc_uring_stop(struct zc_chan *c)
 void zc_uring_fini(struct zc_chan *c)
 {
 	struct zc_uring *u = c->uring;
-	unsigned int i;
+	unsigned int i, j;
 
 	if (!u)
 		return;
@@ -1281,10 +1405,17 @@ void zc_uring_fini(struct zc_chan *c)
 			io_uring_queue_exit(&q->ring);
 		if (q->efd >= 0)
 			close(q->efd);
-		pthread_mutex_destroy(&q->sq_lock);
+		for (j = 0; j < ZC_URING_POOL; j++) {
+			struct zc_uring_pool *p = &q->pool[j];
+
+			if (p->ring_ok)
+				io_uring_queue_exit(&p->ring);
+			if (p->efd >= 0)
+				close(p->efd);
+			free(p->ready);
+		}
 		pthread_mutex_destroy(&q->done_lock);
 		pthread_mutex_destroy(&q->work_lock);
-		pthread_cond_destroy(&q->work_cond);
 		if (q->mem)
 			munmap(q->mem, q->mem_size);
 		free(q->ents);
