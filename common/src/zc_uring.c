@@ -108,14 +108,26 @@ struct zc_uring_pool {
 	/* The queue thread hands an entry over and says so on the eventfd. */
 	int efd;
 	uint64_t efd_count;
-	/* Under the queue's work_lock: waiting for work, and the entries handed over. */
+	/*
+	 * Under the queue's work_lock: waiting for work, the entries handed
+	 * over, and whether the thread stopped taking any.
+	 */
 	bool idle;
+	bool gone;
 	struct zc_uring_ent *work, **work_tail;
 	unsigned int nr_work;
 	/* Entries with a request, from the completions of one wake-up. */
 	struct zc_uring_ent **ready;
 	unsigned int nr_ready;
+	/* When it last served a large READ or WRITE (zc_now_usec()). */
+	uint64_t last_large;
 };
+
+/*
+ * How long after its last large READ or WRITE a pool thread still commits
+ * small requests itself rather than through the queue thread.
+ */
+#define ZC_URING_POOL_LINGER_USEC 100000
 
 struct zc_uring_queue {
 	struct zc_uring *u;
@@ -637,7 +649,8 @@ static bool pool_hand(struct zc_uring_queue *q, struct zc_uring_ent *ent, bool a
 	for (i = 0; i < ZC_URING_POOL; i++) {
 		struct zc_uring_pool *cand = &q->pool[i];
 
-		if (cand == self || !cand->started || (!any && (!cand->idle || cand->nr_work)))
+		if (cand == self || !cand->started || cand->gone ||
+		    (!any && (!cand->idle || cand->nr_work)))
 			continue;
 		if (!p || cand->nr_work + !cand->idle < p->nr_work + !p->idle)
 			p = cand;
@@ -843,7 +856,9 @@ static void pool_serve(struct zc_uring_pool *p, struct zc_uring_ent *ent, bool h
 	if (!handed)
 		zc_stat_add(&p->q->u->c->stats.uring_pool_ring, 1);
 	ent_serve(ent);
-	if (!large) {
+	if (large) {
+		p->last_large = zc_now_usec();
+	} else if (zc_now_usec() - p->last_large >= ZC_URING_POOL_LINGER_USEC) {
 		ent_done(ent);
 		return;
 	}
@@ -939,12 +954,24 @@ static bool ent_complete(struct io_uring *ring, struct zc_uring_ent *ent, int re
 	return true;
 }
 
+/* Serve a list of handed entries and let the queue thread commit them. */
+static void pool_give_back(struct zc_uring_ent *ent)
+{
+	while (ent) {
+		struct zc_uring_ent *next = ent->next_work;
+
+		ent_serve(ent);
+		ent_done(ent);
+		ent = next;
+	}
+}
+
 static void *pool_main(void *arg)
 {
 	struct zc_uring_pool *p = arg;
 	struct zc_uring_queue *q = p->q;
 	struct zc_uring *u = q->u;
-	struct zc_uring_ent *handed;
+	struct zc_uring_ent *handed = NULL, *rest;
 	struct io_uring_cqe *cqe;
 	bool stop = false, wait;
 	char name[16];
@@ -971,9 +998,9 @@ static void *pool_main(void *arg)
 		p->nr_work = 0;
 		stop = q->pool_stop;
 		pthread_mutex_unlock(&q->work_lock);
-		if (r < 0 && r != -EINTR && r != -EAGAIN && r != -EBUSY)
-			stop = true;
 		if (stop || exiting(u))
+			break;
+		if (r < 0 && r != -EINTR && r != -EAGAIN && r != -EBUSY)
 			break;
 		while (io_uring_peek_cqe(&p->ring, &cqe) == 0) {
 			void *data = io_uring_cqe_get_data(cqe);
@@ -995,6 +1022,16 @@ static void *pool_main(void *arg)
 		for (i = 0; i < p->nr_ready; i++)
 			pool_serve(p, p->ready[i], false, i + 1 < p->nr_ready);
 		p->nr_ready = 0;
+	}
+	pthread_mutex_lock(&q->work_lock);
+	p->gone = true;
+	rest = p->work;
+	p->work = NULL;
+	pthread_mutex_unlock(&q->work_lock);
+	if (!stop && !exiting(u)) {
+		/* Its ring failed: the queue thread commits what it was handed. */
+		pool_give_back(handed);
+		pool_give_back(rest);
 	}
 	return NULL;
 }
