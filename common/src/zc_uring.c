@@ -26,7 +26,7 @@
  * data is gathered there in place), and the entry is committed.
  *
  * Threads: each queue has one thread, on the queue's CPU and at SCHED_IDLE,
- * that waits for completions and serves small requests itself; a pool of two
+ * that waits for completions and serves small requests itself; a pool of four
  * serves large READs and WRITEs beside it (all writeback WRITEs, and the
  * others of a burst), each pool thread with a ring of its own, on which it
  * commits them; a blocking lock gets a thread of its own.
@@ -82,8 +82,11 @@ struct zc_uring_ent {
 	struct zc_uring_ent *next_work;
 };
 
-/* Threads of a queue's pool, besides the queue thread. */
-#define ZC_URING_POOL 2
+/*
+ * Threads of a queue's pool, besides the queue thread (measured: writeback
+ * 0.93x to 0.95x copy mode with two, 1.01x to 1.03x with four).
+ */
+#define ZC_URING_POOL 4
 /*
  * The smallest READ or WRITE handed to the pool. Smaller ones cost less to
  * serve than the hand-over does (measured: 4 KiB random reads with 4 jobs

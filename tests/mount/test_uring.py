@@ -21,6 +21,8 @@ from zctest import counter_delta as delta, read_file, write_file
 
 J = os.path.join
 MIB = 1 << 20
+# Pool threads per queue (ZC_URING_POOL in zc_uring.c).
+POOL_THREADS = 4
 
 
 @pytest.fixture
@@ -113,7 +115,7 @@ def ring_threads(pid, idle=True, timeout=10):
         policy = os.SCHED_IDLE if idle else os.SCHED_OTHER
         try:
             ready = (sorted(rings) == list(range(zctest.possible_cpus())) and
-                     len(pools) == 2 * len(rings) and
+                     len(pools) == POOL_THREADS * len(rings) and
                      (idle is None or
                       all(os.sched_getscheduler(t) == policy for t in rings.values())))
         except ProcessLookupError:
