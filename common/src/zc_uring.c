@@ -326,15 +326,19 @@ static bool can_leave_idle(void)
 	return rl.rlim_cur == RLIM_INFINITY || rl.rlim_cur >= (rlim_t)(20 - nice_now);
 }
 
-/* The rings and eventfds of a queue thread and its pool threads. */
-static int queue_rings_setup(struct zc_uring_queue *q)
+/*
+ * The rings and eventfds of a queue thread and its pool threads. A ring the
+ * kernel refuses is -EOPNOTSUPP, with the reason in @why.
+ */
+static int queue_rings_setup(struct zc_uring_queue *q, char *why, size_t why_size)
 {
+	char buf[128];
 	unsigned int i;
 	int r;
 
 	r = ring_setup(&q->ring, q->u->depth);
 	if (r < 0)
-		return r;
+		goto refused;
 	q->ring_ok = true;
 	q->efd = eventfd(0, EFD_CLOEXEC);
 	if (q->efd < 0)
@@ -345,13 +349,16 @@ static int queue_rings_setup(struct zc_uring_queue *q)
 		/* Every entry of the queue may end up on one pool thread's ring. */
 		r = ring_setup(&p->ring, q->u->depth);
 		if (r < 0)
-			return r;
+			goto refused;
 		p->ring_ok = true;
 		p->efd = eventfd(0, EFD_CLOEXEC);
 		if (p->efd < 0)
 			return -errno;
 	}
 	return 0;
+refused:
+	snprintf(why, why_size, "%s", ring_refusal(r, buf, sizeof(buf)));
+	return -EOPNOTSUPP;
 }
 
 int zc_uring_setup(struct zc_chan *c, const struct zc_uring_conf *conf, char *why, size_t why_size)
@@ -409,12 +416,8 @@ int zc_uring_setup(struct zc_chan *c, const struct zc_uring_conf *conf, char *wh
 	}
 	c->uring = u;
 	for (i = 0; i < u->nr_queues; i++) {
-		r = queue_rings_setup(&u->queues[i]);
+		r = queue_rings_setup(&u->queues[i], why, why_size);
 		if (r < 0) {
-			if (r != -ENOMEM && r != -EMFILE && r != -ENFILE) {
-				snprintf(why, why_size, "%s", ring_refusal(r, buf, sizeof(buf)));
-				r = -EOPNOTSUPP;
-			}
 			zc_uring_fini(c);
 			return r;
 		}

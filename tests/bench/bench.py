@@ -833,7 +833,7 @@ def markdown(bench, cells, took, interrupted):
             'Method: fio ioengine=psync, buffered, iomem_align=4k, invalidate=0 (the backing\'s '
             'page cache is kept), time-based; files laid out natively before the timed runs and '
             'overwritten; one untimed warm-up per mount; all mounts of a backing serve the same '
-            'directory. Settings: *cached* = page cache on the mount (zcfuse cache=auto, '
+            'directory; sync(2) after every write run, outside its time. Settings: *cached* = page cache on the mount (zcfuse cache=auto, '
             'passthrough_ll default; both drop a file\'s cached pages when it is opened, so each '
             'cached run starts with one pass through the daemon); *direct* = FUSE direct_io, '
             'every request reaches the daemon (cache=never for both); *writeback* = writeback '
