@@ -298,6 +298,38 @@ def test_writeback_writes_go_to_the_pool(uring_on):
         assert read_file(path) == data
 
 
+def test_entries_come_home_after_writeback(uring_on):
+    # Writeback leaves entries on the pool threads' rings, where the kernel
+    # hands the next request to the entry that came back last. Once the
+    # burst is over, a small request that lands there is committed by the
+    # queue thread, which takes the entry back: later ones stay on the
+    # queue thread, whatever the number.
+    depth = 8
+    with zctest.Mount(opts=['cache=auto', 'writeback', 'io_uring=strict',
+                            'uring_depth=%d' % depth]) as m:
+        path = J(m.mnt, 'f')
+        before = zctest.counters(m.mnt)
+        fd = os.open(path, os.O_WRONLY | os.O_CREAT, 0o644)
+        try:
+            chunk = os.urandom(MIB)
+            for _ in range(32):
+                os.write(fd, chunk)
+            os.fsync(fd)
+        finally:
+            os.close(fd)
+        mid = zctest.counters(m.mnt)
+        assert delta(mid, before, 'transport.uring.pool_ring') > 0
+        time.sleep(0.3)     # past the pool threads' 100 ms linger
+        rounds = 1000
+        for i in range(rounds):
+            os.mkdir(J(m.mnt, 'd'))
+            os.rmdir(J(m.mnt, 'd'))
+        after = zctest.counters(m.mnt)
+        assert delta(after, mid, 'transport.uring.requests') >= 2 * rounds
+        # At most once per entry, on its way home.
+        assert delta(after, mid, 'transport.uring.pool') <= depth * zctest.possible_cpus()
+
+
 def test_fallback_when_the_parameter_is_off(uring_off):
     with zctest.Mount(opts=['cache=never', 'io_uring']) as m:
         small_workload(m.mnt, rounds=5)
