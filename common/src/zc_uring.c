@@ -326,6 +326,21 @@ static bool can_leave_idle(void)
 	return rl.rlim_cur == RLIM_INFINITY || rl.rlim_cur >= (rlim_t)(20 - nice_now);
 }
 
+/* A thread's ring and the eventfd that wakes it; *@refused when the kernel refused the ring. */
+static int thread_ring_setup(struct io_uring *ring, bool *ring_ok, int *efd, unsigned int depth,
+			     int *refused)
+{
+	int r = ring_setup(ring, depth);
+
+	if (r < 0) {
+		*refused = r;
+		return r;
+	}
+	*ring_ok = true;
+	*efd = eventfd(0, EFD_CLOEXEC);
+	return *efd < 0 ? -errno : 0;
+}
+
 /*
  * The rings and eventfds of a queue thread and its pool threads. A ring the
  * kernel refuses is -EOPNOTSUPP, with the reason in @why.
@@ -334,31 +349,18 @@ static int queue_rings_setup(struct zc_uring_queue *q, char *why, size_t why_siz
 {
 	char buf[128];
 	unsigned int i;
-	int r;
+	int r, refused = 0;
 
-	r = ring_setup(&q->ring, q->u->depth);
-	if (r < 0)
-		goto refused;
-	q->ring_ok = true;
-	q->efd = eventfd(0, EFD_CLOEXEC);
-	if (q->efd < 0)
-		return -errno;
-	for (i = 0; i < ZC_URING_POOL; i++) {
-		struct zc_uring_pool *p = &q->pool[i];
-
-		/* Every entry of the queue may end up on one pool thread's ring. */
-		r = ring_setup(&p->ring, q->u->depth);
-		if (r < 0)
-			goto refused;
-		p->ring_ok = true;
-		p->efd = eventfd(0, EFD_CLOEXEC);
-		if (p->efd < 0)
-			return -errno;
+	r = thread_ring_setup(&q->ring, &q->ring_ok, &q->efd, q->u->depth, &refused);
+	/* Every entry of the queue may end up on one pool thread's ring. */
+	for (i = 0; !r && i < ZC_URING_POOL; i++)
+		r = thread_ring_setup(&q->pool[i].ring, &q->pool[i].ring_ok, &q->pool[i].efd,
+				      q->u->depth, &refused);
+	if (refused) {
+		snprintf(why, why_size, "%s", ring_refusal(refused, buf, sizeof(buf)));
+		return -EOPNOTSUPP;
 	}
-	return 0;
-refused:
-	snprintf(why, why_size, "%s", ring_refusal(r, buf, sizeof(buf)));
-	return -EOPNOTSUPP;
+	return r;
 }
 
 int zc_uring_setup(struct zc_chan *c, const struct zc_uring_conf *conf, char *why, size_t why_size)
