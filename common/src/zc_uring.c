@@ -111,12 +111,8 @@ struct zc_uring_pool {
 	/* The queue thread hands an entry over and says so on the eventfd. */
 	int efd;
 	uint64_t efd_count;
-	/*
-	 * Under the queue's work_lock: waiting for work, the entries handed
-	 * over, and whether the thread stopped taking any.
-	 */
+	/* Under the queue's work_lock: waiting for work, and the entries handed over. */
 	bool idle;
-	bool gone;
 	struct zc_uring_ent *work, **work_tail;
 	unsigned int nr_work;
 	/* Entries with a request, from the completions of one wake-up. */
@@ -326,40 +322,42 @@ static bool can_leave_idle(void)
 	return rl.rlim_cur == RLIM_INFINITY || rl.rlim_cur >= (rlim_t)(20 - nice_now);
 }
 
-/* A thread's ring and the eventfd that wakes it; *@refused when the kernel refused the ring. */
+/*
+ * A thread's ring and the eventfd that wakes it. Either failing (the kernel
+ * refuses the ring, or descriptors run out: each possible CPU takes ten) is
+ * -EOPNOTSUPP, with the reason in @why: the mount falls back to /dev/fuse.
+ */
 static int thread_ring_setup(struct io_uring *ring, bool *ring_ok, int *efd, unsigned int depth,
-			     int *refused)
+			     char *why, size_t why_size)
 {
+	char buf[128];
 	int r = ring_setup(ring, depth);
 
 	if (r < 0) {
-		*refused = r;
-		return r;
+		snprintf(why, why_size, "%s", ring_refusal(r, buf, sizeof(buf)));
+		return -EOPNOTSUPP;
 	}
 	*ring_ok = true;
 	*efd = eventfd(0, EFD_CLOEXEC);
-	return *efd < 0 ? -errno : 0;
+	if (*efd < 0) {
+		snprintf(why, why_size, "cannot create an eventfd for a ring thread: %s",
+			 strerror(errno));
+		return -EOPNOTSUPP;
+	}
+	return 0;
 }
 
-/*
- * The rings and eventfds of a queue thread and its pool threads. A ring the
- * kernel refuses is -EOPNOTSUPP, with the reason in @why.
- */
+/* The rings and eventfds of a queue thread and its pool threads. */
 static int queue_rings_setup(struct zc_uring_queue *q, char *why, size_t why_size)
 {
-	char buf[128];
 	unsigned int i;
-	int r, refused = 0;
+	int r;
 
-	r = thread_ring_setup(&q->ring, &q->ring_ok, &q->efd, q->u->depth, &refused);
+	r = thread_ring_setup(&q->ring, &q->ring_ok, &q->efd, q->u->depth, why, why_size);
 	/* Every entry of the queue may end up on one pool thread's ring. */
 	for (i = 0; !r && i < ZC_URING_POOL; i++)
 		r = thread_ring_setup(&q->pool[i].ring, &q->pool[i].ring_ok, &q->pool[i].efd,
-				      q->u->depth, &refused);
-	if (refused) {
-		snprintf(why, why_size, "%s", ring_refusal(refused, buf, sizeof(buf)));
-		return -EOPNOTSUPP;
-	}
+				      q->u->depth, why, why_size);
 	return r;
 }
 
@@ -657,8 +655,7 @@ static bool pool_hand(struct zc_uring_queue *q, struct zc_uring_ent *ent, bool a
 	for (i = 0; i < ZC_URING_POOL; i++) {
 		struct zc_uring_pool *cand = &q->pool[i];
 
-		if (cand == self || !cand->started || cand->gone ||
-		    (!any && (!cand->idle || cand->nr_work)))
+		if (cand == self || !cand->started || (!any && (!cand->idle || cand->nr_work)))
 			continue;
 		if (!p || cand->nr_work + !cand->idle < p->nr_work + !p->idle)
 			p = cand;
@@ -708,10 +705,15 @@ static int start_helper(struct zc_uring_ent *ent)
 	pthread_attr_setinheritsched(&attr, PTHREAD_EXPLICIT_SCHED);
 	pthread_attr_setschedpolicy(&attr, SCHED_OTHER);
 	pthread_attr_setschedparam(&attr, &param);
+	/*
+	 * Before the thread exists: it may hand the entry back, and the queue
+	 * thread reap it, before pthread_create() returns here.
+	 */
+	ent->has_helper = true;
 	r = pthread_create(&ent->helper, &attr, helper_main, ent);
 	pthread_attr_destroy(&attr);
-	if (!r)
-		ent->has_helper = true;
+	if (r)
+		ent->has_helper = false;
 	return -r;
 }
 
@@ -962,24 +964,12 @@ static bool ent_complete(struct io_uring *ring, struct zc_uring_ent *ent, int re
 	return true;
 }
 
-/* Serve a list of handed entries and let the queue thread commit them. */
-static void pool_give_back(struct zc_uring_ent *ent)
-{
-	while (ent) {
-		struct zc_uring_ent *next = ent->next_work;
-
-		ent_serve(ent);
-		ent_done(ent);
-		ent = next;
-	}
-}
-
 static void *pool_main(void *arg)
 {
 	struct zc_uring_pool *p = arg;
 	struct zc_uring_queue *q = p->q;
 	struct zc_uring *u = q->u;
-	struct zc_uring_ent *handed = NULL, *rest;
+	struct zc_uring_ent *handed;
 	struct io_uring_cqe *cqe;
 	bool stop = false, wait;
 	char name[16];
@@ -1008,8 +998,12 @@ static void *pool_main(void *arg)
 		pthread_mutex_unlock(&q->work_lock);
 		if (stop || exiting(u))
 			break;
+		/*
+		 * Entries whose commands are on this ring can only come back
+		 * through it: never give it up while the connection lasts.
+		 */
 		if (r < 0 && r != -EINTR && r != -EAGAIN && r != -EBUSY)
-			break;
+			usleep(1000);
 		while (io_uring_peek_cqe(&p->ring, &cqe) == 0) {
 			void *data = io_uring_cqe_get_data(cqe);
 			int res = cqe->res;
@@ -1030,16 +1024,6 @@ static void *pool_main(void *arg)
 		for (i = 0; i < p->nr_ready; i++)
 			pool_serve(p, p->ready[i], false, i + 1 < p->nr_ready);
 		p->nr_ready = 0;
-	}
-	pthread_mutex_lock(&q->work_lock);
-	p->gone = true;
-	rest = p->work;
-	p->work = NULL;
-	pthread_mutex_unlock(&q->work_lock);
-	if (!stop && !exiting(u)) {
-		/* Its ring failed: the queue thread commits what it was handed. */
-		pool_give_back(handed);
-		pool_give_back(rest);
 	}
 	return NULL;
 }
@@ -1418,11 +1402,13 @@ void zc_uring_stop(struct zc_chan *c)
 		q->pool_stop = true;
 		pthread_mutex_unlock(&q->work_lock);
 		for (j = 0; j < ZC_URING_POOL; j++) {
-			if (!q->pool[j].started)
-				continue;
-			zc_stop_thread(q->pool[j].thread);
-			q->pool[j].started = false;
+			if (q->pool[j].started)
+				zc_stop_thread(q->pool[j].thread);
 		}
+		pthread_mutex_lock(&q->work_lock);
+		for (j = 0; j < ZC_URING_POOL; j++)
+			q->pool[j].started = false;
+		pthread_mutex_unlock(&q->work_lock);
 
 		for (j = 0; q->ents && j < u->depth; j++) {
 			struct zc_uring_ent *ent = &q->ents[j];
