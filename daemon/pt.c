@@ -15,6 +15,8 @@
 #include <errno.h>
 #include <fcntl.h>
 #include <limits.h>
+#include <linux/capability.h>
+#include <sched.h>
 #include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -49,18 +51,107 @@ static int check_name(const char *name)
 	return 0;
 }
 
-/* The thread's file system identity while it acts for a caller. */
+/*
+ * The caller's file system identity, taken on by the serving thread: fsuid,
+ * fsgid, supplementary groups and effective capabilities, all per thread.
+ * The capabilities come from the calling thread itself (capget() on its
+ * tid, which the request names and which waits for the reply), so a root
+ * caller that dropped capabilities gets no more than it kept, and a user
+ * whose program holds CAP_DAC_OVERRIDE keeps it. Capabilities held in
+ * another user namespace count for nothing here: they do not reach files
+ * of this one (files owned inside that namespace are the exception that
+ * this leaves out, on the side of refusing).
+ */
 struct pt_creds {
-	bool switched;
+	const struct pt_fs *fs;
+	bool ids_switched;
+	bool caps_switched;
 };
+
+static int caps_get(pid_t tid, uint64_t *ret_eff, uint64_t *ret_perm)
+{
+	struct __user_cap_header_struct hdr = { .version = _LINUX_CAPABILITY_VERSION_3,
+						.pid = tid };
+	struct __user_cap_data_struct data[2];
+
+	if (syscall(SYS_capget, &hdr, data) < 0)
+		return -errno;
+	*ret_eff = (uint64_t)data[1].effective << 32 | data[0].effective;
+	if (ret_perm)
+		*ret_perm = (uint64_t)data[1].permitted << 32 | data[0].permitted;
+	return 0;
+}
+
+/* Set this thread's effective capabilities; the permitted set stays. */
+static int caps_set_effective(uint64_t eff, uint64_t perm)
+{
+	struct __user_cap_header_struct hdr = { .version = _LINUX_CAPABILITY_VERSION_3 };
+	struct __user_cap_data_struct data[2] = {
+		{ .effective = (uint32_t)eff, .permitted = (uint32_t)perm },
+		{ .effective = (uint32_t)(eff >> 32), .permitted = (uint32_t)(perm >> 32) },
+	};
+
+	return syscall(SYS_capset, &hdr, data) < 0 ? -errno : 0;
+}
+
+static int userns_ino(pid_t tid, ino_t *ret)
+{
+	char path[64];
+	struct stat st;
+
+	if (tid > 0)
+		snprintf(path, sizeof(path), "/proc/%d/ns/user", (int)tid);
+	else
+		snprintf(path, sizeof(path), "/proc/thread-self/ns/user");
+	if (stat(path, &st) < 0)
+		return -errno;
+	*ret = st.st_ino;
+	return 0;
+}
+
+/* The caller's effective capabilities that the daemon can lend it. */
+static uint64_t caller_caps(const struct pt_fs *fs, const struct zc_ctx *ctx)
+{
+	uint64_t eff = 0;
+	ino_t ns = 0;
+
+	if (ctx->pid <= 0 || caps_get(ctx->pid, &eff, NULL) < 0)
+		return 0; /* no caller thread to ask (it is gone): no privilege */
+	eff &= fs->caps_eff;
+	if (eff && (userns_ino(ctx->pid, &ns) < 0 || ns != fs->userns))
+		return 0;
+	return eff;
+}
+
+static void creds_exit(const struct pt_creds *saved)
+{
+	int e = errno;
+
+	if (saved->ids_switched) {
+		setfsuid(0);
+		setfsgid(0);
+		syscall(SYS_setgroups, (size_t)0, NULL);
+	}
+	if (saved->caps_switched)
+		caps_set_effective(saved->fs->caps_eff, saved->fs->caps_perm);
+	errno = e;
+}
 
 static int creds_enter(const struct zc_ctx *ctx, struct pt_creds *saved)
 {
+	struct pt_fs *fs = ctx_fs(ctx);
 	gid_t groups[PT_GROUPS_MAX];
-	int n;
+	uint64_t caps;
+	int n, r;
 
-	saved->switched = false;
-	if (!ctx_fs(ctx)->creds_switch || (ctx->uid == 0 && ctx->gid == 0))
+	saved->fs = fs;
+	saved->ids_switched = false;
+	saved->caps_switched = false;
+	if (!fs->creds_switch)
+		return 0;
+	caps = caller_caps(fs, ctx);
+	/* Root with every capability the daemon has: nothing to change. */
+	if (ctx->uid == 0 && ctx->gid == 0 && caps == fs->caps_eff)
 		return 0;
 	n = zc_ctx_getgroups(ctx, groups, PT_GROUPS_MAX);
 	if (n < 0)
@@ -70,35 +161,34 @@ static int creds_enter(const struct zc_ctx *ctx, struct pt_creds *saved)
 	/* Raw system calls: glibc's wrappers would change every thread. */
 	if (syscall(SYS_setgroups, (size_t)n, groups) < 0)
 		return -errno;
+	saved->ids_switched = true;
 	setfsgid(ctx->gid);
 	setfsuid(ctx->uid);
 	if ((uid_t)setfsuid((uid_t)-1) != ctx->uid || (gid_t)setfsgid((gid_t)-1) != ctx->gid) {
-		setfsuid(0);
-		setfsgid(0);
-		syscall(SYS_setgroups, (size_t)0, NULL);
-		return -EPERM;
+		r = -EPERM;
+		goto fail;
 	}
-	saved->switched = true;
+	/*
+	 * A new fsuid other than 0 took the file system capabilities away;
+	 * give the caller exactly its own.
+	 */
+	r = caps_set_effective(caps, fs->caps_perm);
+	if (r < 0)
+		goto fail;
+	saved->caps_switched = true;
 	return 0;
-}
-
-static void creds_exit(const struct pt_creds *saved)
-{
-	int e = errno;
-
-	if (!saved->switched)
-		return;
-	setfsuid(0);
-	setfsgid(0);
-	syscall(SYS_setgroups, (size_t)0, NULL);
-	errno = e;
+fail:
+	creds_exit(saved);
+	return r;
 }
 
 /* Act as the caller only when the kernel did not check permissions. */
 static int creds_enter_unchecked(const struct zc_ctx *ctx, struct pt_creds *saved)
 {
 	if (zc_ctx_kernel_checks_permissions(ctx)) {
-		saved->switched = false;
+		saved->fs = ctx_fs(ctx);
+		saved->ids_switched = false;
+		saved->caps_switched = false;
 		return 0;
 	}
 	return creds_enter(ctx, saved);
@@ -107,6 +197,25 @@ static int creds_enter_unchecked(const struct zc_ctx *ctx, struct pt_creds *save
 static int stat_fd(int fd, struct stat *st)
 {
 	return fstatat(fd, "", st, AT_EMPTY_PATH | AT_SYMLINK_NOFOLLOW) < 0 ? -errno : 0;
+}
+
+/* This thread's umask is its own (unshare(CLONE_FS)): 1, or -1 if it cannot be. */
+static __thread int pt_tls_own_umask;
+
+/*
+ * The mode to create a node with, as the caller would: the backing file
+ * system applies the caller's umask, or the parent's default ACL instead,
+ * as it does on SOURCE. Where this thread cannot have a umask of its own,
+ * the umask is applied here (and a default ACL then sees a masked mode).
+ */
+static mode_t creation_mode(const struct zc_ctx *ctx, mode_t mode)
+{
+	if (!pt_tls_own_umask)
+		pt_tls_own_umask = unshare(CLONE_FS) == 0 ? 1 : -1;
+	if (pt_tls_own_umask < 0)
+		return mode & ~(ctx->umask & 07777);
+	umask(ctx->umask & 07777);
+	return mode;
 }
 
 /* Look @name up under @dir and count one lookup of the result. */
@@ -222,7 +331,9 @@ static int set_times(struct pt_inode *inode, uint64_t fh, const struct stat *att
 	return utimensat(inode->fd, "", tv, AT_EMPTY_PATH | AT_SYMLINK_NOFOLLOW) < 0 ? -errno : 0;
 }
 
-static int do_setattr(struct pt_inode *inode, uint64_t fh, const struct stat *attr, int to_set)
+/* Mode, owner and size: what the caller's own rights decide. */
+static int setattr_owner_mode_size(struct pt_inode *inode, uint64_t fh, const struct stat *attr,
+				   int to_set)
 {
 	int r;
 
@@ -243,14 +354,11 @@ static int do_setattr(struct pt_inode *inode, uint64_t fh, const struct stat *at
 		if (r < 0)
 			return r;
 	}
-	if (to_set & (ZC_SET_ATTR_ATIME | ZC_SET_ATTR_MTIME | ZC_SET_ATTR_ATIME_NOW |
-		      ZC_SET_ATTR_MTIME_NOW)) {
-		r = set_times(inode, fh, attr, to_set);
-		if (r < 0)
-			return r;
-	}
 	return 0;
 }
+
+#define PT_SET_ATTR_TIMES                                                                          \
+	(ZC_SET_ATTR_ATIME | ZC_SET_ATTR_MTIME | ZC_SET_ATTR_ATIME_NOW | ZC_SET_ATTR_MTIME_NOW)
 
 static int pt_setattr(const struct zc_ctx *ctx, zc_ino_t ino, uint64_t fh, const struct stat *attr,
 		      int to_set, struct stat *ret_attr)
@@ -258,20 +366,41 @@ static int pt_setattr(const struct zc_ctx *ctx, zc_ino_t ino, uint64_t fh, const
 	struct pt_fs *fs = ctx_fs(ctx);
 	struct pt_inode *inode;
 	struct pt_creds creds;
-	int r;
+	int r = 0;
 
 	inode = pt_table_get(&fs->table, ino);
 	if (!inode)
 		return -errno;
-	/*
-	 * With default_permissions the kernel has vetted the change (and, with
-	 * writeback caching, sets times it keeps itself): apply it as is.
-	 */
-	r = creds_enter_unchecked(ctx, &creds);
-	if (r == 0) {
-		r = do_setattr(inode, fh, attr, to_set);
-		creds_exit(&creds);
+	if (to_set & ZC_SET_ATTR_KILL_SUIDGID) {
+		/* Cleared on the kernel's behalf: as the daemon. */
+		r = set_mode(inode, fh, attr->st_mode);
+		goto out;
 	}
+	/*
+	 * Mode, owner and size as the caller, also when the kernel has vetted
+	 * the change: the backing file system then clears setuid and setgid
+	 * on chmod, chown and truncate exactly as it would for the caller.
+	 */
+	if (to_set & (ZC_SET_ATTR_MODE | ZC_SET_ATTR_UID | ZC_SET_ATTR_GID | ZC_SET_ATTR_SIZE)) {
+		r = creds_enter(ctx, &creds);
+		if (r == 0) {
+			r = setattr_owner_mode_size(inode, fh, attr, to_set);
+			creds_exit(&creds);
+		}
+	}
+	/*
+	 * Times as the daemon when the kernel has vetted them: with writeback
+	 * caching it sets the times it keeps itself, for a caller that may
+	 * not set them explicitly.
+	 */
+	if (r == 0 && (to_set & PT_SET_ATTR_TIMES)) {
+		r = creds_enter_unchecked(ctx, &creds);
+		if (r == 0) {
+			r = set_times(inode, fh, attr, to_set);
+			creds_exit(&creds);
+		}
+	}
+out:
 	if (r == 0)
 		r = stat_fd(inode->fd, ret_attr);
 	pt_table_put(&fs->table, inode);
@@ -332,10 +461,10 @@ static int make_node(const struct zc_ctx *ctx, zc_ino_t parent, const char *name
 		goto out;
 	switch (mk->kind) {
 	case PT_MAKE_NODE:
-		r = mknodat(dir->fd, name, mk->mode, mk->rdev);
+		r = mknodat(dir->fd, name, creation_mode(ctx, mk->mode), mk->rdev);
 		break;
 	case PT_MAKE_DIR:
-		r = mkdirat(dir->fd, name, mk->mode);
+		r = mkdirat(dir->fd, name, creation_mode(ctx, mk->mode));
 		break;
 	case PT_MAKE_SYMLINK:
 		r = symlinkat(mk->target, dir->fd, name);
@@ -475,13 +604,32 @@ static int open_flags(int flags)
 	return (flags & ~(O_NOFOLLOW | O_CREAT | O_EXCL | O_NOCTTY)) | O_CLOEXEC;
 }
 
+/*
+ * With writeback caching the kernel reads through a write-only open to fill
+ * the parts of a page a write leaves out. The caller's open (@fd) made the
+ * permission check; the same inode is opened again, read-write, with the
+ * daemon's rights. Returns the new descriptor (@fd is closed) or -errno.
+ */
+static int reopen_for_cache_reads(int fd, int flags)
+{
+	char path[32];
+	int rw;
+
+	proc_path(path, fd);
+	rw = open(path, (open_flags(flags) & ~(O_ACCMODE | O_TRUNC)) | O_RDWR);
+	if (rw < 0)
+		rw = -errno;
+	close(fd);
+	return rw;
+}
+
 static int pt_open(const struct zc_ctx *ctx, zc_ino_t ino, struct zc_file *file)
 {
 	struct pt_fs *fs = ctx_fs(ctx);
 	struct pt_inode *inode;
 	struct pt_creds creds;
 	char path[32];
-	int fd, r;
+	int fd = -1, r;
 
 	inode = pt_table_get(&fs->table, ino);
 	if (!inode)
@@ -490,13 +638,28 @@ static int pt_open(const struct zc_ctx *ctx, zc_ino_t ino, struct zc_file *file)
 		r = -ELOOP;
 		goto out;
 	}
+	proc_path(path, inode->fd);
 	r = creds_enter_unchecked(ctx, &creds);
 	if (r < 0)
 		goto out;
-	proc_path(path, inode->fd);
-	fd = open(path, open_flags(file->flags));
-	r = fd < 0 ? -errno : 0;
-	creds_exit(&creds);
+	if (file->open_flags_in & ZC_OPEN_IN_EXEC) {
+		/* execve() needs execute permission alone; the kernel reads. */
+		r = faccessat(inode->fd, "", X_OK, AT_EMPTY_PATH | AT_EACCESS) < 0 ? -errno : 0;
+		creds_exit(&creds);
+		if (r == 0) {
+			fd = open(path, open_flags(file->flags));
+			r = fd < 0 ? -errno : 0;
+		}
+	} else {
+		fd = open(path, open_flags(file->flags));
+		r = fd < 0 ? -errno : 0;
+		creds_exit(&creds);
+		if (r == 0 && (file->open_flags_in & ZC_OPEN_IN_CACHE_READS) &&
+		    (file->flags & O_ACCMODE) == O_WRONLY) {
+			fd = reopen_for_cache_reads(fd, file->flags);
+			r = fd < 0 ? fd : 0;
+		}
+	}
 	if (r == 0) {
 		file->fh = (uint64_t)fd;
 		if (inode->type == S_IFREG)
@@ -526,9 +689,14 @@ static int pt_create(const struct zc_ctx *ctx, zc_ino_t parent, const char *name
 		goto out;
 	/* O_NOFOLLOW: a symlink that appeared under this name is not followed. */
 	fd = openat(dir->fd, name, (file->flags & ~O_NOCTTY) | O_CREAT | O_NOFOLLOW | O_CLOEXEC,
-		    mode);
+		    creation_mode(ctx, mode));
 	r = fd < 0 ? -errno : 0;
 	creds_exit(&creds);
+	if (r == 0 && (file->open_flags_in & ZC_OPEN_IN_CACHE_READS) &&
+	    (file->flags & O_ACCMODE) == O_WRONLY) {
+		fd = reopen_for_cache_reads(fd, file->flags);
+		r = fd < 0 ? fd : 0;
+	}
 	if (r < 0)
 		goto out;
 	r = do_lookup(fs, dir, name, ret_entry);
@@ -750,9 +918,9 @@ enum pt_xattr_op {
 /*
  * Extended attributes of the inode itself, through /proc/self/fd: the
  * *xattr calls refuse O_PATH descriptors, and the *xattrat calls (Linux
- * 6.13) do too for an empty path. A symlink cannot be named that way
- * without following it, so a symlink shows as one without attributes
- * (and user.* attributes cannot be set on symlinks anyway).
+ * 6.13) do too for an empty path. The /proc link leads to the inode the
+ * descriptor holds, a symlink's own included (it is not followed further),
+ * so no name is looked up again.
  */
 static long xattr_call(struct pt_inode *inode, enum pt_xattr_op op, const char *name, void *value,
 		       size_t size, int flags)
@@ -760,16 +928,6 @@ static long xattr_call(struct pt_inode *inode, enum pt_xattr_op op, const char *
 	char path[32];
 	long r = -1;
 
-	if (inode->type == S_IFLNK) {
-		switch (op) {
-		case PT_XATTR_LIST:
-			return 0;
-		case PT_XATTR_SET:
-			return -EPERM;
-		default:
-			return -ENODATA;
-		}
-	}
 	proc_path(path, inode->fd);
 	switch (op) {
 	case PT_XATTR_GET:
@@ -788,6 +946,12 @@ static long xattr_call(struct pt_inode *inode, enum pt_xattr_op op, const char *
 	return r < 0 ? -errno : r;
 }
 
+static bool is_posix_acl_name(const char *name)
+{
+	return name && (!strcmp(name, "system.posix_acl_access") ||
+			!strcmp(name, "system.posix_acl_default"));
+}
+
 static long do_xattr(const struct zc_ctx *ctx, zc_ino_t ino, enum pt_xattr_op op, const char *name,
 		     void *value, size_t size, int flags)
 {
@@ -799,14 +963,23 @@ static long do_xattr(const struct zc_ctx *ctx, zc_ino_t ino, enum pt_xattr_op op
 	inode = pt_table_get(&fs->table, ino);
 	if (!inode)
 		return -errno;
-	if (op == PT_XATTR_SET || op == PT_XATTR_REMOVE)
-		r = creds_enter(ctx, &creds);
-	else
+	/*
+	 * Changes and listings as the caller: a listing shows only the names
+	 * the caller may see (trusted.* needs CAP_SYS_ADMIN), and setting an
+	 * access ACL clears setgid as it would for the caller. The kernel
+	 * checks a get before it asks.
+	 */
+	if (op == PT_XATTR_GET)
 		r = creds_enter_unchecked(ctx, &creds);
+	else
+		r = creds_enter(ctx, &creds);
 	if (r == 0) {
 		r = xattr_call(inode, op, name, value, size, flags);
 		creds_exit(&creds);
 	}
+	/* A file system without ACLs has none: not an error of the check. */
+	if (r == -EOPNOTSUPP && op == PT_XATTR_GET && is_posix_acl_name(name))
+		r = -ENODATA;
 	pt_table_put(&fs->table, inode);
 	return r;
 }
@@ -833,25 +1006,44 @@ static int pt_removexattr(const struct zc_ctx *ctx, zc_ino_t ino, const char *na
 	return (int)do_xattr(ctx, ino, PT_XATTR_REMOVE, name, NULL, 0, 0);
 }
 
+/*
+ * fallocate() and copy_file_range() change a file's data: as the caller,
+ * so that the backing file system clears setuid and setgid as it would for
+ * the caller (the kernel leaves that to the server for these).
+ */
 static int pt_fallocate(const struct zc_ctx *ctx, zc_ino_t ino, uint64_t fh, int mode, off_t off,
 			off_t len)
 {
-	(void)ctx;
+	struct pt_creds creds;
+	int r;
+
 	(void)ino;
-	return fallocate((int)fh, mode, off, len) < 0 ? -errno : 0;
+	r = creds_enter(ctx, &creds);
+	if (r < 0)
+		return r;
+	r = fallocate((int)fh, mode, off, len) < 0 ? -errno : 0;
+	creds_exit(&creds);
+	return r;
 }
 
 static ssize_t pt_copy_file_range(const struct zc_ctx *ctx, zc_ino_t ino_in, uint64_t fh_in,
 				  off_t off_in, zc_ino_t ino_out, uint64_t fh_out, off_t off_out,
 				  size_t len, int flags)
 {
+	struct pt_creds creds;
 	ssize_t n;
+	int r;
 
-	(void)ctx;
 	(void)ino_in;
 	(void)ino_out;
+	r = creds_enter(ctx, &creds);
+	if (r < 0)
+		return r;
 	n = copy_file_range((int)fh_in, &off_in, (int)fh_out, &off_out, len, (unsigned int)flags);
-	return n < 0 ? -errno : n;
+	if (n < 0)
+		n = -errno;
+	creds_exit(&creds);
+	return n;
 }
 
 static off_t pt_lseek(const struct zc_ctx *ctx, zc_ino_t ino, uint64_t fh, off_t off, int whence)
@@ -929,6 +1121,21 @@ int pt_fs_init(struct pt_fs *fs, const char *source)
 		goto fail;
 	}
 	fs->creds_switch = geteuid() == 0;
+	if (fs->creds_switch) {
+		r = caps_get(0, &fs->caps_eff, &fs->caps_perm);
+		if (r == 0)
+			r = userns_ino(0, &fs->userns);
+		if (r < 0) {
+			pt_table_fini(&fs->table);
+			goto fail;
+		}
+	}
+	/*
+	 * Create modes come with the caller's umask beside them, which each
+	 * serving thread takes on (thread_umask()); the daemon's own must
+	 * never add to it.
+	 */
+	umask(0);
 	pthread_mutex_init(&fs->dirs_lock, NULL);
 	return 0;
 fail:

@@ -28,6 +28,12 @@
 #define ZC_INIT_OUT_FLAGS2	    32
 #define ZC_INIT_OUT_MAX_STACK_DEPTH 36
 
+/*
+ * OPEN: the kernel passes a file's f_flags, where an open for execve()
+ * carries __FMODE_EXEC (FMODE_EXEC, bit 5), a bit no open(2) flag uses.
+ */
+#define ZC_KERNEL_FMODE_EXEC 040
+
 /* ---- Shared mmap of FOPEN_DIRECT_IO files (7.39) ---- */
 
 /* INIT flag 36: MAP_SHARED of a direct_io file is allowed (page cache for it). */

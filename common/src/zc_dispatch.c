@@ -12,6 +12,7 @@
 #include <string.h>
 #include <sys/file.h>
 
+#include "fuse_kernel_ext.h"
 #include "zcfuse_i.h"
 
 static inline struct zc_session *req_session(fuse_req_t req)
@@ -163,7 +164,19 @@ void zc_kill_suid_sgid(struct zc_session *s, const struct zc_ctx *ctx, zc_ino_t 
 	if (!kill)
 		return;
 	st.st_mode &= ~kill;
-	s->ops.setattr(ctx, ino, fh, &st, ZC_SET_ATTR_MODE, &out);
+	if (s->ops.setattr(ctx, ino, fh, &st, ZC_SET_ATTR_MODE | ZC_SET_ATTR_KILL_SUIDGID, &out) ==
+	    0)
+		zc_notify_attr_changed(s, ino);
+}
+
+/*
+ * The backend changed attributes of @ino that the kernel may have cached
+ * (a mode cleared on its behalf): drop them, so the next stat() asks.
+ */
+void zc_notify_attr_changed(struct zc_session *s, zc_ino_t ino)
+{
+	if (s->se && zc_opts_attr_timeout(&s->opts) > 0)
+		fuse_lowlevel_notify_inval_inode(s->se, ino, -1, 0);
 }
 
 static void zc_init(void *userdata, struct fuse_conn_info *conn)
@@ -188,6 +201,27 @@ static void zc_init(void *userdata, struct fuse_conn_info *conn)
 #ifdef FUSE_CAP_HANDLE_KILLPRIV_V2
 	conn->want &= ~FUSE_CAP_HANDLE_KILLPRIV_V2;
 #endif
+	/*
+	 * Create modes with the caller's umask beside them, for a backend
+	 * that applies it (or a default ACL instead) itself.
+	 */
+	if ((s->features & ZC_FEATURE_DONT_MASK) && (conn->capable & FUSE_CAP_DONT_MASK))
+		conn->want |= FUSE_CAP_DONT_MASK;
+	else
+		conn->want &= ~FUSE_CAP_DONT_MASK;
+	/*
+	 * POSIX ACLs in the kernel's permission checks. The kernel then
+	 * checks permissions itself in any case, so only with
+	 * default_permissions; without it the backend checks, ACLs included.
+	 */
+	s->posix_acl_on = false;
+	if ((s->features & ZC_FEATURE_POSIX_ACL) && zc_opts_default_permissions(&s->opts) &&
+	    (conn->capable & FUSE_CAP_POSIX_ACL)) {
+		conn->want |= FUSE_CAP_POSIX_ACL;
+		s->posix_acl_on = true;
+	} else {
+		conn->want &= ~FUSE_CAP_POSIX_ACL;
+	}
 	/* Without a flock operation the kernel keeps BSD locks itself. */
 	if (s->ops.flock && (conn->capable & FUSE_CAP_FLOCK_LOCKS))
 		conn->want |= FUSE_CAP_FLOCK_LOCKS;
@@ -265,6 +299,10 @@ static void zc_setattr(fuse_req_t req, fuse_ino_t ino, struct stat *attr, int to
 	ZC_CTX(req);
 	int r = -ENOSYS;
 
+	/* The bits of the header; a request to clear setuid is served below. */
+	to_set &= ZC_SET_ATTR_MODE | ZC_SET_ATTR_UID | ZC_SET_ATTR_GID | ZC_SET_ATTR_SIZE |
+		  ZC_SET_ATTR_ATIME | ZC_SET_ATTR_MTIME | ZC_SET_ATTR_ATIME_NOW |
+		  ZC_SET_ATTR_MTIME_NOW | ZC_SET_ATTR_CTIME;
 	if (s->ops.setattr)
 		r = s->ops.setattr(&ctx, ino, fi ? fi->fh : ZC_NO_FH, attr, to_set, &st);
 	if (r == 0 && zc_chan_request_kills_suidgid() && (st.st_mode & (S_ISUID | S_ISGID))) {
@@ -378,12 +416,20 @@ static void zc_rename(fuse_req_t req, fuse_ino_t parent, const char *name, fuse_
  */
 static int backend_open_flags(const struct zc_session *s, int flags)
 {
-	if (s->writeback_on) {
-		if ((flags & O_ACCMODE) == O_WRONLY)
-			flags = (flags & ~O_ACCMODE) | O_RDWR;
+	if (s->writeback_on)
 		flags &= ~O_APPEND;
-	}
-	return flags & ~O_DIRECT;
+	return flags & ~(O_DIRECT | ZC_KERNEL_FMODE_EXEC);
+}
+
+static uint32_t backend_open_flags_in(const struct zc_session *s, int flags)
+{
+	uint32_t in = 0;
+
+	if (flags & ZC_KERNEL_FMODE_EXEC)
+		in |= ZC_OPEN_IN_EXEC;
+	if (s->writeback_on)
+		in |= ZC_OPEN_IN_CACHE_READS;
+	return in;
 }
 
 static void file_info_out(const struct zc_session *s, const struct zc_file *zf, int app_flags,
@@ -420,6 +466,7 @@ static void zc_open(fuse_req_t req, fuse_ino_t ino, struct fuse_file_info *fi)
 	struct zc_file zf = {
 		.flags = backend_open_flags(req_session(req), fi->flags),
 		.backing_fd = -1,
+		.open_flags_in = backend_open_flags_in(req_session(req), fi->flags),
 	};
 	ZC_CTX(req);
 	int r = -ENOSYS;
@@ -455,6 +502,7 @@ static void zc_create(fuse_req_t req, fuse_ino_t parent, const char *name, mode_
 	struct zc_file zf = {
 		.flags = backend_open_flags(req_session(req), fi->flags),
 		.backing_fd = -1,
+		.open_flags_in = backend_open_flags_in(req_session(req), fi->flags),
 	};
 	struct fuse_entry_param e;
 	struct zc_entry ze;
@@ -782,10 +830,14 @@ static void zc_copy_file_range(fuse_req_t req, fuse_ino_t ino_in, off_t off_in,
 	if (s->ops.copy_file_range)
 		r = s->ops.copy_file_range(&ctx, ino_in, fi_in->fh, off_in, ino_out, fi_out->fh,
 					   off_out, len, flags);
-	if (r < 0)
+	if (r < 0) {
 		reply_err(req, (int)r);
-	else
-		fuse_reply_write(req, (size_t)r);
+		return;
+	}
+	/* The copy may have cleared setuid and setgid, which the kernel keeps. */
+	if (r > 0)
+		zc_notify_attr_changed(s, ino_out);
+	fuse_reply_write(req, (size_t)r);
 }
 
 static void zc_lseek(fuse_req_t req, fuse_ino_t ino, off_t off, int whence,

@@ -409,6 +409,11 @@ ZC_EXPORT void zc_session_set_single_threaded(struct zc_session *s, int single)
 	s->opts.single_threaded = single;
 }
 
+ZC_EXPORT void zc_session_set_features(struct zc_session *s, unsigned int features)
+{
+	s->features = features & (ZC_FEATURE_DONT_MASK | ZC_FEATURE_POSIX_ACL);
+}
+
 /* Undo the octal escapes of /proc/self/mountinfo (\040 for a space, ...). */
 static void mountinfo_unescape(char *str)
 {

@@ -62,6 +62,8 @@ struct zc_session {
 	char *mountpoint;
 	bool mounted;
 	bool writeback_on;
+	unsigned int features; /* ZC_FEATURE_* the backend asked for */
+	bool posix_acl_on;     /* the kernel enforces POSIX ACLs */
 	struct zc_chan chan;
 	bool chan_ready;
 	char err[512];
@@ -86,10 +88,14 @@ double zc_opts_entry_timeout(const struct zc_opts *opts);
 double zc_opts_attr_timeout(const struct zc_opts *opts);
 
 /*
- * Clear setuid, and setgid when group-executable, as file_remove_privs()
- * would after a write or truncate by a caller without CAP_FSETID.
+ * Clear setuid, and setgid when group-executable or the caller is outside
+ * the file's group, as file_remove_privs() would after a write or truncate
+ * by a caller without CAP_FSETID; the kernel is told that the mode changed.
  */
 void zc_kill_suid_sgid(struct zc_session *s, const struct zc_ctx *ctx, zc_ino_t ino, uint64_t fh);
+
+/* Attributes of @ino changed behind the kernel's cache: drop them there. */
+void zc_notify_attr_changed(struct zc_session *s, zc_ino_t ino);
 
 /*
  * Serve @dev_fd, a descriptor that speaks the /dev/fuse protocol, without

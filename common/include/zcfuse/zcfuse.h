@@ -61,7 +61,10 @@ struct zc_ctx {
 	uid_t uid;
 	gid_t gid;
 	pid_t pid;
-	/** Caller's umask (already applied by the kernel to create modes). */
+	/**
+	 * Caller's umask. The kernel has applied it to create modes already,
+	 * unless the backend asked for ZC_FEATURE_DONT_MASK.
+	 */
 	mode_t umask;
 	/** Library-private request handle; do not touch. */
 	void *priv;
@@ -103,6 +106,21 @@ struct zc_entry {
 #define ZC_FOPEN_NONSEEKABLE (1u << 2) /* the file has no file position */
 
 /** An open file or directory. */
+/* Bits of zc_file.open_flags_in: how the kernel will use an open. */
+/**
+ * The kernel opens the file to execute it: the caller needs execute
+ * permission, not read permission (@flags says O_RDONLY), and the kernel
+ * reads the file through this open.
+ */
+#define ZC_OPEN_IN_EXEC (1 << 0)
+/**
+ * Writeback caching: the kernel reads through this open to fill the parts
+ * of a page a write does not cover, so the backend must be able to read
+ * even when @flags says O_WRONLY. The caller's permission is that of
+ * @flags.
+ */
+#define ZC_OPEN_IN_CACHE_READS (1 << 1)
+
 struct zc_file {
 	/** Open flags of the caller (O_RDONLY, O_APPEND, ...). */
 	int flags;
@@ -120,7 +138,8 @@ struct zc_file {
 	 * when there is none; the data then takes the read and write ops.
 	 */
 	int backing_fd;
-	uint32_t reserved;
+	/** ZC_OPEN_IN_* flags, set by the library. */
+	uint32_t open_flags_in;
 };
 
 /**
@@ -173,6 +192,14 @@ typedef int (*zc_dir_fill_fn)(void *fill_ctx, const char *name, const struct sta
 #define ZC_SET_ATTR_ATIME_NOW (1 << 7)
 #define ZC_SET_ATTR_MTIME_NOW (1 << 8)
 #define ZC_SET_ATTR_CTIME     (1 << 10)
+/**
+ * With ZC_SET_ATTR_MODE: the library clears setuid and setgid on the
+ * kernel's behalf, after a write, truncate or open by a caller who may not
+ * keep them (as the kernel's file_remove_privs() does on a local file
+ * system). The change needs no permission of the caller: apply it. (The
+ * library's own bit, not one of the protocol.)
+ */
+#define ZC_SET_ATTR_KILL_SUIDGID (1 << 24)
 
 /** fh value passed when an operation has no open file behind it. */
 #define ZC_NO_FH UINT64_MAX
@@ -386,6 +413,25 @@ int zc_session_set_options(struct zc_session *s, const char *optlist);
 
 /** Set the file system name shown in /proc/mounts (the source). */
 int zc_session_set_fsname(struct zc_session *s, const char *fsname);
+
+/* Features a backend asks for with zc_session_set_features(). */
+/**
+ * Create modes (mknod, mkdir, create) arrive without the caller's umask
+ * applied; ctx->umask holds it, and the backend applies it, or the
+ * parent directory's default ACL instead, as a local file system does.
+ */
+#define ZC_FEATURE_DONT_MASK (1u << 0)
+/**
+ * The backend keeps POSIX ACLs as the system.posix_acl_access and
+ * system.posix_acl_default extended attributes, keeps the mode in step
+ * with them (as setxattr and chmod on a local file system do) and answers
+ * ENODATA for an inode without one. With default_permissions the kernel
+ * then enforces ACLs in its permission checks.
+ */
+#define ZC_FEATURE_POSIX_ACL (1u << 1)
+
+/** Ask for ZC_FEATURE_* behaviour; call before zc_session_mount(). */
+void zc_session_set_features(struct zc_session *s, unsigned int features);
 
 /** Print every request to stderr (the -d option). */
 void zc_session_set_debug(struct zc_session *s, int debug);
