@@ -54,12 +54,11 @@ static int check_name(const char *name)
 /*
  * The caller's file system identity, taken on by the serving thread: fsuid,
  * fsgid, supplementary groups and effective capabilities, all per thread.
- * The capabilities come from the calling thread itself (capget() on its
- * tid, which the request names and which waits for the reply), so a root
- * caller that dropped capabilities gets no more than it kept, and a user
- * whose program holds CAP_DAC_OVERRIDE keeps it. Capabilities held in
- * another user namespace count for nothing here: they do not reach files
- * of this one (files owned inside that namespace are the exception that
+ * The capabilities are the calling thread's own (zc_ctx_get_capabilities()),
+ * so a root caller that dropped capabilities gets no more than it kept, and
+ * a program of a user that holds CAP_DAC_OVERRIDE keeps it. Capabilities
+ * held in another user namespace count for nothing here: they do not reach
+ * files of this one (files owned inside that namespace are the exception
  * this leaves out, on the side of refusing).
  */
 struct pt_creds {
@@ -68,17 +67,16 @@ struct pt_creds {
 	bool caps_switched;
 };
 
-static int caps_get(pid_t tid, uint64_t *ret_eff, uint64_t *ret_perm)
+/* The daemon's own effective and permitted capabilities. */
+static int caps_get(uint64_t *ret_eff, uint64_t *ret_perm)
 {
-	struct __user_cap_header_struct hdr = { .version = _LINUX_CAPABILITY_VERSION_3,
-						.pid = tid };
+	struct __user_cap_header_struct hdr = { .version = _LINUX_CAPABILITY_VERSION_3 };
 	struct __user_cap_data_struct data[2];
 
 	if (syscall(SYS_capget, &hdr, data) < 0)
 		return -errno;
 	*ret_eff = (uint64_t)data[1].effective << 32 | data[0].effective;
-	if (ret_perm)
-		*ret_perm = (uint64_t)data[1].permitted << 32 | data[0].permitted;
+	*ret_perm = (uint64_t)data[1].permitted << 32 | data[0].permitted;
 	return 0;
 }
 
@@ -94,33 +92,14 @@ static int caps_set_effective(uint64_t eff, uint64_t perm)
 	return syscall(SYS_capset, &hdr, data) < 0 ? -errno : 0;
 }
 
-static int userns_ino(pid_t tid, ino_t *ret)
-{
-	char path[64];
-	struct stat st;
-
-	if (tid > 0)
-		snprintf(path, sizeof(path), "/proc/%d/ns/user", (int)tid);
-	else
-		snprintf(path, sizeof(path), "/proc/thread-self/ns/user");
-	if (stat(path, &st) < 0)
-		return -errno;
-	*ret = st.st_ino;
-	return 0;
-}
-
 /* The caller's effective capabilities that the daemon can lend it. */
 static uint64_t caller_caps(const struct pt_fs *fs, const struct zc_ctx *ctx)
 {
-	uint64_t eff = 0;
-	ino_t ns = 0;
+	uint64_t eff;
 
-	if (ctx->pid <= 0 || caps_get(ctx->pid, &eff, NULL) < 0)
+	if (zc_ctx_get_capabilities(ctx, &eff) < 0)
 		return 0; /* no caller thread to ask (it is gone): no privilege */
-	eff &= fs->caps_eff;
-	if (eff && (userns_ino(ctx->pid, &ns) < 0 || ns != fs->userns))
-		return 0;
-	return eff;
+	return eff & fs->caps_eff;
 }
 
 static void creds_exit(const struct pt_creds *saved)
@@ -389,11 +368,13 @@ static int pt_setattr(const struct zc_ctx *ctx, zc_ino_t ino, uint64_t fh, const
 		}
 	}
 	/*
-	 * Times as the daemon when the kernel has vetted them: with writeback
-	 * caching it sets the times it keeps itself, for a caller that may
-	 * not set them explicitly.
+	 * Times as the daemon when the kernel keeps them (writeback caching)
+	 * or has vetted them: it sets them for a caller that may write the
+	 * file but not set its times explicitly.
 	 */
-	if (r == 0 && (to_set & PT_SET_ATTR_TIMES)) {
+	if (r == 0 && (to_set & PT_SET_ATTR_TIMES) && (to_set & ZC_SET_ATTR_KERNEL_TIMES)) {
+		r = set_times(inode, fh, attr, to_set);
+	} else if (r == 0 && (to_set & PT_SET_ATTR_TIMES)) {
 		r = creds_enter_unchecked(ctx, &creds);
 		if (r == 0) {
 			r = set_times(inode, fh, attr, to_set);
@@ -704,6 +685,63 @@ static int pt_create(const struct zc_ctx *ctx, zc_ino_t parent, const char *name
 		close(fd);
 		goto out;
 	}
+	file->fh = (uint64_t)fd;
+	file->backing_fd = fd;
+out:
+	pt_table_put(&fs->table, dir);
+	return r;
+}
+
+/*
+ * O_TMPFILE: the unnamed file is created as the caller, and its inode gets
+ * an O_PATH descriptor of its own through /proc/self/fd, so that a later
+ * link (linkat() of that descriptor's /proc link) gives it a name.
+ */
+static int pt_tmpfile(const struct zc_ctx *ctx, zc_ino_t parent, mode_t mode, struct zc_file *file,
+		      struct zc_entry *ret_entry)
+{
+	struct pt_fs *fs = ctx_fs(ctx);
+	struct pt_inode *dir, *inode;
+	struct pt_creds creds;
+	char path[32];
+	struct stat st;
+	int fd, pfd, r;
+
+	dir = pt_table_get(&fs->table, parent);
+	if (!dir)
+		return -errno;
+	r = creds_enter(ctx, &creds);
+	if (r < 0)
+		goto out;
+	fd = openat(dir->fd, ".", (file->flags & ~(O_NOCTTY | O_EXCL)) | O_TMPFILE | O_CLOEXEC,
+		    creation_mode(ctx, mode));
+	r = fd < 0 ? -errno : 0;
+	creds_exit(&creds);
+	if (r == 0 && (file->open_flags_in & ZC_OPEN_IN_CACHE_READS) &&
+	    (file->flags & O_ACCMODE) == O_WRONLY) {
+		fd = reopen_for_cache_reads(fd, file->flags);
+		r = fd < 0 ? fd : 0;
+	}
+	if (r < 0)
+		goto out;
+	proc_path(path, fd);
+	pfd = open(path, O_PATH | O_CLOEXEC);
+	r = pfd < 0 ? -errno : stat_fd(pfd, &st);
+	if (r < 0) {
+		if (pfd >= 0)
+			close(pfd);
+		close(fd);
+		goto out;
+	}
+	inode = pt_table_add_lookup(&fs->table, pfd, &st);
+	if (!inode) {
+		r = -errno;
+		close(fd);
+		goto out;
+	}
+	memset(ret_entry, 0, sizeof(*ret_entry));
+	ret_entry->ino = inode->id;
+	ret_entry->attr = st;
 	file->fh = (uint64_t)fd;
 	file->backing_fd = fd;
 out:
@@ -1098,6 +1136,7 @@ const struct zc_backend_ops pt_ops = {
 	.copy_file_range = pt_copy_file_range,
 	.lseek = pt_lseek,
 	.flock = pt_flock,
+	.tmpfile = pt_tmpfile,
 };
 
 int pt_fs_init(struct pt_fs *fs, const char *source)
@@ -1122,9 +1161,7 @@ int pt_fs_init(struct pt_fs *fs, const char *source)
 	}
 	fs->creds_switch = geteuid() == 0;
 	if (fs->creds_switch) {
-		r = caps_get(0, &fs->caps_eff, &fs->caps_perm);
-		if (r == 0)
-			r = userns_ino(0, &fs->userns);
+		r = caps_get(&fs->caps_eff, &fs->caps_perm);
 		if (r < 0) {
 			pt_table_fini(&fs->table);
 			goto fail;

@@ -69,7 +69,6 @@ struct pt_fs {
 	bool creds_switch; /* the daemon runs as root: act as the caller */
 	uint64_t caps_eff; /* the daemon's own capabilities, lent to callers */
 	uint64_t caps_perm;
-	ino_t userns; /* the daemon's user namespace, where those count */
 	/* Open directories, closed by pt_fs_fini() if the kernel never released them. */
 	pthread_mutex_t dirs_lock;
 	struct pt_dir *dirs;

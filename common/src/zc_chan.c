@@ -706,6 +706,35 @@ static void serve_write(struct zc_worker *w, const struct fuse_in_header *hdr, s
 	send_reply(w, unique, 0, &wo, sizeof(wo));
 }
 
+/* O_TMPFILE, which libfuse 3.14 answers ENOSYS to: served here, like CREATE. */
+static void serve_tmpfile(struct zc_worker *w, const struct fuse_in_header *hdr,
+			  struct zc_iter *src)
+{
+	struct zc_chan *c = w->chan;
+	const struct fuse_create_in *in;
+	struct zc_tmpfile_reply out;
+	uint64_t unique = hdr->unique;
+	ssize_t n;
+
+	in = iter_pull(src, w->buf + sizeof(*hdr), sizeof(*in), &c->stats);
+	iter_discard(src, &c->stats);
+	if (!in) {
+		send_reply(w, unique, -EINVAL, NULL, 0);
+		return;
+	}
+	zc_tls_unique = unique;
+	n = zc_dispatch_tmpfile(c->s, hdr, in, &out);
+	if (n < 0) {
+		zc_tls_unique = 0;
+		send_reply(w, unique, (int)n, NULL, 0);
+		return;
+	}
+	if (send_reply(w, unique, 0, &out, (size_t)n) == -ENOENT)
+		zc_dispatch_tmpfile_undo(c->s, hdr, &out);
+	zc_tls_unique = 0;
+	zc_pt_reply_with(0);
+}
+
 /*
  * What the transport needs to know of a request libfuse will serve: the
  * kernel's INIT flags, and the requests that ask the server to clear
@@ -827,6 +856,8 @@ static void chan_serve(struct zc_worker *w, struct zc_iter *src, ssize_t n, uint
 		serve_read(w, hdr, src);
 	} else if (opcode == FUSE_WRITE) {
 		serve_write(w, hdr, src);
+	} else if (opcode == FUSE_TMPFILE) {
+		serve_tmpfile(w, hdr, src);
 	} else {
 		struct fuse_buf fbuf = { .mem = w->buf, .size = (size_t)n };
 		char *rest =

@@ -6,11 +6,15 @@
 #include <errno.h>
 #include <fcntl.h>
 #include <limits.h>
+#include <linux/capability.h>
 #include <linux/limits.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/file.h>
+#include <sys/stat.h>
+#include <sys/syscall.h>
+#include <unistd.h>
 
 #include "fuse_kernel_ext.h"
 #include "zcfuse_i.h"
@@ -85,6 +89,68 @@ ZC_EXPORT int zc_ctx_getgroups(const struct zc_ctx *ctx, gid_t *list, int size)
 	return fuse_req_getgroups(priv->req, size, list);
 }
 
+/* The inode of the user namespace of thread @tid (0: this thread). */
+static int userns_ino(pid_t tid, ino_t *ret)
+{
+	char path[64];
+	struct stat st;
+
+	if (tid > 0)
+		snprintf(path, sizeof(path), "/proc/%d/ns/user", (int)tid);
+	else
+		snprintf(path, sizeof(path), "/proc/thread-self/ns/user");
+	if (stat(path, &st) < 0)
+		return -errno;
+	*ret = st.st_ino;
+	return 0;
+}
+
+/*
+ * The calling thread's effective capabilities, read with capget() on the
+ * thread id the request names (the thread waits for the reply, so the id is
+ * its own). Capabilities held in another user namespace do not reach the
+ * daemon's files: they count as none.
+ */
+ZC_EXPORT int zc_ctx_get_capabilities(const struct zc_ctx *ctx, uint64_t *ret_effective)
+{
+	struct __user_cap_header_struct hdr = { .version = _LINUX_CAPABILITY_VERSION_3 };
+	struct __user_cap_data_struct data[_LINUX_CAPABILITY_U32S_3];
+	static ino_t own_ns;
+	ino_t ns = 0, own;
+	int r;
+
+	*ret_effective = 0;
+	if (ctx->pid <= 0)
+		return -ESRCH;
+	hdr.pid = ctx->pid;
+	if (syscall(SYS_capget, &hdr, data) < 0)
+		return -errno;
+	*ret_effective = (uint64_t)data[1].effective << 32 | data[0].effective;
+	if (!*ret_effective)
+		return 0;
+	own = __atomic_load_n(&own_ns, __ATOMIC_RELAXED);
+	if (!own) {
+		r = userns_ino(0, &own);
+		if (r < 0)
+			goto none;
+		__atomic_store_n(&own_ns, own, __ATOMIC_RELAXED);
+	}
+	r = userns_ino(ctx->pid, &ns);
+	if (r < 0 || ns != own)
+		goto none;
+	return 0;
+none:
+	*ret_effective = 0;
+	return r < 0 ? r : 0;
+}
+
+static bool ctx_capable(const struct zc_ctx *ctx, int cap)
+{
+	uint64_t eff;
+
+	return zc_ctx_get_capabilities(ctx, &eff) == 0 && (eff & (1ULL << cap));
+}
+
 /* Is the caller of @ctx in group @gid? When that cannot be known: no. */
 static bool ctx_in_group(const struct zc_ctx *ctx, gid_t gid)
 {
@@ -145,8 +211,9 @@ static void reply_entry_result(fuse_req_t req, struct zc_session *s, int r,
 /*
  * With FUSE_HANDLE_KILLPRIV_V2 the kernel leaves it to the server to clear
  * setuid and setgid after a write, truncate or O_TRUNC open by a caller
- * without CAP_FSETID, as file_remove_privs() would: setuid always, setgid
- * when group-executable or when the caller is not in the file's group
+ * without CAP_FSETID, and after every chown, as file_remove_privs() and
+ * chown would: setuid always, setgid when group-executable or when the
+ * caller is neither in the file's group nor holds CAP_FSETID
  * (setattr_should_drop_sgid()). (The backing file system drops
  * capabilities itself when the daemon writes or truncates.)
  */
@@ -159,7 +226,8 @@ void zc_kill_suid_sgid(struct zc_session *s, const struct zc_ctx *ctx, zc_ino_t 
 		return;
 	if (st.st_mode & S_ISUID)
 		kill |= S_ISUID;
-	if ((st.st_mode & S_ISGID) && ((st.st_mode & S_IXGRP) || !ctx_in_group(ctx, st.st_gid)))
+	if ((st.st_mode & S_ISGID) && ((st.st_mode & S_IXGRP) || (!ctx_in_group(ctx, st.st_gid) &&
+								  !ctx_capable(ctx, CAP_FSETID))))
 		kill |= S_ISGID;
 	if (!kill)
 		return;
@@ -303,6 +371,17 @@ static void zc_setattr(fuse_req_t req, fuse_ino_t ino, struct stat *attr, int to
 	to_set &= ZC_SET_ATTR_MODE | ZC_SET_ATTR_UID | ZC_SET_ATTR_GID | ZC_SET_ATTR_SIZE |
 		  ZC_SET_ATTR_ATIME | ZC_SET_ATTR_MTIME | ZC_SET_ATTR_ATIME_NOW |
 		  ZC_SET_ATTR_MTIME_NOW | ZC_SET_ATTR_CTIME;
+	/*
+	 * Writeback caching: mtime and ctime alone, with an open file (or a
+	 * truncate), are the times the kernel keeps, sent in the caller's
+	 * name. (A futimens() that sets mtime alone looks the same.)
+	 */
+	if (s->writeback_on &&
+	    (to_set & (ZC_SET_ATTR_ATIME | ZC_SET_ATTR_ATIME_NOW | ZC_SET_ATTR_MTIME |
+		       ZC_SET_ATTR_MTIME_NOW | ZC_SET_ATTR_CTIME)) ==
+		(ZC_SET_ATTR_MTIME | ZC_SET_ATTR_CTIME) &&
+	    (fi || (to_set & ZC_SET_ATTR_SIZE)))
+		to_set |= ZC_SET_ATTR_KERNEL_TIMES;
 	if (s->ops.setattr)
 		r = s->ops.setattr(&ctx, ino, fi ? fi->fh : ZC_NO_FH, attr, to_set, &st);
 	if (r == 0 && zc_chan_request_kills_suidgid() && (st.st_mode & (S_ISUID | S_ISGID))) {
@@ -536,6 +615,116 @@ static void zc_create(fuse_req_t req, fuse_ino_t parent, const char *name, mode_
 		if (s->ops.forget)
 			s->ops.forget(&ctx, ze.ino, 1);
 	}
+}
+
+static void attr_out(const struct stat *st, struct fuse_attr *a)
+{
+	memset(a, 0, sizeof(*a));
+	a->ino = st->st_ino;
+	a->size = (uint64_t)st->st_size;
+	a->blocks = (uint64_t)st->st_blocks;
+	a->atime = (uint64_t)st->st_atim.tv_sec;
+	a->mtime = (uint64_t)st->st_mtim.tv_sec;
+	a->ctime = (uint64_t)st->st_ctim.tv_sec;
+	a->atimensec = (uint32_t)st->st_atim.tv_nsec;
+	a->mtimensec = (uint32_t)st->st_mtim.tv_nsec;
+	a->ctimensec = (uint32_t)st->st_ctim.tv_nsec;
+	a->mode = st->st_mode;
+	a->nlink = (uint32_t)st->st_nlink;
+	a->uid = st->st_uid;
+	a->gid = st->st_gid;
+	a->rdev = (uint32_t)st->st_rdev;
+	a->blksize = (uint32_t)st->st_blksize;
+}
+
+static void timeout_out(double t, uint64_t *sec, uint32_t *nsec)
+{
+	if (t <= 0) {
+		*sec = 0;
+		*nsec = 0;
+		return;
+	}
+	*sec = (uint64_t)t;
+	*nsec = (uint32_t)((t - (double)*sec) * 1e9);
+}
+
+/*
+ * FUSE_TMPFILE (7.37), which libfuse 3.14 does not know: an unnamed file
+ * in the request's node, opened; the reply is a CREATE's (entry, then
+ * open). @in is the request's fuse_create_in. Returns the reply's length
+ * in @out or a negative errno.
+ */
+ssize_t zc_dispatch_tmpfile(struct zc_session *s, const struct fuse_in_header *hdr,
+			    const struct fuse_create_in *in, struct zc_tmpfile_reply *out)
+{
+	struct zc_req_priv priv = { .s = s };
+	struct zc_ctx ctx = {
+		.userdata = s->userdata,
+		.uid = hdr->uid,
+		.gid = hdr->gid,
+		.pid = (pid_t)hdr->pid,
+		.umask = in->umask,
+		.priv = &priv,
+	};
+	int flags = (int)in->flags & ~(O_TMPFILE | O_CREAT | O_EXCL);
+	struct zc_file zf = {
+		.flags = backend_open_flags(s, flags),
+		.backing_fd = -1,
+		.open_flags_in = backend_open_flags_in(s, flags),
+	};
+	struct fuse_file_info fi = { 0 };
+	struct zc_entry ze;
+	int r;
+
+	if (!s->ops.tmpfile)
+		return -ENOSYS;
+	r = s->ops.tmpfile(&ctx, hdr->nodeid, in->mode, &zf, &ze);
+	if (r < 0)
+		return r;
+	r = passthrough_open(s, ze.ino, &zf);
+	if (r < 0) {
+		if (s->ops.release)
+			s->ops.release(&ctx, ze.ino, zf.fh);
+		if (s->ops.forget)
+			s->ops.forget(&ctx, ze.ino, 1);
+		return r;
+	}
+	file_info_out(s, &zf, flags, &fi);
+	memset(out, 0, sizeof(*out));
+	out->entry.nodeid = ze.ino;
+	out->entry.generation = ze.generation;
+	timeout_out(zc_opts_entry_timeout(&s->opts), &out->entry.entry_valid,
+		    &out->entry.entry_valid_nsec);
+	timeout_out(zc_opts_attr_timeout(&s->opts), &out->entry.attr_valid,
+		    &out->entry.attr_valid_nsec);
+	attr_out(&ze.attr, &out->entry.attr);
+	out->open.fh = zf.fh;
+	if (fi.direct_io)
+		out->open.open_flags |= FOPEN_DIRECT_IO;
+	if (fi.keep_cache)
+		out->open.open_flags |= FOPEN_KEEP_CACHE;
+	if (fi.nonseekable)
+		out->open.open_flags |= FOPEN_NONSEEKABLE;
+	return sizeof(*out);
+}
+
+/*
+ * The kernel did not take a TMPFILE reply (the caller went away): it will
+ * neither release the open nor forget the node.
+ */
+void zc_dispatch_tmpfile_undo(struct zc_session *s, const struct fuse_in_header *hdr,
+			      const struct zc_tmpfile_reply *out)
+{
+	struct zc_req_priv priv = { .s = s };
+	struct zc_ctx ctx = { .userdata = s->userdata, .priv = &priv };
+
+	(void)hdr;
+	if (s->opts.passthrough)
+		zc_pt_release(&s->chan, out->entry.nodeid);
+	if (s->ops.release)
+		s->ops.release(&ctx, out->entry.nodeid, out->open.fh);
+	if (s->ops.forget)
+		s->ops.forget(&ctx, out->entry.nodeid, 1);
 }
 
 static void zc_flush(fuse_req_t req, fuse_ino_t ino, struct fuse_file_info *fi)

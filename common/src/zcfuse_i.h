@@ -6,6 +6,7 @@
 #define FUSE_USE_VERSION 312
 
 #include <fuse_lowlevel.h>
+#include <linux/fuse.h>
 #include <stdbool.h>
 
 #include "zc_chan.h"
@@ -93,6 +94,17 @@ double zc_opts_attr_timeout(const struct zc_opts *opts);
  * by a caller without CAP_FSETID; the kernel is told that the mode changed.
  */
 void zc_kill_suid_sgid(struct zc_session *s, const struct zc_ctx *ctx, zc_ino_t ino, uint64_t fh);
+
+/* A TMPFILE reply: what a CREATE replies. */
+struct zc_tmpfile_reply {
+	struct fuse_entry_out entry;
+	struct fuse_open_out open;
+};
+
+ssize_t zc_dispatch_tmpfile(struct zc_session *s, const struct fuse_in_header *hdr,
+			    const struct fuse_create_in *in, struct zc_tmpfile_reply *out);
+void zc_dispatch_tmpfile_undo(struct zc_session *s, const struct fuse_in_header *hdr,
+			      const struct zc_tmpfile_reply *out);
 
 /* Attributes of @ino changed behind the kernel's cache: drop them there. */
 void zc_notify_attr_changed(struct zc_session *s, zc_ino_t ino);

@@ -405,7 +405,7 @@ class Mount:
 
     def __init__(self, opts=None, extra_opts=(), args=(), populate=None,
                  allowed_stderr=(), check_stderr=True, expected_exit=0, foreground=True,
-                 add_f=True, backend=None, binary=None, store=None):
+                 add_f=True, backend=None, binary=None, store=None, umask=0o077):
         self.backend = backend or current_backend()
         self.binary = binary or (zcfuse_bin() if backend is None else BACKEND_BINS[backend])
         self.has_source = self.backend == 'zcfuse'
@@ -421,6 +421,8 @@ class Mount:
         self.expected_exit = expected_exit
         self.foreground = foreground
         self.add_f = add_f
+        # The daemon's umask, unlike any caller's: it must never matter.
+        self.umask = umask
         self.proc = None
         self.bg_pid = None
         self.aborted = None
@@ -478,7 +480,7 @@ class Mount:
         log = open(self.stderr_path, 'wb')
         try:
             self.proc = subprocess.Popen(self.command(), stdin=subprocess.DEVNULL, stdout=log,
-                                         stderr=log, start_new_session=True)
+                                         stderr=log, start_new_session=True, umask=self.umask)
         finally:
             log.close()
         if self.foreground:
@@ -1077,6 +1079,80 @@ def run(root, op, a):
         return os.setxattr(p(a[0]), a[1], a[2].encode())
     if op == 'getxattr':
         return os.getxattr(p(a[0]), a[1]).decode('latin-1')
+    if op == 'getxattr_raw':
+        return os.getxattr(p(a[0]), a[1], follow_symlinks=False).hex()
+    if op == 'setxattr_raw':
+        return os.setxattr(p(a[0]), a[1], bytes.fromhex(a[2]), follow_symlinks=False)
+    if op == 'removexattr':
+        return os.removexattr(p(a[0]), a[1], follow_symlinks=False)
+    if op == 'listxattr':
+        return sorted(os.listxattr(p(a[0]), follow_symlinks=False))
+    if op == 'exec':
+        import subprocess
+        return subprocess.run([p(a[0])] + a[1:], stdout=subprocess.PIPE,
+                              stderr=subprocess.DEVNULL).stdout.decode('latin-1')
+    if op == 'append':
+        fd = os.open(p(a[0]), os.O_WRONLY | os.O_APPEND)
+        try:
+            return os.write(fd, a[1].encode())
+        finally:
+            os.close(fd)
+    if op == 'pwrite':
+        # a[2]: open flags beside O_WRONLY (O_DIRECT writes a page).
+        flags = os.O_WRONLY
+        for name in a[2].split('|') if len(a) > 2 and a[2] else []:
+            flags |= getattr(os, name)
+        fd = os.open(p(a[0]), flags)
+        try:
+            if flags & os.O_DIRECT:
+                import mmap
+                buf = mmap.mmap(-1, 4096)
+                buf.write(a[1].encode().ljust(4096, b'.'))
+                return os.pwrite(fd, buf, 0)
+            return os.pwrite(fd, a[1].encode(), 0)
+        finally:
+            os.close(fd)
+    if op == 'fallocate':
+        # a[1]: mode (0, or FALLOC_FL_* bits), a[2], a[3]: offset, length.
+        import ctypes
+        libc = ctypes.CDLL(None, use_errno=True)
+        libc.fallocate.argtypes = [ctypes.c_int, ctypes.c_int, ctypes.c_int64, ctypes.c_int64]
+        fd = os.open(p(a[0]), os.O_WRONLY)
+        try:
+            if libc.fallocate(fd, a[1], a[2], a[3]) != 0:
+                e = ctypes.get_errno()
+                raise OSError(e, os.strerror(e))
+            return None
+        finally:
+            os.close(fd)
+    if op == 'tmpfile':
+        # An O_TMPFILE file in a[0], mode a[1], data a[2], then linked as a[3]
+        # through its /proc link: [mode, nlink, then the linked file's].
+        import ctypes
+        libc = ctypes.CDLL(None, use_errno=True)
+        fd = os.open(p(a[0]), os.O_TMPFILE | os.O_RDWR, a[1])
+        try:
+            os.write(fd, a[2].encode())
+            st = os.fstat(fd)
+            if libc.linkat(-100, ('/proc/self/fd/%d' % fd).encode(), -100,
+                           os.fsencode(p(a[3])), 0x400) != 0:
+                e = ctypes.get_errno()
+                raise OSError(e, os.strerror(e))
+            st2 = os.stat(p(a[3]))
+            with open(p(a[3]), 'rb') as f:
+                data = f.read().decode('latin-1')
+            return [st.st_mode, st.st_nlink, st2.st_mode, st2.st_nlink, st2.st_uid, data]
+        finally:
+            os.close(fd)
+    if op == 'mode_after_umask':
+        # Create a[1] ('file', 'dir' or 'fifo') named a[0] with mode a[2].
+        if a[1] == 'file':
+            os.close(os.open(p(a[0]), os.O_WRONLY | os.O_CREAT | os.O_EXCL, a[2]))
+        elif a[1] == 'dir':
+            os.mkdir(p(a[0]), a[2])
+        else:
+            os.mkfifo(p(a[0]), a[2])
+        return os.lstat(p(a[0])).st_mode
     raise ValueError('unknown op ' + op)
 
 req = json.load(sys.stdin)
@@ -1093,15 +1169,21 @@ json.dump(out, sys.stdout)
 '''
 
 
-def run_as(uid, gid, roots, ops, timeout=30):
-    """Run ops (lists [name, args...]) under each root as uid/gid, no groups.
+def run_as(uid, gid, roots, ops, timeout=30, umask=0o022, groups=(), no_caps=False):
+    """Run ops (lists [name, args...]) under each root as uid/gid.
 
+    groups: supplementary groups (default none); umask: the caller's;
+    no_caps: without any capability, also for uid 0 (setpriv).
     Returns {root: [['ok', value] or ['err', 'ENAME'], ...]}.
     """
-    r = subprocess.run([sys.executable, '-c', _CHILD_SCRIPT],
+    cmd = [sys.executable, '-c', _CHILD_SCRIPT]
+    if no_caps:
+        cmd = ['setpriv', '--bounding-set=-all', '--inh-caps=-all', '--ambient-caps=-all',
+               '--'] + cmd
+    r = subprocess.run(cmd,
                        input=json.dumps({'roots': list(roots), 'ops': ops}).encode(),
                        stdout=subprocess.PIPE, stderr=subprocess.PIPE, timeout=timeout,
-                       user=uid, group=gid, extra_groups=[], umask=0o022, cwd='/')
+                       user=uid, group=gid, extra_groups=list(groups), umask=umask, cwd='/')
     if r.returncode != 0:
         raise AssertionError('child as uid %d failed (%d): %s'
                              % (uid, r.returncode, r.stderr.decode(errors='replace')))

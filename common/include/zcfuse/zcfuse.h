@@ -78,6 +78,13 @@ struct zc_ctx {
  */
 int zc_ctx_getgroups(const struct zc_ctx *ctx, gid_t *list, int size);
 
+/**
+ * The caller's effective capabilities (bit n: capability n), as they count
+ * for the daemon's files: none for a caller in another user namespace.
+ * Returns 0, or a negative errno (the caller is gone) with none.
+ */
+int zc_ctx_get_capabilities(const struct zc_ctx *ctx, uint64_t *ret_effective);
+
 /** True when the kernel checks permissions before the backend is called. */
 int zc_ctx_kernel_checks_permissions(const struct zc_ctx *ctx);
 
@@ -200,6 +207,14 @@ typedef int (*zc_dir_fill_fn)(void *fill_ctx, const char *name, const struct sta
  * library's own bit, not one of the protocol.)
  */
 #define ZC_SET_ATTR_KILL_SUIDGID (1 << 24)
+/**
+ * With the times: with writeback caching the kernel keeps a file's mtime
+ * and ctime itself and sends them on an open file's behalf (or with a
+ * truncate). Write access, which the caller had, is what they need, not
+ * the ownership that setting times explicitly needs. (The library's own
+ * bit.)
+ */
+#define ZC_SET_ATTR_KERNEL_TIMES (1 << 25)
 
 /** fh value passed when an operation has no open file behind it. */
 #define ZC_NO_FH UINT64_MAX
@@ -391,6 +406,13 @@ struct zc_backend_ops {
 	 * LOCK_NB. NULL: the kernel keeps BSD locks for the mount itself.
 	 */
 	int (*flock)(const struct zc_ctx *ctx, zc_ino_t ino, uint64_t fh, int op);
+	/**
+	 * Create an unnamed regular file in @parent (open(2) with O_TMPFILE)
+	 * and open it with file->flags, as create does; counts one lookup of
+	 * the result, which a later link gives a name.
+	 */
+	int (*tmpfile)(const struct zc_ctx *ctx, zc_ino_t parent, mode_t mode, struct zc_file *file,
+		       struct zc_entry *ret_entry);
 };
 
 /**

@@ -1,0 +1,333 @@
+"""Exactly as SOURCE for every caller.
+
+Each test does the same thing through the mount and on a plain directory
+beside SOURCE (on the same file system), as root, as an unprivileged user
+of an allow_other mount, and as root without capabilities, and compares
+the results, errno and modes one by one. The daemon runs with a umask
+(077) unlike any caller's. Covered: the caller's umask and default ACLs
+on create and O_TMPFILE; POSIX ACLs in permission checks, getfacl and setfacl (who may,
+the mode they change, setgid clearing), seen at once through the mount;
+extended attribute listings that hide trusted.* from the unprivileged;
+setuid and setgid clearing on writes, O_DIRECT writes, fallocate and
+chown; capabilities a root caller dropped; execute-only binaries and
+write-only opens under writeback; extended attributes of symlinks.
+
+The mount options come from ZCFUSE_MOUNT_OPTS (the suite's mode) plus
+allow_other and each test's own.
+"""
+
+import os
+import shutil
+import stat
+import struct
+import subprocess
+
+import pytest
+
+import zctest
+from zctest import write_file
+
+J = os.path.join
+UID = GID = 40131
+OTHER = 40998  # owns files nobody in the tests is
+
+FALLOC_FL_KEEP_SIZE = 1
+FALLOC_FL_PUNCH_HOLE = 2
+FALLOC_FL_ZERO_RANGE = 0x10
+
+# POSIX ACL xattr format: version 2, then (tag, perm, id) entries.
+ACL_USER_OBJ, ACL_USER, ACL_GROUP_OBJ, ACL_GROUP, ACL_MASK, ACL_OTHER = 1, 2, 4, 8, 0x10, 0x20
+NO_ID = 0xffffffff
+
+
+def acl_hex(*entries):
+    return (struct.pack('<I', 2) +
+            b''.join(struct.pack('<HHI', tag, perm, NO_ID if qid is None else qid)
+                     for tag, perm, qid in entries)).hex()
+
+
+@pytest.fixture(autouse=True)
+def _root_needed():
+    zctest.require_fuse()
+    if os.geteuid() != 0:
+        pytest.skip('needs root')
+    if zctest.current_backend() != 'zcfuse':
+        pytest.skip('compares with SOURCE')
+
+
+def mount(*opts):
+    # The suite's mode, then allow_other and the test's own permission model.
+    base = [o for o in zctest.env_mount_opts()
+            if o not in ('default_permissions', 'nodefault_permissions')]
+    if 'writeback' in opts:
+        # Modes that writeback caching does not combine with.
+        base = [o for o in base if o not in ('cache=never', 'passthrough', 'direct_io')]
+    return zctest.Mount(opts=base + ['allow_other'] + list(opts))
+
+
+def setfacl(path, *args):
+    subprocess.run(['setfacl'] + list(args) + [path], check=True)
+
+
+def compare(m, res, cases, who):
+    got, want = res[m.mnt], res[m.ref]
+    diffs = ['%r: mount %r, plain directory %r' % (op, g, w)
+             for op, g, w in zip(cases, got, want) if g != w]
+    assert not diffs, '%s:\n  ' % who + '\n  '.join(diffs)
+    return want
+
+
+PERMS = ['default_permissions', 'nodefault_permissions']
+
+# ------------------------------------------------------------------ umask
+
+
+@pytest.mark.parametrize('perms', PERMS)
+@pytest.mark.parametrize('caller_umask', [0, 0o022, 0o027])
+def test_create_modes_follow_the_callers_umask(perms, caller_umask):
+    cases = []
+    for kind, mode in (('file', 0o666), ('dir', 0o777), ('fifo', 0o666), ('file', 0o4755)):
+        name = '%s%o' % (kind, mode)
+        cases.append(['mode_after_umask', 'open/' + name, kind, mode])
+        cases.append(['mode_after_umask', 'defacl/' + name, kind, mode])
+    cases.append(['tmpfile', 'open', 0o666, 'unnamed', 'open/tmp_linked'])
+    cases.append(['tmpfile', 'defacl', 0o640, 'unnamed', 'defacl/tmp_linked'])
+    cases.append(['getxattr_raw', 'defacl/file666', 'system.posix_acl_access'])
+    cases.append(['getxattr_raw', 'defacl/dir777', 'system.posix_acl_default'])
+    with mount(perms) as m:
+        for root in (m.src, m.ref):
+            for d in ('open', 'defacl'):
+                os.mkdir(J(root, d))
+                os.chmod(J(root, d), 0o777)
+            setfacl(J(root, 'defacl'), '-d', '-m', 'u::rwx,g::r-x,o::---,u:%d:rwx' % OTHER)
+        for uid in (0, UID):
+            res = zctest.run_as(uid, uid, (m.mnt, m.ref), cases, umask=caller_umask)
+            want = compare(m, res, cases, 'uid %d, umask %03o' % (uid, caller_umask))
+            # What a local file system does, spelled out.
+            assert want[0] == ['ok', stat.S_IFREG | (0o666 & ~caller_umask)]
+            assert want[2] == ['ok', stat.S_IFDIR | (0o777 & ~caller_umask)]
+            # The default ACL replaces the umask: group class from the mask.
+            assert want[3] == ['ok', stat.S_IFDIR | 0o770]
+            # O_TMPFILE, then a name for it.
+            assert want[8][0] == 'ok', want[8]
+            assert want[8][1][:2] == [stat.S_IFREG | (0o666 & ~caller_umask), 0]
+            assert want[8][1][3:] == [1, uid, 'unnamed']
+            for root in (m.src, m.ref):
+                for d in ('open', 'defacl'):
+                    for name in os.listdir(J(root, d)):
+                        p = J(root, d, name)
+                        (os.rmdir if os.path.isdir(p) and not os.path.islink(p)
+                         else os.unlink)(p)
+
+
+# ------------------------------------------------------------ POSIX ACLs
+
+def prepare_acl_tree(root):
+    def f(name, mode, acl=None, owner=0, data=b'0123456789'):
+        write_file(J(root, name), data)
+        os.chown(J(root, name), owner, owner)
+        os.chmod(J(root, name), mode)
+        if acl:
+            setfacl(J(root, name), '-m', acl)
+    f('denied', 0o644, 'u:%d:---' % UID)
+    f('granted', 0o600, 'u:%d:r--' % UID)
+    f('readonly', 0o666, 'u:%d:r--' % UID)
+    f('by_group', 0o600, 'g:%d:rw-' % GID, owner=OTHER)
+    f('masked', 0o600, 'u:%d:rw-,m::r--' % UID)
+    f('mine', 0o640, owner=UID)
+    f('mine_sgid', 0o640, owner=UID)
+    os.chown(J(root, 'mine_sgid'), UID, 0)
+    os.chmod(J(root, 'mine_sgid'), 0o2770)
+    f('not_mine', 0o666)
+    os.mkdir(J(root, 'listonly'))
+    os.chmod(J(root, 'listonly'), 0o700)
+    setfacl(J(root, 'listonly'), '-m', 'u:%d:r-x' % UID)
+    write_file(J(root, 'listonly', 'f'), b'f')
+    os.mkdir(J(root, 'writable'))
+    os.chmod(J(root, 'writable'), 0o755)
+    setfacl(J(root, 'writable'), '-m', 'u:%d:rwx' % UID)
+
+
+NEW_ACL = acl_hex((ACL_USER_OBJ, 6, None), (ACL_USER, 4, OTHER), (ACL_GROUP_OBJ, 4, None),
+                  (ACL_MASK, 6, None), (ACL_OTHER, 0, None))
+ACL_CASES = [
+    ['read', 'denied'], ['read', 'granted'], ['append', 'readonly', 'x'],
+    ['read', 'by_group'], ['append', 'by_group', 'g'], ['append', 'masked', 'x'],
+    ['read', 'masked'], ['access', 'denied', os.R_OK], ['access', 'granted', os.R_OK],
+    ['listdir', 'listonly'], ['create', 'listonly/new', 0o644], ['read', 'listonly/f'],
+    ['create', 'writable/new', 0o644], ['stat', 'writable/new'],
+    ['getxattr_raw', 'granted', 'system.posix_acl_access'],
+    ['listxattr', 'granted'],
+    # setfacl by the owner: the mode follows at once, the ACL reads back.
+    ['setxattr_raw', 'mine', 'system.posix_acl_access', NEW_ACL], ['stat', 'mine'],
+    ['getxattr_raw', 'mine', 'system.posix_acl_access'], ['read', 'mine'],
+    ['chmod', 'mine', 0o600], ['getxattr_raw', 'mine', 'system.posix_acl_access'],
+    ['stat', 'mine'],
+    # Outside the file's group: setting the ACL clears setgid.
+    ['setxattr_raw', 'mine_sgid', 'system.posix_acl_access', NEW_ACL], ['stat', 'mine_sgid'],
+    ['removexattr', 'mine', 'system.posix_acl_access'], ['stat', 'mine'],
+    # Not the owner: no changing it.
+    ['setxattr_raw', 'not_mine', 'system.posix_acl_access', NEW_ACL],
+    ['removexattr', 'granted', 'system.posix_acl_access'],
+    ['getxattr_raw', 'not_mine', 'system.posix_acl_access'],
+]
+
+
+@pytest.mark.timeout(120)
+@pytest.mark.parametrize('perms', PERMS)
+def test_posix_acls_as_on_source(perms):
+    with mount(perms) as m:
+        for root in (m.src, m.ref):
+            prepare_acl_tree(root)
+        res = zctest.run_as(UID, GID, (m.mnt, m.ref), ACL_CASES)
+        want = compare(m, res, ACL_CASES, 'uid %d' % UID)
+        by = {tuple(map(str, c)): w for c, w in zip(ACL_CASES, want)}
+        assert by[('read', 'denied')] == ['err', 'EACCES']
+        assert by[('read', 'granted')] == ['ok', '0123456789']
+        assert by[('append', 'readonly', 'x')] == ['err', 'EACCES']
+        assert by[('append', 'masked', 'x')] == ['err', 'EACCES']
+        assert by[('setxattr_raw', 'not_mine', 'system.posix_acl_access', NEW_ACL)] == \
+            ['err', 'EPERM']
+        # And in SOURCE itself.
+        assert os.getxattr(J(m.src, 'mine_sgid'), 'system.posix_acl_access').hex() == NEW_ACL
+        assert stat.S_IMODE(os.stat(J(m.src, 'mine_sgid')).st_mode) == 0o660
+
+
+# ------------------------------------------------------ extended attributes
+
+XATTR_CASES = [
+    ['listxattr', 'f'], ['getxattr_raw', 'f', 'trusted.t'], ['getxattr_raw', 'f', 'user.u'],
+    ['setxattr_raw', 'f', 'trusted.t2', '01'], ['listxattr', 'f'],
+    ['listxattr', 'link'], ['setxattr_raw', 'link', 'trusted.l', '02'],
+    ['getxattr_raw', 'link', 'trusted.l'], ['listxattr', 'link'], ['listxattr', 'f'],
+    ['removexattr', 'link', 'trusted.l'], ['listxattr', 'link'],
+    ['setxattr_raw', 'link', 'user.l', '03'],
+]
+
+
+@pytest.mark.parametrize('perms', PERMS)
+def test_xattrs_as_on_source(perms):
+    with mount(perms) as m:
+        for root in (m.src, m.ref):
+            write_file(J(root, 'f'), b'f')
+            os.chmod(J(root, 'f'), 0o666)
+            os.setxattr(J(root, 'f'), 'trusted.t', b't')
+            os.setxattr(J(root, 'f'), 'user.u', b'u')
+            os.symlink('f', J(root, 'link'))
+        callers = [(UID, False), (0, True), (0, False)]
+        for uid, no_caps in callers:
+            res = zctest.run_as(uid, uid, (m.mnt, m.ref), XATTR_CASES, no_caps=no_caps)
+            want = compare(m, res, XATTR_CASES, 'uid %d%s' % (uid, ' without caps' * no_caps))
+            if uid == 0 and not no_caps:
+                assert 'trusted.t' in want[0][1]
+                assert want[7] == ['ok', '02']  # a symlink's own trusted.* attribute
+            else:
+                assert want[0] == ['ok', ['user.u']]
+        # As root, on the symlink itself in SOURCE, not on its target.
+        assert os.getxattr(J(m.src, 'f'), 'trusted.t2') == b'\x01'
+        assert 'trusted.l' not in os.listxattr(J(m.src, 'f'))
+
+
+# ----------------------------------------------- setuid, setgid, capabilities
+
+def prepare_priv_tree(root):
+    names = {'s6_append': 0o6777, 's2_append': 0o2666, 's6_direct': 0o6777,
+             's6_falloc': 0o6777, 's6_punch': 0o6777, 's6_zero': 0o6777, 's2x_falloc': 0o2676,
+             's4_pwrite': 0o4666}
+    for name, mode in names.items():
+        write_file(J(root, name), b'0123456789' * 1000)
+        os.chmod(J(root, name), mode)
+    write_file(J(root, 'others_secret'), b'secret')
+    os.chown(J(root, 'others_secret'), OTHER, OTHER)
+    os.chmod(J(root, 'others_secret'), 0o600)
+    write_file(J(root, 'others_w622'), b'w')
+    os.chown(J(root, 'others_w622'), OTHER, OTHER)
+    os.chmod(J(root, 'others_w622'), 0o622)
+    shutil.copy('/bin/echo', J(root, 'xonly'))
+    os.chmod(J(root, 'xonly'), 0o711)
+    write_file(J(root, 'sgid_chown'), b'c')
+    os.chmod(J(root, 'sgid_chown'), 0o2644)
+    write_file(J(root, 'suid_chown'), b'c')
+    os.chmod(J(root, 'suid_chown'), 0o4755)
+
+
+USER_PRIV_CASES = [
+    ['append', 's6_append', 'x'], ['stat', 's6_append'],
+    ['append', 's2_append', 'x'], ['stat', 's2_append'],
+    ['pwrite', 's6_direct', 'direct', 'O_DIRECT'], ['stat', 's6_direct'],
+    ['pwrite', 's4_pwrite', 'p'], ['stat', 's4_pwrite'],
+    ['fallocate', 's6_falloc', 0, 0, 20000], ['stat', 's6_falloc'],
+    ['fallocate', 's6_punch', FALLOC_FL_PUNCH_HOLE | FALLOC_FL_KEEP_SIZE, 0, 4096],
+    ['stat', 's6_punch'],
+    ['fallocate', 's6_zero', FALLOC_FL_ZERO_RANGE, 0, 4096], ['stat', 's6_zero'],
+    ['fallocate', 's2x_falloc', 0, 0, 20000], ['stat', 's2x_falloc'],
+    ['exec', 'xonly', 'hello'], ['read', 'xonly'],
+    ['pwrite', 'others_w622', 'y'], ['read', 'others_w622'],
+    ['read', 'others_secret'],
+]
+
+ROOT_NOCAPS_CASES = [
+    ['read', 'others_secret'], ['append', 'others_secret', 'z'], ['read', 'others_w622'],
+    ['chmod', 'others_secret', 0o644], ['chown', 'others_secret', 0, 0],
+    ['listxattr', 'others_secret'], ['append', 's6_append', 'r'], ['stat', 's6_append'],
+]
+
+ROOT_CASES = [
+    ['chown', 'sgid_chown', 0, OTHER], ['stat', 'sgid_chown'],
+    ['chown', 'suid_chown', OTHER, 0], ['stat', 'suid_chown'],
+    ['append', 's2_append', 'r'], ['stat', 's2_append'],
+]
+
+
+@pytest.mark.timeout(120)
+@pytest.mark.parametrize('perms', PERMS)
+def test_privileges_as_on_source(perms):
+    with mount(perms) as m:
+        for root in (m.src, m.ref):
+            prepare_priv_tree(root)
+        res = zctest.run_as(UID, GID, (m.mnt, m.ref), USER_PRIV_CASES)
+        want = compare(m, res, USER_PRIV_CASES, 'uid %d' % UID)
+        modes = {c[1]: w[1][0] & 0o7777 for c, w in zip(USER_PRIV_CASES, want)
+                 if c[0] == 'stat'}
+        assert modes['s6_append'] == 0o777 and modes['s2_append'] == 0o666
+        # (s6_direct: ext4 clears both on an O_DIRECT write, tmpfs neither.)
+        # A fallocate that succeeded clears them (tmpfs has no zero range).
+        for c, w in zip(USER_PRIV_CASES, want):
+            if c[0] == 'fallocate' and w[0] == 'ok':
+                assert modes[c[1]] == (0o676 if c[1] == 's2x_falloc' else 0o777), c
+        assert want[8] == ['ok', None]
+        assert want[16] == ['ok', 'hello\n']  # execute-only binary runs
+        assert want[17] == ['err', 'EACCES']  # and is not readable
+        assert want[18] == ['ok', 1] and want[19] == ['err', 'EACCES']
+        assert zctest.read_file(J(m.src, 'others_w622')) == b'y'
+        # Root that dropped every capability is an ordinary user.
+        res = zctest.run_as(0, 0, (m.mnt, m.ref), ROOT_NOCAPS_CASES, no_caps=True)
+        want = compare(m, res, ROOT_NOCAPS_CASES, 'uid 0 without capabilities')
+        assert want[0] == ['err', 'EACCES'] and want[1] == ['err', 'EACCES']
+        assert want[3] == ['err', 'EPERM']
+        res = zctest.run_as(0, 0, (m.mnt, m.ref), ROOT_CASES)
+        want = compare(m, res, ROOT_CASES, 'root')
+        # chown by root keeps setgid without group execute, clears setuid.
+        assert want[1][1][0] & 0o7777 == 0o2644
+        assert want[3][1][0] & 0o7777 == 0o755
+        for name in ('s6_append', 's6_direct', 's6_falloc', 'sgid_chown'):
+            assert os.stat(J(m.src, name)).st_mode == os.stat(J(m.ref, name)).st_mode, name
+
+
+@pytest.mark.timeout(120)
+def test_writeback_write_only_open_and_exec():
+    # Under writeback the kernel reads through write-only opens; the caller
+    # still needs no read permission, with or without default_permissions.
+    for perms in PERMS:
+        with mount(perms, 'writeback') as m:
+            for root in (m.src, m.ref):
+                prepare_priv_tree(root)
+            cases = [['pwrite', 'others_w622', 'y'], ['append', 'others_w622', 'z'],
+                     ['read', 'others_w622'], ['exec', 'xonly', 'wb'],
+                     ['append', 's6_append', 'x'], ['stat', 's6_append']]
+            res = zctest.run_as(UID, GID, (m.mnt, m.ref), cases)
+            want = compare(m, res, cases, 'uid %d, %s,writeback' % (UID, perms))
+            assert want[0] == ['ok', 1] and want[2] == ['err', 'EACCES']
+            assert want[3] == ['ok', 'wb\n']
+            subprocess.run(['sync'], check=True)
+            assert zctest.read_file(J(m.src, 'others_w622')) == b'yz'
