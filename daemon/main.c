@@ -2,6 +2,7 @@
 /* zcfuse: mount a directory through the passthrough backend. */
 #include <errno.h>
 #include <fcntl.h>
+#include <signal.h>
 #include <stdarg.h>
 #include <stdbool.h>
 #include <stdio.h>
@@ -196,15 +197,29 @@ static int check_source(const char *source, char **ret_canonical)
 	return 0;
 }
 
-/* One O_PATH descriptor per inode the kernel knows: allow as many as we may. */
-static void raise_fd_limit(void)
+static void raise_limit(int resource)
 {
 	struct rlimit rl;
 
-	if (getrlimit(RLIMIT_NOFILE, &rl) == 0 && rl.rlim_cur < rl.rlim_max) {
+	if (getrlimit(resource, &rl) == 0 && rl.rlim_cur < rl.rlim_max) {
 		rl.rlim_cur = rl.rlim_max;
-		setrlimit(RLIMIT_NOFILE, &rl);
+		setrlimit(resource, &rl);
 	}
+}
+
+/*
+ * One O_PATH descriptor per inode the kernel knows: allow as many as we
+ * may. The file size limit that counts is the caller's, which the kernel
+ * checks before a write reaches the daemon: the daemon's own soft limit
+ * (that of the shell it was started from) must not cut callers' writes
+ * short, and a write past its hard limit fails with EFBIG instead of
+ * ending the daemon with SIGXFSZ.
+ */
+static void raise_limits(void)
+{
+	raise_limit(RLIMIT_NOFILE);
+	raise_limit(RLIMIT_FSIZE);
+	signal(SIGXFSZ, SIG_IGN);
 }
 
 int main(int argc, char *argv[])
@@ -221,7 +236,7 @@ int main(int argc, char *argv[])
 		return r > 0 ? 0 : 2;
 	if (check_source(cl.source, &source) < 0)
 		return 1;
-	raise_fd_limit();
+	raise_limits();
 
 	s = zc_session_new(&pt_ops, sizeof(pt_ops), &fs);
 	if (!s) {

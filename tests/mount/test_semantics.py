@@ -331,3 +331,35 @@ def test_writeback_write_only_open_and_exec():
             assert want[3] == ['ok', 'wb\n']
             subprocess.run(['sync'], check=True)
             assert zctest.read_file(J(m.src, 'others_w622')) == b'yz'
+
+
+# -------------------------------------------------------------- file size
+
+_LIMITED = '''#!/bin/sh
+# The daemon started from a shell whose soft file size limit is 1000 blocks.
+ulimit -S -f 1000 && exec "$ZCFUSE_LIMITED_BIN" "$@"
+'''
+
+
+def test_file_size_limit_is_the_callers(tmp_path):
+    wrapper = tmp_path / 'zcfuse-limited'
+    wrapper.write_text(_LIMITED)
+    wrapper.chmod(0o755)
+    os.environ['ZCFUSE_LIMITED_BIN'] = zctest.zcfuse_bin()
+    try:
+        with zctest.Mount(opts=zctest.env_mount_opts(), binary=str(wrapper)) as m:
+            sizes = {}
+            for root in (m.mnt, m.ref):
+                for limited in (False, True):
+                    name = J(root, 'big%d' % limited)
+                    cmd = 'dd if=/dev/zero of=%s bs=64k count=32 2>/dev/null' % name
+                    if limited:
+                        cmd = 'ulimit -S -f 512; ' + cmd
+                    subprocess.run(['sh', '-c', cmd])
+                    sizes[root, limited] = os.stat(name).st_size
+            # The daemon's own limit cuts nothing; the caller's does, as on SOURCE.
+            assert sizes[m.mnt, False] == sizes[m.ref, False] == 2 << 20
+            assert sizes[m.mnt, True] == sizes[m.ref, True] == 512 * 512  # dash's blocks
+            assert m.proc.poll() is None
+    finally:
+        del os.environ['ZCFUSE_LIMITED_BIN']
