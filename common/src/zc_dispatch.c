@@ -114,7 +114,8 @@ static int userns_ino(pid_t tid, ino_t *ret)
 ZC_EXPORT int zc_ctx_get_capabilities(const struct zc_ctx *ctx, uint64_t *ret_effective)
 {
 	struct __user_cap_header_struct hdr = { .version = _LINUX_CAPABILITY_VERSION_3 };
-	struct __user_cap_data_struct data[_LINUX_CAPABILITY_U32S_3];
+	/* Zeroed: valgrind takes capget() to fill the first element only. */
+	struct __user_cap_data_struct data[_LINUX_CAPABILITY_U32S_3] = { 0 };
 	static ino_t own_ns;
 	ino_t ns = 0, own;
 	int r;
@@ -681,6 +682,13 @@ ssize_t zc_dispatch_tmpfile(struct zc_session *s, const struct fuse_in_header *h
 	r = s->ops.tmpfile(&ctx, hdr->nodeid, in->mode, &zf, &ze);
 	if (r < 0)
 		return r;
+	/*
+	 * The kernel's O_TMPFILE open does not take a passthrough open: a
+	 * later open of the linked file then fails with EIO. The data of this
+	 * open takes the pipe path (counted as no_backing), and so do opens
+	 * of the same inode while it lasts (mode_conflict).
+	 */
+	zf.backing_fd = -1;
 	r = passthrough_open(s, ze.ino, &zf);
 	if (r < 0) {
 		if (s->ops.release)

@@ -470,6 +470,13 @@ static void check_replies(int fd, const void *req, size_t len)
 			fail("reply length does not match its header", in.opcode);
 		}
 		off += out.len;
+		/* A notification (unique 0, the code in error): attributes dropped. */
+		if (out.unique == 0) {
+			if (out.error != FUSE_NOTIFY_INVAL_INODE ||
+			    out.len != sizeof(out) + sizeof(struct fuse_notify_inval_inode_out))
+				fail("malformed notification", in.opcode);
+			continue;
+		}
 		if (out.error > 0 || out.error <= -4096 || (out.error && out.len != sizeof(out))) {
 			if (getenv("ZCFUSE_FUZZ_DEBUG"))
 				fprintf(stderr, "error %d, len %u\n", out.error, out.len);

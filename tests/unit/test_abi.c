@@ -24,6 +24,7 @@ int main(void)
 	CHECK_EQ(offsetof(struct zc_file, open_flags_out), 4);
 	CHECK_EQ(offsetof(struct zc_file, fh), 8);
 	CHECK_EQ(offsetof(struct zc_file, backing_fd), 16);
+	CHECK_EQ(offsetof(struct zc_file, open_flags_in), 20);
 	CHECK_EQ(sizeof(struct zc_extent), 32);
 	CHECK_EQ(offsetof(struct zc_extent, fd), 0);
 	CHECK_EQ(offsetof(struct zc_extent, reserved), 4);
@@ -31,7 +32,7 @@ int main(void)
 	CHECK_EQ(offsetof(struct zc_extent, mem), 16);
 	CHECK_EQ(offsetof(struct zc_extent, length), 24);
 	/* Operations are only ever appended. */
-	CHECK_EQ(sizeof(struct zc_backend_ops), 37 * sizeof(void *));
+	CHECK_EQ(sizeof(struct zc_backend_ops), 38 * sizeof(void *));
 	CHECK_EQ(offsetof(struct zc_backend_ops, init), 0);
 	CHECK_EQ(offsetof(struct zc_backend_ops, destroy), 1 * sizeof(void *));
 	CHECK_EQ(offsetof(struct zc_backend_ops, lookup), 2 * sizeof(void *));
@@ -45,6 +46,7 @@ int main(void)
 	CHECK_EQ(offsetof(struct zc_backend_ops, statfs), 27 * sizeof(void *));
 	CHECK_EQ(offsetof(struct zc_backend_ops, fallocate), 33 * sizeof(void *));
 	CHECK_EQ(offsetof(struct zc_backend_ops, flock), 36 * sizeof(void *));
+	CHECK_EQ(offsetof(struct zc_backend_ops, tmpfile), 37 * sizeof(void *));
 	CHECK_EQ(ZC_MAX_EXTENTS, 16);
 	CHECK_EQ(ZC_ROOT_INO, 1);
 	CHECK_EQ(ZC_NO_FH, UINT64_MAX);
