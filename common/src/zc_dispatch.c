@@ -108,8 +108,8 @@ static int userns_ino(pid_t tid, ino_t *ret)
 /*
  * The calling thread's effective capabilities, read with capget() on the
  * thread id the request names (the thread waits for the reply, so the id is
- * its own). Capabilities held in another user namespace do not reach the
- * daemon's files: they count as none.
+ * its own). Capabilities held in another user namespace (unshare -U by a
+ * user) do not reach the daemon's files: they count as none.
  */
 ZC_EXPORT int zc_ctx_get_capabilities(const struct zc_ctx *ctx, uint64_t *ret_effective)
 {
@@ -127,7 +127,12 @@ ZC_EXPORT int zc_ctx_get_capabilities(const struct zc_ctx *ctx, uint64_t *ret_ef
 	if (syscall(SYS_capget, &hdr, data) < 0)
 		return -errno;
 	*ret_effective = (uint64_t)data[1].effective << 32 | data[0].effective;
-	if (!*ret_effective)
+	/*
+	 * A caller that is uid 0 here is the daemon's namespace's root (only a
+	 * namespace made by a privileged creator maps it): its capabilities
+	 * count as they are, which saves a look at /proc on its requests.
+	 */
+	if (!*ret_effective || ctx->uid == 0)
 		return 0;
 	own = __atomic_load_n(&own_ns, __ATOMIC_RELAXED);
 	if (!own) {

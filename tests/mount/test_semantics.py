@@ -2,7 +2,8 @@
 
 Each test does the same thing through the mount and on a plain directory
 beside SOURCE (on the same file system), as root, as an unprivileged user
-of an allow_other mount, and as root without capabilities, and compares
+of an allow_other mount, as root without capabilities and as a user who
+is root of a user namespace of its own, and compares
 the results, errno and modes one by one. The daemon runs with a umask
 (077) unlike any caller's. Covered: the caller's umask and default ACLs
 on create and O_TMPFILE; POSIX ACLs in permission checks, getfacl and setfacl (who may,
@@ -305,6 +306,15 @@ def test_privileges_as_on_source(perms):
         want = compare(m, res, ROOT_NOCAPS_CASES, 'uid 0 without capabilities')
         assert want[0] == ['err', 'EACCES'] and want[1] == ['err', 'EACCES']
         assert want[3] == ['err', 'EPERM']
+        # Root of a user namespace of its own: its capabilities stay there.
+        try:
+            res = zctest.run_as(UID, GID, (m.mnt, m.ref), ROOT_NOCAPS_CASES, own_userns=True)
+        except AssertionError as e:
+            if 'unshare' not in str(e):
+                raise
+            pytest.skip('no user namespaces for users here: %s' % e)
+        want = compare(m, res, ROOT_NOCAPS_CASES, 'uid %d as root of its own namespace' % UID)
+        assert want[0] == ['err', 'EACCES'] and want[3] == ['err', 'EPERM']
         res = zctest.run_as(0, 0, (m.mnt, m.ref), ROOT_CASES)
         want = compare(m, res, ROOT_CASES, 'root')
         # chown by root keeps setgid without group execute, clears setuid.

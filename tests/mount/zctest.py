@@ -1169,17 +1169,22 @@ json.dump(out, sys.stdout)
 '''
 
 
-def run_as(uid, gid, roots, ops, timeout=30, umask=0o022, groups=(), no_caps=False):
+def run_as(uid, gid, roots, ops, timeout=30, umask=0o022, groups=(), no_caps=False,
+           own_userns=False):
     """Run ops (lists [name, args...]) under each root as uid/gid.
 
     groups: supplementary groups (default none); umask: the caller's;
-    no_caps: without any capability, also for uid 0 (setpriv).
+    no_caps: without any capability, also for uid 0 (setpriv);
+    own_userns: in a user namespace of its own where it is root with every
+    capability (unshare -Ur), which count for nothing outside it.
     Returns {root: [['ok', value] or ['err', 'ENAME'], ...]}.
     """
     cmd = [sys.executable, '-c', _CHILD_SCRIPT]
     if no_caps:
         cmd = ['setpriv', '--bounding-set=-all', '--inh-caps=-all', '--ambient-caps=-all',
                '--'] + cmd
+    if own_userns:
+        cmd = ['unshare', '--user', '--map-root-user', '--'] + cmd
     r = subprocess.run(cmd,
                        input=json.dumps({'roots': list(roots), 'ops': ops}).encode(),
                        stdout=subprocess.PIPE, stderr=subprocess.PIPE, timeout=timeout,

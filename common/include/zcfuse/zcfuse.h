@@ -80,7 +80,8 @@ int zc_ctx_getgroups(const struct zc_ctx *ctx, gid_t *list, int size);
 
 /**
  * The caller's effective capabilities (bit n: capability n), as they count
- * for the daemon's files: none for a caller in another user namespace.
+ * for the daemon's files: none for a caller in another user namespace
+ * (but for uid 0, whose capabilities count as they are).
  * Returns 0, or a negative errno (the caller is gone) with none.
  */
 int zc_ctx_get_capabilities(const struct zc_ctx *ctx, uint64_t *ret_effective);
