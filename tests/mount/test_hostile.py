@@ -251,7 +251,8 @@ def test_non_root_user_as_on_source(opts):
 LOCKERS = 50
 # One second for each of root's operations while a user's lockers wait.
 PROMPT = 1.0
-TRANSPORTS = {'dev': [], 'uring': ['io_uring=strict']}
+# -o options and arguments: /dev/fuse, /dev/fuse on one thread (-s), io_uring.
+TRANSPORTS = {'dev': ([], []), 'single': ([], ['-s']), 'uring': (['io_uring=strict'], [])}
 # flock(2) in /proc/PID/syscall, to see that a process waits in it.
 FLOCK_NR = {'x86_64': 73, 'aarch64': 32, 'riscv64': 32}.get(os.uname().machine)
 
@@ -349,7 +350,8 @@ class LockScene:
     that the user holds locked, and root's operations served on request."""
 
     def __init__(self, transport):
-        self.opts = ['allow_other', 'cache=never'] + TRANSPORTS[transport]
+        self.opts = ['allow_other', 'cache=never'] + TRANSPORTS[transport][0]
+        self.args = TRANSPORTS[transport][1]
         self.transport = transport
         self.procs = []
 
@@ -360,7 +362,7 @@ class LockScene:
             if param.skip_reason:
                 self.stack.close()
                 pytest.skip(param.skip_reason)
-        self.m = self.stack.enter_context(zctest.Mount(opts=self.opts))
+        self.m = self.stack.enter_context(zctest.Mount(opts=self.opts, args=self.args))
         self.stack.callback(self._end_processes)
         try:
             self.lockfile = J(self.m.mnt, 'lockme')
@@ -429,7 +431,6 @@ def test_user_lock_waiters_stall_nobody(transport):
         while time.monotonic() < deadline and not all(in_flock(p.pid) for p in lockers):
             time.sleep(0.05)
         time.sleep(0.2)
-        waiting = sum(1 for p in lockers if p.poll() is None)
         times = {}
         for op, name in [('read', 'data'), ('write', 'data'), ('stat', 'data'),
                          ('create', 'new'), ('read', 'new')]:
@@ -442,6 +443,12 @@ def test_user_lock_waiters_stall_nobody(transport):
         for p in lockers:
             assert wait_exit(p, max(PROMPT - (time.monotonic() - t0), 0.01)), \
                 'a locker killed with SIGKILL still waits after %.1f s' % PROMPT
+        c = zctest.counters(sc.m.mnt)
+        # Past the bounds the lockers were refused, and the killed waiters interrupted.
+        waits = c['locks.waits']
+        assert waits and c['locks.refused'] and waits + c['locks.refused'] == LOCKERS, c
+        zctest.wait_until(lambda: zctest.counters(sc.m.mnt)['locks.interrupted'] == waits,
+                          5, 'every waiter interrupted')
         # The holder lets go and ends: nothing keeps the mount busy.
         sc.holder.stdin.close()
         assert wait_exit(sc.holder, 10)
@@ -452,8 +459,8 @@ def test_user_lock_waiters_stall_nobody(transport):
                            stdout=subprocess.PIPE, stderr=subprocess.STDOUT, timeout=PROMPT)
         unmount = time.monotonic() - t0
         assert r.returncode == 0, r.stdout
-        print('lock waiters: %s: %d of %d lockers were waiting; root: %s; unmount %.3f s'
-              % (transport, waiting, LOCKERS,
+        print('lock waiters: %s: %d of %d lockers waited; root: %s; unmount %.3f s'
+              % (transport, waits, LOCKERS,
                  ', '.join('%s %.3f s' % kv for kv in times.items()), unmount))
 
 
