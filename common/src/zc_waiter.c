@@ -22,7 +22,6 @@
 #include <errno.h>
 #include <signal.h>
 #include <stdlib.h>
-#include <string.h>
 
 #include "zcfuse_i.h"
 
