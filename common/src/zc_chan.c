@@ -55,6 +55,16 @@ struct zc_worker {
 /* The /dev/fuse descriptor replies go to on this thread (clone_fd). */
 static __thread int zc_tls_dev_fd = -1;
 
+int zc_chan_reply_fd(void)
+{
+	return zc_tls_dev_fd;
+}
+
+void zc_chan_set_reply_fd(int fd)
+{
+	zc_tls_dev_fd = fd;
+}
+
 /* The request this thread serves. */
 static __thread uint64_t zc_tls_unique;
 
@@ -162,6 +172,7 @@ int zc_chan_init(struct zc_chan *c, struct zc_session *s, bool splice, size_t sp
 
 void zc_chan_fini(struct zc_chan *c)
 {
+	zc_waiter_stop_all(c);
 	zc_uring_fini(c);
 	zc_pt_fini(c);
 	sem_destroy(&c->stop);
@@ -1091,7 +1102,10 @@ static void restore_handlers(struct sigaction old[4])
 	zc_signal_chan = NULL;
 }
 
-/* Wake every worker out of its blocking receive until all have ended. */
+/*
+ * Wake every worker out of its blocking receive until all have ended, then
+ * the lock waiters, which may reply to a worker's cloned descriptor.
+ */
 static void stop_workers(struct zc_chan *c)
 {
 	struct zc_worker *list, *w, *next;
@@ -1104,6 +1118,7 @@ static void stop_workers(struct zc_chan *c)
 	pthread_mutex_unlock(&c->lock);
 	for (w = list; w; w = w->next)
 		zc_stop_thread(w->thread);
+	zc_waiter_stop_all(c);
 	for (w = list; w; w = next) {
 		next = w->next;
 		worker_free(w);
@@ -1119,6 +1134,7 @@ int zc_chan_run(struct zc_chan *c, bool single)
 	r = install_handlers(c, old);
 	if (r < 0)
 		goto out;
+	zc_waiter_enable(c);
 	if (single) {
 		c->max_workers = 1;
 		w = worker_new(c);
@@ -1129,6 +1145,7 @@ int zc_chan_run(struct zc_chan *c, bool single)
 		c->nr_workers = 1;
 		c->idle = 1;
 		worker_main(w);
+		zc_waiter_stop_all(c);
 		worker_free(w);
 		c->nr_workers = 0;
 		zc_uring_stop(c);

@@ -24,6 +24,7 @@ struct zc_session;
 struct zc_worker;
 struct zc_pt_table;
 struct zc_uring;
+struct zc_waiter;
 
 /* Why kernel passthrough is off for a mount that asked for it. */
 enum zc_pt_refused {
@@ -71,6 +72,15 @@ struct zc_chan {
 	uint32_t kernel_minor;
 	uint32_t init_max_write;
 	uint32_t init_max_pages;
+
+	/*
+	 * Threads that wait for locks (zc_waiter.c), under lock: there are
+	 * any once the transport runs its threads, and no more once it stops.
+	 */
+	struct zc_waiter *waiters;
+	unsigned int nr_waiters;
+	bool waiters_on;
+	bool waiters_closed;
 
 	/* FUSE over io_uring (zc_uring.c); NULL unless the mount asked for it. */
 	struct zc_uring *uring;
@@ -127,6 +137,13 @@ void zc_stop_thread(pthread_t t);
 
 /* The unique id of the request this thread serves (0 when none). */
 uint64_t zc_chan_current_unique(void);
+
+/*
+ * The /dev/fuse descriptor this thread replies to (-1: the session's), and
+ * setting it on a thread that answers a request another thread received.
+ */
+int zc_chan_reply_fd(void);
+void zc_chan_set_reply_fd(int fd);
 
 /*
  * Kernel passthrough (zc_passthrough.c). zc_pt_setup() before mounting
@@ -195,6 +212,19 @@ uint32_t zc_uring_init_reply(struct zc_chan *c);
 void zc_uring_init_sent(struct zc_chan *c, bool sent);
 bool zc_uring_reply(struct zc_chan *c, const struct iovec *iov, int count, ssize_t *ret);
 void zc_uring_stop(struct zc_chan *c);
+
+/*
+ * A ring entry kept for a lock waiter. zc_uring_keep() on the thread that
+ * serves the entry's request keeps the entry (*@ret_ent) when the request
+ * returns unanswered: NULL for a request from /dev/fuse, -ENOLCK when half
+ * the queue's entries are kept already. zc_uring_unkeep() takes that back;
+ * on the waiter, zc_uring_adopt() sends its reply to the entry and
+ * zc_uring_give_back() hands the entry to its queue thread to commit.
+ */
+int zc_uring_keep(void **ret_ent);
+void zc_uring_unkeep(void *ent);
+void zc_uring_adopt(void *ent);
+void zc_uring_give_back(void *ent);
 void zc_uring_fini(struct zc_chan *c);
 const char *zc_uring_refusal(const struct zc_chan *c);
 

@@ -1056,13 +1056,75 @@ static void zc_lseek(fuse_req_t req, fuse_ino_t ino, off_t off, int whence,
 		fuse_reply_lseek(req, r);
 }
 
+/* A blocking flock() that waits on a thread of its own (zc_waiter.c). */
+struct flock_wait {
+	fuse_req_t req;
+	struct zc_req_priv priv;
+	struct zc_ctx ctx;
+	fuse_ino_t ino;
+	uint64_t fh;
+	int op;
+};
+
+/*
+ * Wait for the lock unless the request was interrupted. Should the lock be
+ * granted even so (the signal came as it was), the reply says it is held:
+ * the caller, or the release of its file, unlocks it.
+ */
+static void flock_wait(void *arg)
+{
+	struct flock_wait *fw = arg;
+	struct zc_session *s = fw->priv.s;
+	int r = -EINTR;
+
+	if (zc_waiter_arm(fw->req))
+		r = s->ops.flock(&fw->ctx, fw->ino, fw->fh, fw->op);
+	zc_waiter_disarm(fw->req);
+	fuse_reply_err(fw->req, -r);
+	free(fw);
+}
+
+/*
+ * A lock that must wait (no LOCK_NB, and not granted when tried with it)
+ * waits on a thread of its own, so that it holds no thread or ring entry
+ * other requests need; beyond the waiters' bounds it is refused with
+ * ENOLCK. Trying first costs an uncontended lock no thread.
+ */
 static void zc_flock(fuse_req_t req, fuse_ino_t ino, struct fuse_file_info *fi, int op)
 {
 	ZC_CTX(req);
+	struct flock_wait *fw;
 	int r = -ENOSYS;
 
-	if (s->ops.flock)
+	if (!s->ops.flock)
+		goto out;
+	if ((op & LOCK_NB) || !(op & (LOCK_SH | LOCK_EX))) {
 		r = s->ops.flock(&ctx, ino, fi->fh, op);
+		goto out;
+	}
+	r = s->ops.flock(&ctx, ino, fi->fh, op | LOCK_NB);
+	if (r != -EWOULDBLOCK)
+		goto out;
+	fw = calloc(1, sizeof(*fw));
+	if (!fw) {
+		r = -ENOLCK;
+		goto out;
+	}
+	fw->req = req;
+	fw->priv = priv_;
+	fw->ctx = ctx;
+	fw->ctx.priv = &fw->priv;
+	fw->ino = ino;
+	fw->fh = fi->fh;
+	fw->op = op;
+	r = zc_waiter_start(&s->chan, ctx.uid, flock_wait, fw);
+	if (r == 0)
+		return;
+	free(fw);
+	/* No threads of the transport's own (tests): wait here. */
+	if (r == -EOPNOTSUPP)
+		r = s->ops.flock(&ctx, ino, fi->fh, op);
+out:
 	fuse_reply_err(req, -r);
 }
 

@@ -139,6 +139,9 @@ static void format(const struct zc_stats *st, struct out *o)
 		   (unsigned long long)load(&st->uring_payload_out));
 	out_printf(o, "transport.uring.payload_copied %llu\n",
 		   (unsigned long long)load(&st->uring_payload_copied));
+	out_printf(o, "locks.waits %llu\n", (unsigned long long)load(&st->lock_waits));
+	out_printf(o, "locks.refused %llu\n", (unsigned long long)load(&st->lock_refused));
+	out_printf(o, "locks.interrupted %llu\n", (unsigned long long)load(&st->lock_interrupted));
 	for (i = 0; i < ZC_STAT_OPCODES; i++) {
 		uint64_t n = load(&st->requests[i]);
 

@@ -83,6 +83,14 @@ struct zc_stats {
 	uint64_t uring_promotions;
 	/* Ring queues whose entries are registered with the kernel. */
 	uint64_t uring_queues;
+	/*
+	 * Blocking lock requests that waited on a thread of their own, those
+	 * answered ENOLCK instead (past the bounds), and waiters woken by an
+	 * INTERRUPT.
+	 */
+	uint64_t lock_waits;
+	uint64_t lock_refused;
+	uint64_t lock_interrupted;
 };
 
 static inline void zc_stat_add(uint64_t *counter, uint64_t n)

@@ -29,7 +29,8 @@
  * that waits for completions and serves small requests itself; a pool of four
  * serves large READs and WRITEs beside it (all writeback WRITEs, and the
  * others of a burst), each pool thread with a ring of its own, on which it
- * commits them; a blocking lock gets a thread of its own.
+ * commits them. A blocking lock that must wait does so on a thread of its
+ * own (zc_waiter.c), which keeps the entry until it replies.
  */
 #include <errno.h>
 #include <fcntl.h>
@@ -72,11 +73,9 @@ struct zc_uring_ent {
 	uint64_t commit_id;
 	bool replied;
 	bool registering;
-	/* A request that may wait for another one is served on its own thread. */
+	/* The request laid out in front of the payload. */
 	char *req;
 	size_t req_len;
-	pthread_t helper;
-	bool has_helper;
 	struct zc_uring_ent *next_done;
 	/* On a pool thread's list of entries handed over. */
 	struct zc_uring_ent *next_work;
@@ -141,11 +140,13 @@ struct zc_uring_queue {
 	/* Entries with a request, from the completions of one wake-up. */
 	struct zc_uring_ent **ready;
 	unsigned int nr_ready;
-	/* Helper threads put served entries here and say so on the eventfd. */
+	/* Lock waiters and pool threads put served entries here and say so on the eventfd. */
 	int efd;
 	uint64_t efd_count;
 	pthread_mutex_t done_lock;
 	struct zc_uring_ent *done;
+	/* Entries kept by lock waiters (zc_uring_keep()). */
+	unsigned int nr_kept;
 	/*
 	 * The pool: threads that serve the entries the queue thread hands them
 	 * when several requests arrive at once (writeback, readahead).
@@ -195,6 +196,8 @@ struct zc_uring {
 
 /* The ring entry whose request this thread serves. */
 static __thread struct zc_uring_ent *zc_tls_ent;
+/* That entry was kept for a lock waiter: its reply comes later. */
+static __thread bool zc_tls_kept;
 
 #endif /* ZC_HAVE_LIBURING */
 
@@ -282,7 +285,7 @@ static int ring_setup(struct io_uring *ring, unsigned int depth)
 	 */
 	p.flags = IORING_SETUP_SQE128 | IORING_SETUP_CQSIZE;
 	p.cq_entries = depth * 2;
-	/* One command per entry, and the eventfd read of the helpers. */
+	/* One command per entry, and the eventfd read of the threads that hand entries back. */
 	return io_uring_queue_init_params(depth + 1, ring, &p);
 }
 
@@ -595,12 +598,19 @@ bool zc_uring_reply(struct zc_chan *c, const struct iovec *iov, int count, ssize
 	return true;
 }
 
-static void ent_serve(struct zc_uring_ent *ent)
+/* Serve the request in @ent; false when a lock waiter kept the entry to reply later. */
+static bool ent_serve(struct zc_uring_ent *ent)
 {
+	bool kept;
+
 	zc_tls_ent = ent;
+	zc_tls_kept = false;
 	zc_chan_serve_mem(ent->q->u->c, ent->req, ent->req_len,
 			  ent->payload - sizeof(struct fuse_out_header));
+	kept = zc_tls_kept;
+	zc_tls_kept = false;
 	zc_tls_ent = NULL;
+	return !kept;
 }
 
 static void efd_kick(int efd)
@@ -630,14 +640,49 @@ static void ent_done(struct zc_uring_ent *ent)
 		efd_kick(q->efd);
 }
 
-static void *helper_main(void *arg)
+int zc_uring_keep(void **ret_ent)
+{
+	struct zc_uring_ent *ent = zc_tls_ent;
+	struct zc_uring_queue *q;
+
+	*ret_ent = NULL;
+	if (!ent)
+		return 0;
+	q = ent->q;
+	/* The other half serves everything else. */
+	if (__atomic_add_fetch(&q->nr_kept, 1, __ATOMIC_ACQ_REL) > q->u->depth / 2) {
+		__atomic_sub_fetch(&q->nr_kept, 1, __ATOMIC_ACQ_REL);
+		return -ENOLCK;
+	}
+	zc_tls_kept = true;
+	*ret_ent = ent;
+	return 0;
+}
+
+void zc_uring_unkeep(void *arg)
 {
 	struct zc_uring_ent *ent = arg;
 
-	pthread_setname_np(pthread_self(), "zcfuse-lock");
-	ent_serve(ent);
+	if (!ent)
+		return;
+	__atomic_sub_fetch(&ent->q->nr_kept, 1, __ATOMIC_ACQ_REL);
+	zc_tls_kept = false;
+}
+
+void zc_uring_adopt(void *ent)
+{
+	zc_tls_ent = ent;
+}
+
+void zc_uring_give_back(void *arg)
+{
+	struct zc_uring_ent *ent = arg;
+
+	if (!ent)
+		return;
+	zc_tls_ent = NULL;
+	__atomic_sub_fetch(&ent->q->nr_kept, 1, __ATOMIC_ACQ_REL);
 	ent_done(ent);
-	return NULL;
 }
 
 /*
@@ -685,36 +730,6 @@ static size_t data_size(const char *req, size_t len, size_t payload)
 		return 0;
 	memcpy(&read_in, req + sizeof(*in), sizeof(read_in));
 	return read_in.size;
-}
-
-/*
- * A thread for a request that may wait long (a blocking lock), at normal
- * priority whatever the queue thread runs at: once its lock is granted,
- * the reply should not wait for an idle CPU. It hands the entry back
- * through the eventfd.
- */
-static int start_helper(struct zc_uring_ent *ent)
-{
-	struct sched_param param = { 0 };
-	pthread_attr_t attr;
-	int r;
-
-	r = pthread_attr_init(&attr);
-	if (r)
-		return -r;
-	pthread_attr_setinheritsched(&attr, PTHREAD_EXPLICIT_SCHED);
-	pthread_attr_setschedpolicy(&attr, SCHED_OTHER);
-	pthread_attr_setschedparam(&attr, &param);
-	/*
-	 * Before the thread exists: it may hand the entry back, and the queue
-	 * thread reap it, before pthread_create() returns here.
-	 */
-	ent->has_helper = true;
-	r = pthread_create(&ent->helper, &attr, helper_main, ent);
-	pthread_attr_destroy(&attr);
-	if (r)
-		ent->has_helper = false;
-	return -r;
 }
 
 /*
@@ -769,12 +784,6 @@ static bool is_writeback(const char *req, size_t len)
 	return write_in.write_flags & FUSE_WRITE_CACHE;
 }
 
-/* A blocking FLOCK waits for an unlock that may come on this same queue. */
-static bool ent_needs_helper(const struct zc_uring_ent *ent)
-{
-	return ((const struct fuse_in_header *)ent->req)->opcode == FUSE_SETLKW;
-}
-
 /* The reply in @ent, or -EIO when it has none, is ready to be committed. */
 static void ent_seal(struct zc_uring_ent *ent)
 {
@@ -800,8 +809,8 @@ static void ent_commit(struct zc_uring_queue *q, struct zc_uring_ent *ent)
 }
 
 /*
- * Serve the request in @ent and queue its commit. A blocking FLOCK gets a
- * thread of its own. A large READ or WRITE with @more requests behind it in
+ * Serve the request in @ent and queue its commit, unless a lock waiter kept
+ * the entry. A large READ or WRITE with @more requests behind it in
  * this wake-up goes to an idle pool thread, while this thread goes on with
  * the next; a writeback WRITE to the pool in any case.
  */
@@ -810,8 +819,6 @@ static void queue_serve(struct zc_uring_queue *q, struct zc_uring_ent *ent, bool
 	ssize_t payload = ent_take(ent);
 
 	if (payload >= 0) {
-		if (ent_needs_helper(ent) && start_helper(ent) == 0)
-			return;
 		/*
 		 * A burst of large READs or WRITEs (readahead, writeback): the
 		 * others are served beside this thread by the pool. Writeback
@@ -830,7 +837,8 @@ static void queue_serve(struct zc_uring_queue *q, struct zc_uring_ent *ent, bool
 		    data_size(ent->req, ent->req_len, (size_t)payload) >= ZC_URING_POOL_MIN &&
 		    pool_hand(q, ent, wb, NULL))
 			return;
-		ent_serve(ent);
+		if (!ent_serve(ent))
+			return;
 	}
 	ent_commit(q, ent);
 }
@@ -855,8 +863,6 @@ static void pool_serve(struct zc_uring_pool *p, struct zc_uring_ent *ent, bool h
 			ent_done(ent);
 			return;
 		}
-		if (ent_needs_helper(ent) && start_helper(ent) == 0)
-			return;
 		large = data_size(ent->req, ent->req_len, (size_t)payload) >= ZC_URING_POOL_MIN;
 		/* A burst on this thread's ring: an idle sibling takes a share. */
 		if (large && more && pool_hand(p->q, ent, false, p))
@@ -865,7 +871,8 @@ static void pool_serve(struct zc_uring_pool *p, struct zc_uring_ent *ent, bool h
 	zc_stat_add(&p->q->u->c->stats.uring_pool, 1);
 	if (!handed)
 		zc_stat_add(&p->q->u->c->stats.uring_pool_ring, 1);
-	ent_serve(ent);
+	if (!ent_serve(ent))
+		return;
 	if (large) {
 		p->last_large = zc_now_usec();
 	} else if (zc_now_usec() - p->last_large >= ZC_URING_POOL_LINGER_USEC) {
@@ -876,7 +883,7 @@ static void pool_serve(struct zc_uring_pool *p, struct zc_uring_ent *ent, bool h
 	ent_cmd(&p->ring, ent, ZC_FUSE_IO_URING_CMD_COMMIT_AND_FETCH);
 }
 
-/* Entries that helper or pool threads have served: reap the helpers, commit. */
+/* Entries that lock waiters or pool threads have served: commit them. */
 static void queue_take_done(struct zc_uring_queue *q)
 {
 	struct zc_uring_ent *ent;
@@ -888,10 +895,6 @@ static void queue_take_done(struct zc_uring_queue *q)
 	while (ent) {
 		struct zc_uring_ent *next = ent->next_done;
 
-		if (ent->has_helper) {
-			pthread_join(ent->helper, NULL);
-			ent->has_helper = false;
-		}
 		ent_commit(q, ent);
 		ent = next;
 	}
@@ -1393,7 +1396,6 @@ void zc_uring_stop(struct zc_chan *c)
 		zc_stop_thread(q->thread);
 		q->started = false;
 	}
-	/* Helpers blocked in a lock: the stop signal makes it return EINTR. */
 	for (i = 0; i < u->nr_queues; i++) {
 		struct zc_uring_queue *q = &u->queues[i];
 		unsigned int j;
@@ -1409,15 +1411,6 @@ void zc_uring_stop(struct zc_chan *c)
 		for (j = 0; j < ZC_URING_POOL; j++)
 			q->pool[j].started = false;
 		pthread_mutex_unlock(&q->work_lock);
-
-		for (j = 0; q->ents && j < u->depth; j++) {
-			struct zc_uring_ent *ent = &q->ents[j];
-
-			if (!ent->has_helper)
-				continue;
-			zc_stop_thread(ent->helper);
-			ent->has_helper = false;
-		}
 	}
 }
 
@@ -1490,6 +1483,24 @@ bool zc_uring_reply(struct zc_chan *c, const struct iovec *iov, int count, ssize
 }
 
 void zc_uring_stop(struct zc_chan *c)
+{
+}
+
+int zc_uring_keep(void **ret_ent)
+{
+	*ret_ent = NULL;
+	return 0;
+}
+
+void zc_uring_unkeep(void *ent)
+{
+}
+
+void zc_uring_adopt(void *ent)
+{
+}
+
+void zc_uring_give_back(void *ent)
 {
 }
 

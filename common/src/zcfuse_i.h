@@ -116,6 +116,28 @@ void zc_notify_attr_changed(struct zc_session *s, zc_ino_t ino);
  */
 int zc_session_connect(struct zc_session *s, int dev_fd);
 
+/*
+ * Lock waiters (zc_waiter.c): a blocking lock request that cannot be
+ * granted at once waits on a thread of its own, so that it never holds a
+ * thread or ring entry that other requests need. zc_waiter_start(), on the
+ * thread that serves the request, runs @fn(@arg) on such a thread for
+ * caller @uid; @fn replies there, as the request came (its /dev/fuse
+ * descriptor, its ring entry). Returns -ENOLCK beyond the bounds or when no
+ * thread can be had, and -EOPNOTSUPP when the transport runs no threads of
+ * its own (zc_chan_worker_serve_one()): wait on this thread then. On the
+ * waiter, zc_waiter_arm() before the backend's blocking call lets an
+ * INTERRUPT for @req signal the thread, so that the call fails with EINTR
+ * (false: do not wait, the request was interrupted or the mount is going),
+ * and zc_waiter_disarm() follows the call, before the reply.
+ * zc_waiter_enable() once the stop signal has its handler;
+ * zc_waiter_stop_all() ends every waiter.
+ */
+int zc_waiter_start(struct zc_chan *c, uid_t uid, void (*fn)(void *arg), void *arg);
+bool zc_waiter_arm(fuse_req_t req);
+void zc_waiter_disarm(fuse_req_t req);
+void zc_waiter_enable(struct zc_chan *c);
+void zc_waiter_stop_all(struct zc_chan *c);
+
 void zc_set_error(struct zc_session *s, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
 
 /* Hand one line to the program's notice handler, if it set one. */

@@ -11,8 +11,11 @@
 These tests set their own mount options.
 """
 
+import contextlib
 import errno
 import os
+import select
+import signal
 import stat
 import subprocess
 import sys
@@ -241,3 +244,249 @@ def test_non_root_user_as_on_source(opts):
         for name in ('suid_w', 'suid_t', 'sgid_w', 'both_w'):
             assert os.stat(J(m.src, name)).st_mode & 0o7777 == 0o777, name
         assert read_file(J(m.src, 'suid_w')) == b'0123456789x'
+
+
+# ----------------------------------------------------- a user's lock waiters stall nobody
+
+LOCKERS = 50
+# One second for each of root's operations while a user's lockers wait.
+PROMPT = 1.0
+# -o options and arguments: /dev/fuse, /dev/fuse on one thread (-s), io_uring.
+TRANSPORTS = {'dev': ([], []), 'single': ([], ['-s']), 'uring': (['io_uring=strict'], [])}
+# flock(2) in /proc/PID/syscall, to see that a process waits in it.
+FLOCK_NR = {'x86_64': 73, 'aarch64': 32, 'riscv64': 32}.get(os.uname().machine)
+
+# As the user: take the lock, say so, unlock after one line on stdin, exit after another.
+_HOLDER = r'''
+import fcntl, os, sys
+fd = os.open(sys.argv[1], os.O_RDONLY)
+fcntl.flock(fd, fcntl.LOCK_EX)
+print('locked', flush=True)
+sys.stdin.readline()
+fcntl.flock(fd, fcntl.LOCK_UN)
+print('unlocked', flush=True)
+sys.stdin.readline()
+'''
+
+# As the user: a child waits for the lock on an open file its parent keeps,
+# so that a lock taken for the child after all would outlive it. The parent
+# prints the child's pid, then its wait status, and exits after one line.
+_WAITER = r'''
+import fcntl, os, sys
+fd = os.open(sys.argv[1], os.O_RDONLY)
+pid = os.fork()
+if pid == 0:
+    try:
+        fcntl.flock(fd, fcntl.LOCK_EX)
+    except KeyboardInterrupt:
+        os._exit(3)
+    os._exit(0)
+print(pid, flush=True)
+print(os.waitpid(pid, 0)[1], flush=True)
+sys.stdin.readline()
+'''
+
+# As root: one operation per line on stdin ("OP NAME"), answered "ok" or the errno's name.
+_ROOT_OPS = r'''
+import errno, fcntl, os, sys
+mnt = sys.argv[1]
+for line in sys.stdin:
+    op, name = line.split()
+    path = os.path.join(mnt, name)
+    try:
+        if op == 'read':
+            with open(path, 'rb') as f:
+                f.read()
+        elif op == 'write':
+            with open(path, 'r+b') as f:
+                f.write(b'root' * 1024)
+        elif op == 'stat':
+            os.stat(path)
+        elif op == 'create':
+            os.close(os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o644))
+        elif op == 'lock_nb':
+            fd = os.open(path, os.O_RDONLY)
+            try:
+                fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+                fcntl.flock(fd, fcntl.LOCK_UN)
+            finally:
+                os.close(fd)
+        print('ok', flush=True)
+    except OSError as e:
+        print(errno.errorcode.get(e.errno, str(e.errno)), flush=True)
+'''
+
+
+def read_line(proc, timeout, what):
+    """The next line proc prints within timeout seconds; fails the test otherwise."""
+    fd = proc.stdout.fileno()
+    buf = b''
+    deadline = time.monotonic() + timeout
+    while not buf.endswith(b'\n'):
+        left = deadline - time.monotonic()
+        if left <= 0 or not select.select([fd], [], [], left)[0]:
+            raise AssertionError('%s: nothing within %.1f s' % (what, timeout))
+        chunk = os.read(fd, 1)
+        if not chunk:
+            raise AssertionError('%s: the process exited (%r)' % (what, proc.wait()))
+        buf += chunk
+    return buf.decode().strip()
+
+
+def in_flock(pid):
+    """True when pid waits in flock(2), or has exited."""
+    try:
+        with open('/proc/%d/syscall' % pid) as f:
+            nr = f.read().split()[0]
+    except (OSError, IndexError):
+        return True
+    if FLOCK_NR is None:
+        return True
+    return nr == str(FLOCK_NR) or not zctest.pid_alive(pid)
+
+
+class LockScene:
+    """A mount with allow_other and every request reaching the daemon, a file
+    that the user holds locked, and root's operations served on request."""
+
+    def __init__(self, transport):
+        self.opts = ['allow_other', 'cache=never'] + TRANSPORTS[transport][0]
+        self.args = TRANSPORTS[transport][1]
+        self.transport = transport
+        self.procs = []
+
+    def __enter__(self):
+        self.stack = contextlib.ExitStack()
+        if self.transport == 'uring':
+            param = self.stack.enter_context(zctest.UringParam(True))
+            if param.skip_reason:
+                self.stack.close()
+                pytest.skip(param.skip_reason)
+        self.m = self.stack.enter_context(zctest.Mount(opts=self.opts, args=self.args))
+        self.stack.callback(self._end_processes)
+        try:
+            self.lockfile = J(self.m.mnt, 'lockme')
+            write_file(self.lockfile, b'')
+            write_file(J(self.m.mnt, 'data'), b'data' * 1024)
+            self.root = self.spawn([sys.executable, '-c', _ROOT_OPS, self.m.mnt],
+                                   as_user=False)
+            self.holder = self.spawn([sys.executable, '-c', _HOLDER, self.lockfile])
+            assert read_line(self.holder, 10, 'the holder') == 'locked'
+        except BaseException:
+            self.__exit__(*sys.exc_info())
+            raise
+        return self
+
+    def spawn(self, args, as_user=True, **kwargs):
+        ids = dict(user=UID, group=GID, extra_groups=[]) if as_user else {}
+        p = subprocess.Popen(args, stdin=subprocess.PIPE, stdout=subprocess.PIPE,
+                             stderr=subprocess.DEVNULL, cwd='/', **ids, **kwargs)
+        self.procs.append(p)
+        return p
+
+    def ask(self, op, name):
+        """Root's op on name through the mount: its answer, within PROMPT seconds."""
+        t0 = time.monotonic()
+        self.root.stdin.write(('%s %s\n' % (op, name)).encode())
+        self.root.stdin.flush()
+        answer = read_line(self.root, PROMPT, 'root\'s %s of %s on %s while the user\'s locks '
+                           'wait' % (op, name, self.transport))
+        return answer, time.monotonic() - t0
+
+    def _end_processes(self):
+        # Processes still stuck in the mount only leave once it is aborted.
+        for p in self.procs:
+            if p.poll() is None:
+                p.kill()
+        deadline = time.monotonic() + 3
+        if not all(wait_exit(p, max(deadline - time.monotonic(), 0.01)) for p in self.procs):
+            self.m.abort('processes stuck in the mount')
+        for p in self.procs:
+            p.wait()
+
+    def __exit__(self, exc_type, exc, tb):
+        try:
+            self.stack.close()
+        except Exception:
+            if exc_type is None:
+                raise
+        return False
+
+
+def wait_exit(p, timeout):
+    try:
+        p.wait(timeout=timeout)
+        return True
+    except subprocess.TimeoutExpired:
+        return False
+
+
+@pytest.mark.timeout(120)
+@pytest.mark.parametrize('transport', sorted(TRANSPORTS))
+def test_user_lock_waiters_stall_nobody(transport):
+    with LockScene(transport) as sc:
+        lockers = [sc.spawn(['flock', '-x', sc.lockfile, 'true']) for _ in range(LOCKERS)]
+        # Those that wait for a thread of the daemon never get as far as flock().
+        deadline = time.monotonic() + 5
+        while time.monotonic() < deadline and not all(in_flock(p.pid) for p in lockers):
+            time.sleep(0.05)
+        time.sleep(0.2)
+        times = {}
+        for op, name in [('read', 'data'), ('write', 'data'), ('stat', 'data'),
+                         ('create', 'new'), ('read', 'new')]:
+            answer, times[op] = sc.ask(op, name)
+            assert answer == 'ok', (op, name, answer)
+        for p in lockers:
+            if p.poll() is None:
+                p.send_signal(signal.SIGKILL)
+        t0 = time.monotonic()
+        for p in lockers:
+            assert wait_exit(p, max(PROMPT - (time.monotonic() - t0), 0.01)), \
+                'a locker killed with SIGKILL still waits after %.1f s' % PROMPT
+        c = zctest.counters(sc.m.mnt)
+        # Past the bounds the lockers were refused, and the killed waiters interrupted.
+        waits = c['locks.waits']
+        assert waits and c['locks.refused'] and waits + c['locks.refused'] == LOCKERS, c
+        zctest.wait_until(lambda: zctest.counters(sc.m.mnt)['locks.interrupted'] == waits,
+                          5, 'every waiter interrupted')
+        # The holder lets go and ends: nothing keeps the mount busy.
+        sc.holder.stdin.close()
+        assert wait_exit(sc.holder, 10)
+        sc.root.stdin.close()
+        assert wait_exit(sc.root, 10)
+        t0 = time.monotonic()
+        r = subprocess.run(['fusermount3', '-u', sc.m.mnt], stdin=subprocess.DEVNULL,
+                           stdout=subprocess.PIPE, stderr=subprocess.STDOUT, timeout=PROMPT)
+        unmount = time.monotonic() - t0
+        assert r.returncode == 0, r.stdout
+        print('lock waiters: %s: %d of %d lockers waited; root: %s; unmount %.3f s'
+              % (transport, waits, LOCKERS,
+                 ', '.join('%s %.3f s' % kv for kv in times.items()), unmount))
+
+
+@pytest.mark.timeout(60)
+@pytest.mark.parametrize('sig', ['SIGKILL', 'SIGINT'])
+@pytest.mark.parametrize('transport', sorted(TRANSPORTS))
+def test_signalled_lock_waiter_released(transport, sig):
+    with LockScene(transport) as sc:
+        waiter = sc.spawn([sys.executable, '-c', _WAITER, sc.lockfile])
+        child = int(read_line(waiter, 10, 'the waiter'))
+        zctest.wait_until(lambda: in_flock(child), 10, 'the waiter to wait in flock()')
+        time.sleep(0.2)
+        assert waiter.poll() is None and zctest.pid_alive(child)
+        t0 = time.monotonic()
+        os.kill(child, getattr(signal, sig))
+        status = int(read_line(waiter, PROMPT, 'the waiter after %s' % sig))
+        took = time.monotonic() - t0
+        if sig == 'SIGKILL':
+            assert os.WIFSIGNALED(status) and os.WTERMSIG(status) == signal.SIGKILL, status
+        else:
+            # flock() failed with EINTR and Python raised KeyboardInterrupt.
+            assert os.WIFEXITED(status) and os.WEXITSTATUS(status) == 3, status
+        # The lock was not taken for the waiter, whose open file lives on.
+        sc.holder.stdin.write(b'\n')
+        sc.holder.stdin.flush()
+        assert read_line(sc.holder, 10, 'the holder') == 'unlocked'
+        answer, _ = sc.ask('lock_nb', 'lockme')
+        assert answer == 'ok', 'the lock is held after its waiter got %s: %s' % (sig, answer)
+        print('lock waiter: %s: %s released it in %.3f s' % (transport, sig, took))

@@ -404,7 +404,12 @@ struct zc_backend_ops {
 	off_t (*lseek)(const struct zc_ctx *ctx, zc_ino_t ino, uint64_t fh, off_t off, int whence);
 	/**
 	 * BSD lock on the open file: LOCK_SH, LOCK_EX or LOCK_UN, maybe |
-	 * LOCK_NB. NULL: the kernel keeps BSD locks for the mount itself.
+	 * LOCK_NB. NULL: the kernel keeps BSD locks for the mount itself. A
+	 * blocking request is first made with LOCK_NB added; when that returns
+	 * -EWOULDBLOCK, it is made again without, on a thread of its own that
+	 * is sent a signal (handled, without SA_RESTART) when the caller is
+	 * interrupted: the call should then give up and return -EINTR, as
+	 * flock(2) does.
 	 */
 	int (*flock)(const struct zc_ctx *ctx, zc_ino_t ino, uint64_t fh, int op);
 	/**

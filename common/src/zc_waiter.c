@@ -1,0 +1,278 @@
+/* SPDX-License-Identifier: LGPL-2.1-or-later */
+/*
+ * Lock waiters: a blocking lock request that cannot be granted at once
+ * waits on a short-lived thread of its own, on either transport, so that it
+ * never holds a /dev/fuse worker or a ring queue's thread that other
+ * requests need. The thread replies the way the request came (the /dev/fuse
+ * descriptor it was read from, or its ring entry, which stays with the
+ * request until then).
+ *
+ * The bounds keep one user from taking them all: ZC_WAITERS_MAX threads
+ * overall, ZC_WAITERS_PER_UID for one caller uid, and on the ring at most
+ * half the entries of a queue (zc_uring_keep()). A request beyond them is
+ * answered ENOLCK at once.
+ *
+ * An INTERRUPT for a waiting request (its caller got a signal) reaches
+ * libfuse on a /dev/fuse worker, which calls waiter_interrupt(): it sends
+ * the thread ZC_STOP_SIGNAL, whose handler has no SA_RESTART, so the
+ * backend's blocking call fails with EINTR, and the request is answered
+ * EINTR. A signal that lands just before the thread enters that call is
+ * lost, so it is sent again until the thread has left its wait.
+ */
+#include <errno.h>
+#include <signal.h>
+#include <stdlib.h>
+
+#include "zcfuse_i.h"
+
+/* Threads waiting for locks, overall and for one caller uid. */
+#define ZC_WAITERS_MAX	   128
+#define ZC_WAITERS_PER_UID 32
+/* A waiter runs libfuse's reply path and the backend's lock call: no more. */
+#define ZC_WAITER_STACK (256 * 1024)
+/* How often, and how long apart, an interrupted waiter is signalled. */
+#define ZC_WAITER_KICKS	  20
+#define ZC_WAITER_KICK_MS 5
+
+struct zc_waiter {
+	struct zc_chan *c;
+	struct zc_waiter *next;
+	pthread_t thread;
+	/* The same, as the thread itself saw it: the one to signal. */
+	pthread_t self;
+	uid_t uid;
+	/* fn() has returned and the reply is out: join it. */
+	bool done;
+	void (*fn)(void *arg);
+	void *arg;
+	/* Where the reply goes: the /dev/fuse descriptor, the ring entry. */
+	int dev_fd;
+	void *ent;
+	/* Between zc_waiter_arm() and zc_waiter_disarm(), and whether interrupted. */
+	pthread_mutex_t lock;
+	pthread_cond_t cond;
+	bool waiting;
+	bool interrupted;
+};
+
+/* The waiter this thread is. */
+static __thread struct zc_waiter *zc_tls_waiter;
+
+static void waiter_free(struct zc_waiter *wt)
+{
+	pthread_cond_destroy(&wt->cond);
+	pthread_mutex_destroy(&wt->lock);
+	free(wt);
+}
+
+static void *waiter_main(void *arg)
+{
+	struct zc_waiter *wt = arg;
+	struct zc_chan *c = wt->c;
+
+	pthread_setname_np(pthread_self(), "zcfuse-lock");
+	zc_tls_waiter = wt;
+	zc_chan_set_reply_fd(wt->dev_fd);
+	zc_uring_adopt(wt->ent);
+	wt->fn(wt->arg);
+	zc_uring_give_back(wt->ent);
+	pthread_mutex_lock(&c->lock);
+	wt->done = true;
+	c->nr_waiters--;
+	pthread_mutex_unlock(&c->lock);
+	return NULL;
+}
+
+/* Take the finished waiters off the list (with c->lock held), to be joined. */
+static struct zc_waiter *take_done(struct zc_chan *c)
+{
+	struct zc_waiter **p = &c->waiters, *done = NULL, *wt;
+
+	while ((wt = *p)) {
+		if (wt->done) {
+			*p = wt->next;
+			wt->next = done;
+			done = wt;
+		} else {
+			p = &wt->next;
+		}
+	}
+	return done;
+}
+
+static void join_all(struct zc_waiter *list)
+{
+	struct zc_waiter *next;
+
+	for (; list; list = next) {
+		next = list->next;
+		pthread_join(list->thread, NULL);
+		waiter_free(list);
+	}
+}
+
+static int waiter_create(struct zc_waiter *wt)
+{
+	struct sched_param param = { 0 };
+	pthread_attr_t attr;
+	sigset_t all, old;
+	int r;
+
+	r = pthread_attr_init(&attr);
+	if (r)
+		return -r;
+	pthread_attr_setstacksize(&attr, ZC_WAITER_STACK);
+	/*
+	 * Normal priority, whatever a ring queue's thread runs at: once the
+	 * lock is granted, the reply should not wait for an idle CPU.
+	 */
+	pthread_attr_setinheritsched(&attr, PTHREAD_EXPLICIT_SCHED);
+	pthread_attr_setschedpolicy(&attr, SCHED_OTHER);
+	pthread_attr_setschedparam(&attr, &param);
+	/* Only the stop signal, like the transport's other threads. */
+	sigfillset(&all);
+	sigdelset(&all, ZC_STOP_SIGNAL);
+	pthread_sigmask(SIG_SETMASK, &all, &old);
+	r = pthread_create(&wt->thread, &attr, waiter_main, wt);
+	if (r == EPERM) {
+		pthread_attr_setinheritsched(&attr, PTHREAD_INHERIT_SCHED);
+		r = pthread_create(&wt->thread, &attr, waiter_main, wt);
+	}
+	pthread_sigmask(SIG_SETMASK, &old, NULL);
+	pthread_attr_destroy(&attr);
+	return -r;
+}
+
+int zc_waiter_start(struct zc_chan *c, uid_t uid, void (*fn)(void *arg), void *arg)
+{
+	struct zc_waiter *wt, *done, *w;
+	unsigned int mine = 0;
+	pthread_condattr_t cattr;
+	int r;
+
+	if (!__atomic_load_n(&c->waiters_on, __ATOMIC_ACQUIRE))
+		return -EOPNOTSUPP;
+	wt = calloc(1, sizeof(*wt));
+	if (!wt)
+		return -ENOLCK;
+	wt->c = c;
+	wt->uid = uid;
+	wt->fn = fn;
+	wt->arg = arg;
+	wt->dev_fd = zc_chan_reply_fd();
+	pthread_mutex_init(&wt->lock, NULL);
+	pthread_condattr_init(&cattr);
+	pthread_condattr_setclock(&cattr, CLOCK_MONOTONIC);
+	pthread_cond_init(&wt->cond, &cattr);
+	pthread_condattr_destroy(&cattr);
+
+	pthread_mutex_lock(&c->lock);
+	done = take_done(c);
+	for (w = c->waiters; w; w = w->next)
+		mine += !w->done && w->uid == uid;
+	r = -ENOLCK;
+	if (!c->waiters_closed && c->nr_waiters < ZC_WAITERS_MAX && mine < ZC_WAITERS_PER_UID)
+		r = zc_uring_keep(&wt->ent);
+	/* Under the lock, so that zc_waiter_stop_all() sees every thread. */
+	if (r == 0) {
+		r = waiter_create(wt);
+		if (r < 0) {
+			zc_uring_unkeep(wt->ent);
+			r = -ENOLCK;
+		}
+	}
+	if (r == 0) {
+		wt->next = c->waiters;
+		c->waiters = wt;
+		c->nr_waiters++;
+	}
+	pthread_mutex_unlock(&c->lock);
+	join_all(done);
+	if (r < 0) {
+		waiter_free(wt);
+		zc_stat_add(&c->stats.lock_refused, 1);
+		return r;
+	}
+	zc_stat_add(&c->stats.lock_waits, 1);
+	return 0;
+}
+
+/*
+ * libfuse calls this on the thread that received the INTERRUPT (or, when
+ * it came before, on the waiter itself from fuse_req_interrupt_func()).
+ */
+static void waiter_interrupt(fuse_req_t req, void *data)
+{
+	struct zc_waiter *wt = data;
+	unsigned int i;
+
+	(void)req;
+	pthread_mutex_lock(&wt->lock);
+	if (!wt->interrupted)
+		zc_stat_add(&wt->c->stats.lock_interrupted, 1);
+	wt->interrupted = true;
+	for (i = 0; wt->waiting && i < ZC_WAITER_KICKS; i++) {
+		struct timespec ts;
+
+		pthread_kill(wt->self, ZC_STOP_SIGNAL);
+		zc_timespec_in(&ts, CLOCK_MONOTONIC, ZC_WAITER_KICK_MS);
+		pthread_cond_timedwait(&wt->cond, &wt->lock, &ts);
+	}
+	pthread_mutex_unlock(&wt->lock);
+}
+
+bool zc_waiter_arm(fuse_req_t req)
+{
+	struct zc_waiter *wt = zc_tls_waiter;
+	bool go;
+
+	if (!wt)
+		return true;
+	/* Calls waiter_interrupt() at once when the INTERRUPT came already. */
+	fuse_req_interrupt_func(req, waiter_interrupt, wt);
+	pthread_mutex_lock(&wt->lock);
+	/* Unmounting: zc_waiter_stop_all() ends the waiters. */
+	go = !wt->interrupted && !__atomic_load_n(&wt->c->waiters_closed, __ATOMIC_ACQUIRE);
+	wt->self = pthread_self();
+	wt->waiting = go;
+	pthread_mutex_unlock(&wt->lock);
+	return go;
+}
+
+void zc_waiter_disarm(fuse_req_t req)
+{
+	struct zc_waiter *wt = zc_tls_waiter;
+
+	if (!wt)
+		return;
+	pthread_mutex_lock(&wt->lock);
+	wt->waiting = false;
+	pthread_cond_broadcast(&wt->cond);
+	pthread_mutex_unlock(&wt->lock);
+	/* Returns once an interrupt function running meanwhile is done with @wt. */
+	fuse_req_interrupt_func(req, NULL, NULL);
+}
+
+void zc_waiter_enable(struct zc_chan *c)
+{
+	__atomic_store_n(&c->waiters_on, true, __ATOMIC_RELEASE);
+}
+
+void zc_waiter_stop_all(struct zc_chan *c)
+{
+	struct zc_waiter *list, *wt;
+
+	pthread_mutex_lock(&c->lock);
+	__atomic_store_n(&c->waiters_closed, true, __ATOMIC_RELEASE);
+	list = c->waiters;
+	c->waiters = NULL;
+	pthread_mutex_unlock(&c->lock);
+	/* A waiter in the backend's lock call leaves it with EINTR and replies. */
+	for (wt = list; wt; wt = wt->next)
+		zc_stop_thread(wt->thread);
+	while (list) {
+		wt = list->next;
+		waiter_free(list);
+		list = wt;
+	}
+}
