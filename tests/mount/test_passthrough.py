@@ -172,7 +172,7 @@ sys.stdout.write(os.getxattr(mnt, 'user.zcfuse.stats').decode())
 @pytest.mark.timeout(120)
 def test_unprivileged_mount_falls_back():
     with zctest.UserMount(['passthrough']) as m:
-        out = m.run([sys.executable, '-c', USER_SCRIPT, m.mnt])
+        out = m.run([m.python, '-c', USER_SCRIPT, m.mnt])
         assert out.returncode == 0, out.stderr
         c = parse_counters(out.stdout)
         assert c['passthrough.opens'] == 0
