@@ -317,7 +317,13 @@ void zc_pt_amend_reply(struct iovec *iov, int count)
 	/* OPEN replies fuse_open_out alone; CREATE puts it after the entry. */
 	open_out =
 	    (void *)((char *)iov[count - 1].iov_base + iov[count - 1].iov_len - sizeof(*open_out));
+	/*
+	 * Reads and writes go to the backing file even with direct_io or
+	 * cache=never (FOPEN_DIRECT_IO would send them to the daemon), and
+	 * the flags the kernel refuses beside passthrough go (cache=always's
+	 * FOPEN_KEEP_CACHE, a backend's FOPEN_NONSEEKABLE).
+	 */
 	open_out->open_flags |= ZC_FOPEN_PASSTHROUGH;
-	open_out->open_flags &= ~FOPEN_DIRECT_IO;
+	open_out->open_flags &= ZC_FOPEN_PASSTHROUGH_ALLOWED & ~FOPEN_DIRECT_IO;
 	open_out->backing_id = id;
 }

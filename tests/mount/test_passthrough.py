@@ -10,6 +10,7 @@ setuid file) the data takes the splice path and the counters say why.
 import contextlib
 import os
 import random
+import subprocess
 import sys
 
 import pytest
@@ -114,6 +115,43 @@ def test_one_backing_id_for_concurrent_opens():
         assert delta(after, before, 'requests.WRITE') == 0
         with open(path, 'rb') as f:
             assert f.read(16) == b'xxxxxxxxxxabcxxx'
+
+
+# Every cache mode, and the data options, beside passthrough: the kernel
+# takes FOPEN_PASSTHROUGH only with DIRECT_IO, PARALLEL_DIRECT_WRITES and
+# NOFLUSH (an open with FOPEN_KEEP_CACHE too fails with EIO).
+CAT_OPTS = [
+    ['cache=always'],
+    ['cache=never', 'passthrough'],
+    ['cache=auto', 'passthrough'],
+    ['cache=always', 'passthrough'],
+    ['cache=always', 'direct_io', 'passthrough'],
+    ['direct_io', 'passthrough'],
+    ['nosplice', 'passthrough'],
+]
+
+
+@pytest.mark.parametrize('opts', CAT_OPTS, ids=[','.join(o) for o in CAT_OPTS])
+def test_cat_of_an_existing_file(opts):
+    zctest.require_fuse()
+    data = pattern(4, MIB + 123)
+    with zctest.Mount(opts=opts) as m:
+        with open(os.path.join(m.src, 'f'), 'wb') as f:
+            f.write(data)
+        before = counters(m.mnt)
+        for _ in range(2):  # the second open meets the first one's cache
+            r = subprocess.run(['cat', os.path.join(m.mnt, 'f')], stdout=subprocess.PIPE,
+                               stderr=subprocess.PIPE, timeout=30)
+            assert r.returncode == 0, r.stderr.decode(errors='replace')
+            assert r.stdout == data
+        after = counters(m.mnt)
+    if 'passthrough' in opts:
+        assert delta(after, before, 'requests.READ') == 0
+        assert delta(after, before, 'data.read') == 0
+        assert delta(after, before, 'passthrough.opens') == 2
+    else:
+        assert delta(after, before, 'requests.READ') > 0
+        assert delta(after, before, 'passthrough.opens') == 0
 
 
 def test_setuid_file_falls_back_and_loses_its_bit():
