@@ -48,6 +48,15 @@
 #define ZC_FOPEN_PASSTHROUGH (1U << 7)
 
 /*
+ * The only open reply flags the kernel takes beside FOPEN_PASSTHROUGH
+ * (FOPEN_PASSTHROUGH_MASK in fs/fuse/iomode.c): with any other, such as
+ * FOPEN_KEEP_CACHE, the open fails with EIO. A passthrough inode does not
+ * use the mount's page cache, so there is nothing to keep.
+ */
+#define ZC_FOPEN_PASSTHROUGH_ALLOWED                                                               \
+	(ZC_FOPEN_PASSTHROUGH | FOPEN_DIRECT_IO | FOPEN_PARALLEL_DIRECT_WRITES | FOPEN_NOFLUSH)
+
+/*
  * Stacking depth the server allows under the mount: a backing file must
  * live on a file system of a smaller depth (plain disks and tmpfs are 0).
  * The kernel's limit (FILESYSTEM_MAX_STACK_DEPTH) is 2.

@@ -223,11 +223,7 @@ int32_t zc_pt_open(struct zc_chan *c, uint64_t ino, int backing_fd)
 		id = n->backing_id;
 		goto out;
 	}
-	if (n->opens > 1) {
-		/* Opened already without passthrough: the modes must agree. */
-		cause = ZC_PT_FALLBACK_MODE_CONFLICT;
-		goto fallback;
-	}
+	/* The open's own reasons first, then a conflict with the inode's other opens. */
 	if (backing_fd < 0 || fstat(backing_fd, &st) < 0 || !S_ISREG(st.st_mode)) {
 		cause = ZC_PT_FALLBACK_NO_BACKING;
 		goto fallback;
@@ -240,6 +236,16 @@ int32_t zc_pt_open(struct zc_chan *c, uint64_t ino, int backing_fd)
 	 */
 	if (st.st_mode & (S_ISUID | S_ISGID)) {
 		cause = ZC_PT_FALLBACK_SETID;
+		goto fallback;
+	}
+	/*
+	 * Open already without passthrough: the kernel keeps one mode per
+	 * inode and would fail this open with EIO. The kernel sends RELEASE
+	 * after close() returns, so the other open may be closed already; the
+	 * daemon cannot tell, and this open takes the pipe path all the same.
+	 */
+	if (n->opens > 1) {
+		cause = ZC_PT_FALLBACK_MODE_CONFLICT;
 		goto fallback;
 	}
 	r = backing_open(c, backing_fd);
@@ -311,7 +317,13 @@ void zc_pt_amend_reply(struct iovec *iov, int count)
 	/* OPEN replies fuse_open_out alone; CREATE puts it after the entry. */
 	open_out =
 	    (void *)((char *)iov[count - 1].iov_base + iov[count - 1].iov_len - sizeof(*open_out));
+	/*
+	 * Reads and writes go to the backing file even with direct_io or
+	 * cache=never (FOPEN_DIRECT_IO would send them to the daemon), and
+	 * the flags the kernel refuses beside passthrough go (cache=always's
+	 * FOPEN_KEEP_CACHE, a backend's FOPEN_NONSEEKABLE).
+	 */
 	open_out->open_flags |= ZC_FOPEN_PASSTHROUGH;
-	open_out->open_flags &= ~FOPEN_DIRECT_IO;
+	open_out->open_flags &= ZC_FOPEN_PASSTHROUGH_ALLOWED & ~FOPEN_DIRECT_IO;
 	open_out->backing_id = id;
 }

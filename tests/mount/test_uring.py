@@ -236,7 +236,7 @@ def test_unprivileged_daemon_keeps_normal_priority(uring_on):
     # Without CAP_SYS_NICE (and with the usual RLIMIT_NICE of 0) a thread
     # cannot leave SCHED_IDLE again, so the watchdog could not lift it.
     with zctest.UserMount(['cache=never', 'io_uring']) as m:
-        out = m.run([sys.executable, '-c', _USER_WORKLOAD, m.mnt])
+        out = m.run([m.python, '-c', _USER_WORKLOAD, m.mnt])
         assert out.returncode == 0, out.stderr
         c = zctest.parse_counters(out.stdout)
         assert c['transport.uring.requests'] > 0, m.log()

@@ -258,13 +258,72 @@ def fusermount_unmount(path, lazy=False):
     return r.returncode == 0, r.stdout.decode(errors='replace').strip()
 
 
+def _system_libraries():
+    """{soname: real path} of the libraries the loader finds by itself (ldconfig's cache)."""
+    ldconfig = shutil.which('ldconfig') or '/sbin/ldconfig'
+    r = subprocess.run([ldconfig, '-p'], stdout=subprocess.PIPE, stderr=subprocess.DEVNULL,
+                       text=True)
+    found = {}
+    for line in r.stdout.splitlines():
+        m = re.match(r'\s*(\S+) \(.*\) => (\S+)$', line)
+        if m:
+            found.setdefault(m.group(1), set()).add(os.path.realpath(m.group(2)))
+    return found
+
+
+def copy_program(binary, dest):
+    """Copy binary, and the libraries it loads that the loader would not find
+    without the binary's own RUNPATH (libzcfuse from the build tree), into
+    the directory dest. Returns (the copy's path, the environment to run it
+    with). A user who cannot reach the build tree (a clone in root's 0700
+    home) can run the copy."""
+    r = subprocess.run(['ldd', binary], stdout=subprocess.PIPE, stderr=subprocess.STDOUT,
+                       text=True)
+    if r.returncode != 0:
+        raise AssertionError('ldd %s: %s' % (binary, r.stdout))
+    system = _system_libraries()
+    copied = False
+    for line in r.stdout.splitlines():
+        m = re.match(r'\s*(\S+) => (/\S+) \(', line)
+        if not m or os.path.realpath(m.group(2)) in system.get(m.group(1), ()):
+            continue
+        shutil.copy(m.group(2), os.path.join(dest, m.group(1)))
+        os.chmod(os.path.join(dest, m.group(1)), 0o755)
+        copied = True
+    path = os.path.join(dest, os.path.basename(binary))
+    shutil.copy(binary, path)
+    os.chmod(path, 0o755)
+    env = dict(os.environ)
+    if copied:
+        # Searched before the copy's RUNPATH, which leads nowhere from dest.
+        old = env.get('LD_LIBRARY_PATH')
+        env['LD_LIBRARY_PATH'] = dest + (':' + old if old else '')
+    return path, env
+
+
+def user_can(uid, gid, test_flag, path):
+    """Whether uid/gid, without supplementary groups, passes test(1)'s test_flag on path."""
+    return subprocess.run(['test', test_flag, path], user=uid, group=gid, extra_groups=[],
+                          cwd='/').returncode == 0
+
+
+def user_python(uid, gid):
+    """A python3 that uid can run: this one, or Debian's where this one lies
+    out of its reach (a virtual environment in root's home)."""
+    if user_can(uid, gid, '-x', sys.executable) or not os.path.exists('/usr/bin/python3'):
+        return sys.executable
+    return '/usr/bin/python3'
+
+
 class UserMount:
     """The daemon run by the unprivileged user "nobody" (mounting through
     fusermount3) on a fresh SOURCE and MOUNTPOINT it owns. Skips the test
     where that cannot be done. /dev/fuse, 0600 on some machines, is opened
-    to users meanwhile and put back after. Attributes: mnt, src, uid, gid,
-    proc; log() is what the daemon printed (kept after the block, when
-    everything else is removed)."""
+    to users meanwhile and put back after. The daemon runs from a copy in
+    the test's temporary directory (copy_program), since the user may not
+    reach the build tree. Attributes: mnt, src, uid, gid, proc, python (a
+    python3 the user can run); log() is what the daemon printed (kept after
+    the block, when everything else is removed)."""
 
     def __init__(self, opts):
         self.opts = opts
@@ -297,11 +356,17 @@ class UserMount:
             for d in (self.src, self.mnt):
                 os.mkdir(d)
                 os.chown(d, self.uid, self.gid)
+            bindir = os.path.join(self.base, 'bin')
+            os.mkdir(bindir)
+            os.chmod(bindir, 0o755)
+            binary, env = copy_program(zcfuse_bin(), bindir)
+            self.python = user_python(self.uid, self.gid)
             with open(self.log_path(), 'wb') as log:
                 self.proc = subprocess.Popen(
-                    [zcfuse_bin(), self.src, self.mnt, '-f', '-o', ','.join(self.opts)],
+                    [binary, self.src, self.mnt, '-f', '-o', ','.join(self.opts)],
                     stdin=subprocess.DEVNULL, stdout=log, stderr=log, user=self.uid,
-                    group=self.gid, extra_groups=[], start_new_session=True)
+                    group=self.gid, extra_groups=[], start_new_session=True, cwd='/',
+                    env=env)
             wait_until(lambda: is_mounted(self.mnt) or self.proc.poll() is not None, 10,
                        'the unprivileged mount')
             assert self.proc.poll() is None, self.log()
@@ -322,7 +387,7 @@ class UserMount:
     def run(self, args, timeout=60):
         """Run args as the user (only it can look into its mount)."""
         return subprocess.run(args, user=self.uid, group=self.gid, extra_groups=[],
-                              capture_output=True, text=True, timeout=timeout)
+                              capture_output=True, text=True, timeout=timeout, cwd='/')
 
     def __exit__(self, exc_type, exc, tb):
         try:
@@ -1179,7 +1244,7 @@ def run_as(uid, gid, roots, ops, timeout=30, umask=0o022, groups=(), no_caps=Fal
     capability (unshare -Ur), which count for nothing outside it.
     Returns {root: [['ok', value] or ['err', 'ENAME'], ...]}.
     """
-    cmd = [sys.executable, '-c', _CHILD_SCRIPT]
+    cmd = [user_python(uid, gid), '-c', _CHILD_SCRIPT]
     if no_caps:
         cmd = ['setpriv', '--bounding-set=-all', '--inh-caps=-all', '--ambient-caps=-all',
                '--'] + cmd

@@ -144,6 +144,8 @@ struct zc_file {
 	 * library only registers it with the kernel, which keeps its own
 	 * reference: the descriptor stays the backend's. -1 (the default)
 	 * when there is none; the data then takes the read and write ops.
+	 * An open passed through keeps none of open_flags_out (the kernel
+	 * refuses them beside passthrough).
 	 */
 	int backing_fd;
 	/** ZC_OPEN_IN_* flags, set by the library. */
