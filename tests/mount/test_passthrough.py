@@ -27,8 +27,11 @@ def pattern(seed, size):
     return random.Random(seed).randbytes(size)
 
 
-def write_and_read_64m(mnt, src):
-    """Write 64 MiB in 1 MiB writes, fsync, drop the caches, read it back."""
+def write_and_read_64m(mnt, src, settle=None):
+    """Write 64 MiB in 1 MiB writes, fsync, drop the caches, read it back.
+
+    settle: called between the two opens (to wait for the first one's
+    RELEASE, which the kernel sends after close() returns)."""
     chunk = pattern(1, MIB)
     fd = os.open(os.path.join(mnt, 'big'), os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o644)
     try:
@@ -37,6 +40,8 @@ def write_and_read_64m(mnt, src):
         os.fsync(fd)
     finally:
         os.close(fd)
+    if settle:
+        settle()
     drop_caches()
     fd = os.open(os.path.join(mnt, 'big'), os.O_RDONLY)
     try:
@@ -65,7 +70,9 @@ def test_data_bypasses_the_daemon(passthrough, transport):
             opts.append('io_uring=strict')
         m = stack.enter_context(zctest.Mount(opts=opts))
         before = counters(m.mnt)
-        write_and_read_64m(m.mnt, m.src)
+        # Each open registers its own backing id once the one before it
+        # was released; a late RELEASE would let the second share the first.
+        write_and_read_64m(m.mnt, m.src, settle=m.settle_releases)
         st = os.stat(os.path.join(m.mnt, 'big'))
         assert st.st_size == TOTAL
         after = counters(m.mnt)
