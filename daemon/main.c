@@ -265,7 +265,8 @@ int main(int argc, char *argv[])
 		goto out;
 	}
 	fs_ready = true;
-	zc_session_set_features(s, ZC_FEATURE_DONT_MASK | ZC_FEATURE_POSIX_ACL);
+	zc_session_set_features(s, ZC_FEATURE_DONT_MASK | ZC_FEATURE_POSIX_ACL |
+				       ZC_FEATURE_OPEN_FLAGS_IN);
 	zc_session_set_debug(s, cl.debug);
 	zc_session_set_notice_handler(s, print_notice, NULL);
 	zc_session_set_single_threaded(s, cl.single_threaded);

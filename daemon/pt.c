@@ -107,13 +107,14 @@ static void creds_exit(const struct pt_creds *saved)
 {
 	int e = errno;
 
+	/* Capabilities first: dropping the groups needs CAP_SETGID. */
+	if (saved->caps_switched)
+		caps_set_effective(saved->fs->caps_eff, saved->fs->caps_perm);
 	if (saved->ids_switched) {
 		setfsuid(0);
 		setfsgid(0);
 		syscall(SYS_setgroups, (size_t)0, NULL);
 	}
-	if (saved->caps_switched)
-		caps_set_effective(saved->fs->caps_eff, saved->fs->caps_perm);
 	errno = e;
 }
 
@@ -352,8 +353,17 @@ static int pt_setattr(const struct zc_ctx *ctx, zc_ino_t ino, uint64_t fh, const
 	if (!inode)
 		return -errno;
 	if (to_set & ZC_SET_ATTR_KILL_SUIDGID) {
-		/* Cleared on the kernel's behalf: as the daemon. */
-		r = set_mode(inode, fh, attr->st_mode);
+		struct stat now;
+
+		/*
+		 * Cleared on the kernel's behalf, as the daemon: only the bits
+		 * asked to go, from the mode as it is now, so that a chmod
+		 * made meanwhile stays.
+		 */
+		r = stat_fd(inode->fd, &now);
+		if (r == 0 && (now.st_mode & (S_ISUID | S_ISGID) & ~attr->st_mode))
+			r = set_mode(inode, fh,
+				     now.st_mode & 07777 & ~((S_ISUID | S_ISGID) & ~attr->st_mode));
 		goto out;
 	}
 	/*
@@ -629,7 +639,7 @@ static int pt_open(const struct zc_ctx *ctx, zc_ino_t ino, struct zc_file *file)
 		r = faccessat(inode->fd, "", X_OK, AT_EMPTY_PATH | AT_EACCESS) < 0 ? -errno : 0;
 		creds_exit(&creds);
 		if (r == 0) {
-			fd = open(path, open_flags(file->flags));
+			fd = open(path, O_RDONLY | O_CLOEXEC);
 			r = fd < 0 ? -errno : 0;
 		}
 	} else {
@@ -1164,8 +1174,8 @@ int pt_fs_init(struct pt_fs *fs, const char *source)
 	if (fs->creds_switch) {
 		r = caps_get(&fs->caps_eff, &fs->caps_perm);
 		if (r < 0) {
-			pt_table_fini(&fs->table);
-			goto fail;
+			pt_table_fini(&fs->table); /* closes the root's descriptor */
+			return r;
 		}
 	}
 	/*

@@ -106,6 +106,39 @@ static int userns_ino(pid_t tid, ino_t *ret)
 }
 
 /*
+ * capget() reads a thread's own credentials, while the request carries the
+ * ones it acts with, which the kernel may have put in their place for a
+ * while (access() of a setuid program checks the real uid, without
+ * capabilities; nfsd acts for its clients). The capabilities are the
+ * caller's only when its own fsuid and fsgid are those of the request:
+ * 1 when they are, 0 when not, or a negative errno.
+ */
+static int creds_are_the_headers(const struct zc_ctx *ctx)
+{
+	char path[64], buf[4096], *line;
+	unsigned long ids[4];
+	bool uid_ok = false, gid_ok = false;
+	ssize_t n;
+
+	snprintf(path, sizeof(path), "/proc/%d/status", (int)ctx->pid);
+	n = zc_read_small_file(path, buf, sizeof(buf));
+	if (n < 0)
+		return (int)n;
+	for (line = buf; line && *line; line = strchr(line, '\n'), line = line ? line + 1 : NULL) {
+		bool uid = !strncmp(line, "Uid:", 4), gid = !strncmp(line, "Gid:", 4);
+
+		if ((!uid && !gid) ||
+		    sscanf(line + 4, "%lu %lu %lu %lu", &ids[0], &ids[1], &ids[2], &ids[3]) != 4)
+			continue;
+		if (uid)
+			uid_ok = ids[3] == ctx->uid; /* the fsuid */
+		else
+			gid_ok = ids[3] == ctx->gid;
+	}
+	return uid_ok && gid_ok;
+}
+
+/*
  * The calling thread's effective capabilities, read with capget() on the
  * thread id the request names (the thread waits for the reply, so the id is
  * its own). Capabilities held in another user namespace (unshare -U by a
@@ -130,7 +163,9 @@ ZC_EXPORT int zc_ctx_get_capabilities(const struct zc_ctx *ctx, uint64_t *ret_ef
 	/*
 	 * A caller that is uid 0 here is the daemon's namespace's root (only a
 	 * namespace made by a privileged creator maps it): its capabilities
-	 * count as they are, which saves a look at /proc on its requests.
+	 * count as they are, which saves two looks at /proc on its requests.
+	 * (Acting as root for a while, it shows its own capabilities, fewer
+	 * or as many.)
 	 */
 	if (!*ret_effective || ctx->uid == 0)
 		return 0;
@@ -143,6 +178,9 @@ ZC_EXPORT int zc_ctx_get_capabilities(const struct zc_ctx *ctx, uint64_t *ret_ef
 	}
 	r = userns_ino(ctx->pid, &ns);
 	if (r < 0 || ns != own)
+		goto none;
+	r = creds_are_the_headers(ctx);
+	if (r <= 0)
 		goto none;
 	return 0;
 none:
@@ -501,8 +539,12 @@ static void zc_rename(fuse_req_t req, fuse_ino_t parent, const char *name, fuse_
  */
 static int backend_open_flags(const struct zc_session *s, int flags)
 {
-	if (s->writeback_on)
+	if (s->writeback_on) {
+		/* A backend that does not read open_flags_in gets it readable. */
+		if ((flags & O_ACCMODE) == O_WRONLY && !(s->features & ZC_FEATURE_OPEN_FLAGS_IN))
+			flags = (flags & ~O_ACCMODE) | O_RDWR;
 		flags &= ~O_APPEND;
+	}
 	return flags & ~(O_DIRECT | ZC_KERNEL_FMODE_EXEC);
 }
 
@@ -650,6 +692,8 @@ static void timeout_out(double t, uint64_t *sec, uint32_t *nsec)
 		*nsec = 0;
 		return;
 	}
+	if (t > 1e12) /* as good as never; keeps the conversion defined */
+		t = 1e12;
 	*sec = (uint64_t)t;
 	*nsec = (uint32_t)((t - (double)*sec) * 1e9);
 }

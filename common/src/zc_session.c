@@ -411,7 +411,8 @@ ZC_EXPORT void zc_session_set_single_threaded(struct zc_session *s, int single)
 
 ZC_EXPORT void zc_session_set_features(struct zc_session *s, unsigned int features)
 {
-	s->features = features & (ZC_FEATURE_DONT_MASK | ZC_FEATURE_POSIX_ACL);
+	s->features =
+	    features & (ZC_FEATURE_DONT_MASK | ZC_FEATURE_POSIX_ACL | ZC_FEATURE_OPEN_FLAGS_IN);
 }
 
 /* Undo the octal escapes of /proc/self/mountinfo (\040 for a space, ...). */

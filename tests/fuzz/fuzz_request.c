@@ -168,6 +168,18 @@ static int fz_create(const struct zc_ctx *ctx, zc_ino_t parent, const char *name
 	return r;
 }
 
+static int fz_tmpfile(const struct zc_ctx *ctx, zc_ino_t parent, mode_t mode, struct zc_file *file,
+		      struct zc_entry *ret_entry)
+{
+	int r = pt_ops.tmpfile(ctx, parent, mode, file, ret_entry);
+
+	if (r == 0 && (r = fh_put(FZ_FILE, ret_entry->ino, file->fh, &file->fh)) < 0) {
+		pt_ops.release(ctx, ret_entry->ino, file->fh);
+		pt_ops.forget(ctx, ret_entry->ino, 1);
+	}
+	return r;
+}
+
 static int fz_read(const struct zc_ctx *ctx, zc_ino_t ino, uint64_t fh, off_t off, size_t size,
 		   struct zc_extent *ret_ext, unsigned int max_ext)
 {
@@ -295,6 +307,7 @@ static void fz_ops_init(void)
 	fz_ops.mknod = fz_mknod;
 	fz_ops.open = fz_open;
 	fz_ops.create = fz_create;
+	fz_ops.tmpfile = fz_tmpfile;
 	fz_ops.read = fz_read;
 	fz_ops.write = fz_write;
 	fz_ops.flush = fz_flush;

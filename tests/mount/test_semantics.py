@@ -373,3 +373,38 @@ def test_file_size_limit_is_the_callers(tmp_path):
             assert m.proc.poll() is None
     finally:
         del os.environ['ZCFUSE_LIMITED_BIN']
+
+
+_ACCESS_C = r'''
+#include <stdio.h>
+#include <unistd.h>
+int main(int argc, char **argv)
+{
+	for (int i = 1; i < argc; i++)
+		printf("%d ", access(argv[i], R_OK) == 0);
+	return 0;
+}
+'''
+
+
+@pytest.mark.parametrize('perms', PERMS)
+def test_access_from_a_setuid_program(perms):
+    # access() checks the real uid: a setuid-root program run by a user
+    # asks with the user's identity and none of root's capabilities.
+    cc = shutil.which('cc') or shutil.which('gcc')
+    if not cc:
+        pytest.skip('no C compiler')
+    with mount(perms) as m:
+        # Beside the mount: a directory the user can reach.
+        src, prog = J(m.base, 'access.c'), J(m.base, 'access')
+        with open(src, 'w') as f:
+            f.write(_ACCESS_C)
+        subprocess.run([cc, '-o', prog, src], check=True)
+        os.chmod(prog, 0o4755)
+        for root in (m.src, m.ref):
+            prepare_priv_tree(root)
+        out = subprocess.run([prog, J(m.mnt, 'others_secret'), J(m.ref, 'others_secret'),
+                              J(m.mnt, 's2_append')],
+                             stdout=subprocess.PIPE, user=UID, group=GID, extra_groups=[],
+                             check=True).stdout.decode().split()
+        assert out == ['0', '0', '1'], out

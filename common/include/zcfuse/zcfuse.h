@@ -113,7 +113,6 @@ struct zc_entry {
 #define ZC_FOPEN_KEEP_CACHE  (1u << 1) /* keep cached pages from earlier opens */
 #define ZC_FOPEN_NONSEEKABLE (1u << 2) /* the file has no file position */
 
-/** An open file or directory. */
 /* Bits of zc_file.open_flags_in: how the kernel will use an open. */
 /**
  * The kernel opens the file to execute it: the caller needs execute
@@ -129,6 +128,7 @@ struct zc_entry {
  */
 #define ZC_OPEN_IN_CACHE_READS (1 << 1)
 
+/** An open file or directory. */
 struct zc_file {
 	/** Open flags of the caller (O_RDONLY, O_APPEND, ...). */
 	int flags;
@@ -459,6 +459,14 @@ int zc_session_set_fsname(struct zc_session *s, const char *fsname);
  * then enforces ACLs in its permission checks.
  */
 #define ZC_FEATURE_POSIX_ACL (1u << 1)
+
+/**
+ * The backend reads zc_file.open_flags_in: under writeback caching it gets
+ * a write-only open as the caller asked for it (with
+ * ZC_OPEN_IN_CACHE_READS) and makes it readable itself. Without it the
+ * library asks the backend for O_RDWR instead.
+ */
+#define ZC_FEATURE_OPEN_FLAGS_IN (1u << 2)
 
 /** Ask for ZC_FEATURE_* behaviour; call before zc_session_mount(). */
 void zc_session_set_features(struct zc_session *s, unsigned int features);
