@@ -513,6 +513,16 @@ static void check_replies(int fd, const void *req, size_t len)
 		fail("no reply to a request", in.opcode);
 }
 
+static bool unique_is_zero(const void *msg, size_t len)
+{
+	struct fuse_in_header in;
+
+	if (len < sizeof(in))
+		return false;
+	memcpy(&in, msg, sizeof(in));
+	return in.unique == 0;
+}
+
 static void send_one(int fd, struct zc_worker *w, const void *msg, size_t len)
 {
 	if (send(fd, msg, len, 0) != (ssize_t)len)
@@ -609,8 +619,11 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 			memcpy(&len, data, sizeof(len));
 		if (len == 0 || len > size)
 			len = (uint32_t)size;
-		/* /dev/fuse never hands out more than the largest request. */
-		if (len <= s->chan.bufsize)
+		/*
+		 * /dev/fuse never hands out more than the largest request, nor
+		 * a request with unique 0: that value marks notifications.
+		 */
+		if (len <= s->chan.bufsize && !unique_is_zero(data, len))
 			send_one(sv[0], w, data, len);
 		data += len;
 		size -= len;
