@@ -86,6 +86,31 @@ static void print_notice(void *data, const char *line)
 	errorf("%s\n", line);
 }
 
+/* The backend's notices (a mount without usable file handles). */
+static void print_backend_notice(const char *line)
+{
+	errorf("%s\n", line);
+}
+
+/* The passthrough backend's own options. */
+static int backend_option(void *data, const char *name, const char *value)
+{
+	struct pt_conf *conf = data;
+	unsigned long n;
+	char *end;
+
+	if (strcmp(name, "max_fds"))
+		return -ENOENT;
+	if (!value || !*value)
+		return -EINVAL;
+	errno = 0;
+	n = strtoul(value, &end, 10);
+	if (errno || *end || n < 1 || n > (1UL << 24) || value[0] == '-')
+		return -EINVAL;
+	conf->max_fds = (unsigned int)n;
+	return 0;
+}
+
 static void usage(FILE *out)
 {
 	fprintf(out,
@@ -101,6 +126,13 @@ static void usage(FILE *out)
 		"\n"
 		"Mount options:\n"
 		"%s"
+		"    -o max_fds=N                keep at most N descriptors of SOURCE's\n"
+		"                                inodes open between requests; the rest\n"
+		"                                are reopened from file handles when used\n"
+		"                                (default: a quarter of the open-file\n"
+		"                                limit, at most 4096). Open files are\n"
+		"                                counted apart: one user may hold at most\n"
+		"                                half of the descriptors left\n"
 		"\n"
 		"Unmount with: fusermount3 -u MOUNTPOINT\n",
 		zc_options_help());
@@ -208,8 +240,8 @@ static void raise_limit(int resource)
 }
 
 /*
- * One O_PATH descriptor per inode the kernel knows: allow as many as we
- * may. The file size limit that counts is the caller's, which the kernel
+ * Descriptors for open files and cached inodes: allow as many as we may
+ * (pt_fs_init() shares them out). The file size limit that counts is the caller's, which the kernel
  * checks before a write reaches the daemon: the daemon's own soft limit
  * (that of the shell it was started from) must not cut callers' writes
  * short, and a write past its hard limit fails with EFBIG instead of
@@ -227,6 +259,8 @@ int main(int argc, char *argv[])
 	struct cmdline cl = { 0 };
 	char *source = NULL, *mnt = NULL;
 	struct zc_session *s = NULL;
+	struct pt_conf conf = { .notice = print_backend_notice };
+	struct rlimit nofile;
 	struct pt_fs fs;
 	bool fs_ready = false;
 	int r, i, status = 1;
@@ -243,6 +277,7 @@ int main(int argc, char *argv[])
 		errorf("%s\n", strerror(errno));
 		goto out;
 	}
+	zc_session_set_option_handler(s, backend_option, &conf);
 	for (i = 0; i < cl.n_opts; i++) {
 		if (zc_session_set_options(s, cl.opts[i]) < 0) {
 			errorf("%s\n", zc_session_error(s));
@@ -259,7 +294,14 @@ int main(int argc, char *argv[])
 		errorf("/proc is not mounted; zcfuse needs /proc/self/fd\n");
 		goto out;
 	}
-	r = pt_fs_init(&fs, source);
+	r = pt_fs_init(&fs, source, &conf);
+	if (r == -EINVAL) {
+		getrlimit(RLIMIT_NOFILE, &nofile);
+		errorf("max_fds=%u leaves too few descriptors under the open-file limit (%llu)\n",
+		       conf.max_fds, (unsigned long long)nofile.rlim_cur);
+		status = 2;
+		goto out;
+	}
 	if (r < 0) {
 		errorf("source '%s': %s\n", source, strerror(-r));
 		goto out;

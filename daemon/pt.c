@@ -23,6 +23,7 @@
 #include <string.h>
 #include <sys/file.h>
 #include <sys/fsuid.h>
+#include <sys/resource.h>
 #include <sys/stat.h>
 #include <sys/statvfs.h>
 #include <sys/syscall.h>
@@ -199,27 +200,53 @@ static mode_t creation_mode(const struct zc_ctx *ctx, mode_t mode)
 	return mode;
 }
 
-/* Look @name up under @dir and count one lookup of the result. */
-static int do_lookup(struct pt_fs *fs, struct pt_inode *dir, const char *name, struct zc_entry *ret)
+/* An O_PATH descriptor of @name under @dir and its attributes; -errno. */
+static int open_name(struct pt_inode *dir, const char *name, struct stat *ret_st)
 {
-	struct pt_inode *inode;
-	struct stat st;
 	int fd, r;
 
 	fd = openat(dir->fd, name, O_PATH | O_NOFOLLOW | O_CLOEXEC);
 	if (fd < 0)
 		return -errno;
-	r = stat_fd(fd, &st);
+	r = stat_fd(fd, ret_st);
 	if (r < 0) {
 		close(fd);
 		return r;
 	}
-	inode = pt_table_add_lookup(&fs->table, fd, &st);
+	return fd;
+}
+
+/* Count one lookup of the inode behind @fd (taken over) as @ret's. */
+static struct pt_inode *add_entry(struct pt_fs *fs, int fd, const struct stat *st,
+				  struct zc_entry *ret)
+{
+	struct pt_inode *inode;
+
+	inode = pt_table_add_lookup(&fs->table, fd, st);
 	if (!inode)
-		return -errno;
+		return NULL;
 	memset(ret, 0, sizeof(*ret));
 	ret->ino = inode->id;
-	ret->attr = st;
+	ret->attr = *st;
+	return inode;
+}
+
+/* Look @name up under @dir and count one lookup of the result. */
+static int do_lookup(struct pt_fs *fs, struct pt_inode *dir, const char *name, struct zc_entry *ret,
+		     struct pt_inode **ret_inode)
+{
+	struct pt_inode *inode;
+	struct stat st;
+	int fd;
+
+	fd = open_name(dir, name, &st);
+	if (fd < 0)
+		return fd;
+	inode = add_entry(fs, fd, &st, ret);
+	if (!inode)
+		return -errno;
+	if (ret_inode)
+		*ret_inode = inode;
 	return 0;
 }
 
@@ -229,7 +256,8 @@ static int pt_lookup(const struct zc_ctx *ctx, zc_ino_t parent, const char *name
 	struct pt_fs *fs = ctx_fs(ctx);
 	struct pt_inode *dir;
 	struct pt_creds creds;
-	int r;
+	struct stat st;
+	int fd = -1, r;
 
 	r = check_name(name);
 	if (r < 0)
@@ -237,11 +265,15 @@ static int pt_lookup(const struct zc_ctx *ctx, zc_ino_t parent, const char *name
 	dir = pt_table_get(&fs->table, parent);
 	if (!dir)
 		return -errno;
+	/* The name is resolved as the caller; its handle is made as the daemon. */
 	r = creds_enter_unchecked(ctx, &creds);
 	if (r == 0) {
-		r = do_lookup(fs, dir, name, ret_entry);
+		fd = open_name(dir, name, &st);
 		creds_exit(&creds);
+		r = fd < 0 ? fd : 0;
 	}
+	if (r == 0 && !add_entry(fs, fd, &st, ret_entry))
+		r = -errno;
 	pt_table_put(&fs->table, dir);
 	return r;
 }
@@ -465,7 +497,7 @@ static int make_node(const struct zc_ctx *ctx, zc_ino_t parent, const char *name
 	r = r < 0 ? -errno : 0;
 	creds_exit(&creds);
 	if (r == 0)
-		r = do_lookup(fs, dir, name, ret_entry);
+		r = do_lookup(fs, dir, name, ret_entry, NULL);
 out:
 	pt_table_put(&fs->table, dir);
 	return r;
@@ -522,7 +554,7 @@ static int pt_link(const struct zc_ctx *ctx, zc_ino_t ino, zc_ino_t newparent, c
 	r = linkat(AT_FDCWD, path, dir->fd, newname, AT_SYMLINK_FOLLOW) < 0 ? -errno : 0;
 	creds_exit(&creds);
 	if (r == 0)
-		r = do_lookup(fs, dir, newname, ret_entry);
+		r = do_lookup(fs, dir, newname, ret_entry, NULL);
 out:
 	pt_table_put(&fs->table, dir);
 	pt_table_put(&fs->table, inode);
@@ -590,6 +622,88 @@ out:
 	return r;
 }
 
+/*
+ * Open files and directories per uid. Each holds a descriptor (and keeps its
+ * inode's), so the daemon's open-file limit is shared out: at most
+ * opens_max open in all, and at most opens_per_user (half of them) for one
+ * uid, so that one user's opens cannot use up the others' and the inode
+ * table's descriptors always remain.
+ */
+struct pt_user {
+	uid_t uid;
+	unsigned int opens;
+	struct pt_user *next;
+};
+
+#define PT_NO_OWNER ((uid_t)-1)
+
+/* Count one open of @uid: 0, or -EMFILE past its share, -ENFILE past all. */
+static int opens_take(struct pt_fs *fs, uid_t uid)
+{
+	struct pt_user *u;
+	int r = 0;
+
+	pthread_mutex_lock(&fs->opens_lock);
+	for (u = fs->users; u && u->uid != uid; u = u->next)
+		;
+	if (fs->opens >= fs->opens_max) {
+		r = -ENFILE;
+	} else if (u && u->opens >= fs->opens_per_user) {
+		r = -EMFILE;
+	} else if (!u && !(u = calloc(1, sizeof(*u)))) {
+		r = -ENOMEM;
+	} else {
+		if (!u->opens) { /* new */
+			u->uid = uid;
+			u->next = fs->users;
+			fs->users = u;
+		}
+		u->opens++;
+		fs->opens++;
+	}
+	pthread_mutex_unlock(&fs->opens_lock);
+	return r;
+}
+
+static void opens_give_back(struct pt_fs *fs, uid_t uid)
+{
+	struct pt_user **p, *u;
+
+	pthread_mutex_lock(&fs->opens_lock);
+	for (p = &fs->users; (u = *p) && u->uid != uid; p = &u->next)
+		;
+	if (u) {
+		fs->opens--;
+		if (--u->opens == 0) {
+			*p = u->next;
+			free(u);
+		}
+	}
+	pthread_mutex_unlock(&fs->opens_lock);
+}
+
+/* The open counted by opens_take() now holds @fd. */
+static void opens_record(struct pt_fs *fs, int fd, uid_t uid)
+{
+	if (fd >= 0 && (size_t)fd < fs->fd_owner_len)
+		fs->fd_owner[fd] = uid;
+	else
+		opens_give_back(fs, uid);
+}
+
+/* @fd is about to be closed: give its open back to its opener. */
+static void opens_release_fd(struct pt_fs *fs, int fd)
+{
+	uid_t uid;
+
+	if (fd < 0 || (size_t)fd >= fs->fd_owner_len)
+		return;
+	uid = fs->fd_owner[fd];
+	fs->fd_owner[fd] = PT_NO_OWNER;
+	if (uid != PT_NO_OWNER)
+		opens_give_back(fs, uid);
+}
+
 /* Flags for reopening an inode or creating a file: never follow a link. */
 static int open_flags(int flags)
 {
@@ -630,10 +744,15 @@ static int pt_open(const struct zc_ctx *ctx, zc_ino_t ino, struct zc_file *file)
 		r = -ELOOP;
 		goto out;
 	}
-	proc_path(path, inode->fd);
-	r = creds_enter_unchecked(ctx, &creds);
+	r = opens_take(fs, ctx->uid);
 	if (r < 0)
 		goto out;
+	proc_path(path, inode->fd);
+	r = creds_enter_unchecked(ctx, &creds);
+	if (r < 0) {
+		opens_give_back(fs, ctx->uid);
+		goto out;
+	}
 	if (file->open_flags_in & ZC_OPEN_IN_EXEC) {
 		/* execve() needs execute permission alone; the kernel reads. */
 		r = faccessat(inode->fd, "", X_OK, AT_EMPTY_PATH | AT_EACCESS) < 0 ? -errno : 0;
@@ -653,9 +772,13 @@ static int pt_open(const struct zc_ctx *ctx, zc_ino_t ino, struct zc_file *file)
 		}
 	}
 	if (r == 0) {
+		opens_record(fs, fd, ctx->uid);
+		pt_table_open(&fs->table, inode);
 		file->fh = (uint64_t)fd;
 		if (inode->type == S_IFREG)
 			file->backing_fd = fd;
+	} else {
+		opens_give_back(fs, ctx->uid);
 	}
 out:
 	pt_table_put(&fs->table, inode);
@@ -666,7 +789,7 @@ static int pt_create(const struct zc_ctx *ctx, zc_ino_t parent, const char *name
 		     struct zc_file *file, struct zc_entry *ret_entry)
 {
 	struct pt_fs *fs = ctx_fs(ctx);
-	struct pt_inode *dir;
+	struct pt_inode *dir, *inode;
 	struct pt_creds creds;
 	int fd, r;
 
@@ -676,9 +799,12 @@ static int pt_create(const struct zc_ctx *ctx, zc_ino_t parent, const char *name
 	dir = pt_table_get(&fs->table, parent);
 	if (!dir)
 		return -errno;
-	r = creds_enter(ctx, &creds);
+	r = opens_take(fs, ctx->uid);
 	if (r < 0)
 		goto out;
+	r = creds_enter(ctx, &creds);
+	if (r < 0)
+		goto out_opens;
 	/* O_NOFOLLOW: a symlink that appeared under this name is not followed. */
 	fd = openat(dir->fd, name, (file->flags & ~O_NOCTTY) | O_CREAT | O_NOFOLLOW | O_CLOEXEC,
 		    creation_mode(ctx, mode));
@@ -690,14 +816,19 @@ static int pt_create(const struct zc_ctx *ctx, zc_ino_t parent, const char *name
 		r = fd < 0 ? fd : 0;
 	}
 	if (r < 0)
-		goto out;
-	r = do_lookup(fs, dir, name, ret_entry);
+		goto out_opens;
+	r = do_lookup(fs, dir, name, ret_entry, &inode);
 	if (r < 0) {
 		close(fd);
-		goto out;
+		goto out_opens;
 	}
+	opens_record(fs, fd, ctx->uid);
+	pt_table_open(&fs->table, inode);
 	file->fh = (uint64_t)fd;
 	file->backing_fd = fd;
+	goto out;
+out_opens:
+	opens_give_back(fs, ctx->uid);
 out:
 	pt_table_put(&fs->table, dir);
 	return r;
@@ -721,9 +852,12 @@ static int pt_tmpfile(const struct zc_ctx *ctx, zc_ino_t parent, mode_t mode, st
 	dir = pt_table_get(&fs->table, parent);
 	if (!dir)
 		return -errno;
-	r = creds_enter(ctx, &creds);
+	r = opens_take(fs, ctx->uid);
 	if (r < 0)
 		goto out;
+	r = creds_enter(ctx, &creds);
+	if (r < 0)
+		goto out_opens;
 	fd = openat(dir->fd, ".", (file->flags & ~(O_NOCTTY | O_EXCL)) | O_TMPFILE | O_CLOEXEC,
 		    creation_mode(ctx, mode));
 	r = fd < 0 ? -errno : 0;
@@ -734,7 +868,7 @@ static int pt_tmpfile(const struct zc_ctx *ctx, zc_ino_t parent, mode_t mode, st
 		r = fd < 0 ? fd : 0;
 	}
 	if (r < 0)
-		goto out;
+		goto out_opens;
 	proc_path(path, fd);
 	pfd = open(path, O_PATH | O_CLOEXEC);
 	r = pfd < 0 ? -errno : stat_fd(pfd, &st);
@@ -742,19 +876,21 @@ static int pt_tmpfile(const struct zc_ctx *ctx, zc_ino_t parent, mode_t mode, st
 		if (pfd >= 0)
 			close(pfd);
 		close(fd);
-		goto out;
+		goto out_opens;
 	}
-	inode = pt_table_add_lookup(&fs->table, pfd, &st);
+	inode = add_entry(fs, pfd, &st, ret_entry);
 	if (!inode) {
 		r = -errno;
 		close(fd);
-		goto out;
+		goto out_opens;
 	}
-	memset(ret_entry, 0, sizeof(*ret_entry));
-	ret_entry->ino = inode->id;
-	ret_entry->attr = st;
+	opens_record(fs, fd, ctx->uid);
+	pt_table_open(&fs->table, inode);
 	file->fh = (uint64_t)fd;
 	file->backing_fd = fd;
+	goto out;
+out_opens:
+	opens_give_back(fs, ctx->uid);
 out:
 	pt_table_put(&fs->table, dir);
 	return r;
@@ -789,9 +925,11 @@ static int pt_flush(const struct zc_ctx *ctx, zc_ino_t ino, uint64_t fh)
 
 static void pt_release(const struct zc_ctx *ctx, zc_ino_t ino, uint64_t fh)
 {
-	(void)ctx;
-	(void)ino;
+	struct pt_fs *fs = ctx_fs(ctx);
+
+	opens_release_fd(fs, (int)fh);
 	close((int)fh);
+	pt_table_close(&fs->table, ino);
 }
 
 static int pt_fsync(const struct zc_ctx *ctx, zc_ino_t ino, uint64_t fh, int datasync)
@@ -851,21 +989,32 @@ static int pt_opendir(const struct zc_ctx *ctx, zc_ino_t ino, struct zc_file *fi
 		r = -errno;
 		goto fail;
 	}
+	r = opens_take(fs, ctx->uid);
+	if (r < 0) {
+		pt_table_put(&fs->table, inode);
+		goto fail;
+	}
 	r = creds_enter_unchecked(ctx, &creds);
 	if (r == 0) {
 		fd = openat(inode->fd, ".", O_RDONLY | O_DIRECTORY | O_CLOEXEC);
 		r = fd < 0 ? -errno : 0;
 		creds_exit(&creds);
 	}
-	pt_table_put(&fs->table, inode);
-	if (r < 0)
-		goto fail;
-	d->dp = fdopendir(fd);
-	if (!d->dp) {
-		r = -errno;
-		close(fd);
+	if (r == 0) {
+		d->dp = fdopendir(fd);
+		if (!d->dp) {
+			r = -errno;
+			close(fd);
+		}
+	}
+	if (r < 0) {
+		opens_give_back(fs, ctx->uid);
+		pt_table_put(&fs->table, inode);
 		goto fail;
 	}
+	opens_record(fs, fd, ctx->uid);
+	pt_table_open(&fs->table, inode);
+	pt_table_put(&fs->table, inode);
 	dir_link(fs, d);
 	file->fh = (uint64_t)(uintptr_t)d;
 	return 0;
@@ -910,10 +1059,11 @@ static void pt_releasedir(const struct zc_ctx *ctx, zc_ino_t ino, uint64_t fh)
 {
 	struct pt_dir *d = (struct pt_dir *)(uintptr_t)fh;
 
-	(void)ino;
 	dir_unlink(ctx_fs(ctx), d);
+	opens_release_fd(ctx_fs(ctx), dirfd(d->dp));
 	closedir(d->dp);
 	free(d);
+	pt_table_close(&ctx_fs(ctx)->table, ino);
 }
 
 static int pt_fsyncdir(const struct zc_ctx *ctx, zc_ino_t ino, uint64_t fh, int datasync)
@@ -1150,21 +1300,57 @@ const struct zc_backend_ops pt_ops = {
 	.tmpfile = pt_tmpfile,
 };
 
-int pt_fs_init(struct pt_fs *fs, const char *source)
+/* Descriptors kept aside for what is not an inode or an open file. */
+#define PT_FDS_RESERVED 256
+
+unsigned int pt_default_max_fds(unsigned long nofile)
 {
+	unsigned long n = nofile / 4;
+
+	if (n > 4096)
+		n = 4096;
+	return n < 16 ? 16 : (unsigned int)n;
+}
+
+int pt_fs_init(struct pt_fs *fs, const char *source, const struct pt_conf *conf)
+{
+	unsigned long nofile = 1024, left;
+	unsigned int max_fds;
+	struct rlimit rl;
 	struct stat st;
+	size_t i;
 	int fd, r;
 
 	memset(fs, 0, sizeof(*fs));
+	if (getrlimit(RLIMIT_NOFILE, &rl) == 0 && rl.rlim_cur != RLIM_INFINITY)
+		nofile = rl.rlim_cur;
+	max_fds = conf && conf->max_fds ? conf->max_fds : pt_default_max_fds(nofile);
+	/* The idle descriptors and two per open file must fit under the limit. */
+	if (max_fds + PT_FDS_RESERVED + 32 > nofile)
+		return -EINVAL;
+	left = nofile - max_fds - PT_FDS_RESERVED;
+	fs->opens_max = (unsigned int)(left / 2);
+	fs->opens_per_user = fs->opens_max > 1 ? fs->opens_max / 2 : 1;
+	fs->fd_owner_len = nofile;
+	fs->fd_owner = malloc(nofile * sizeof(*fs->fd_owner));
+	if (!fs->fd_owner)
+		return -ENOMEM;
+	for (i = 0; i < nofile; i++)
+		fs->fd_owner[i] = PT_NO_OWNER;
+
 	fd = open(source, O_PATH | O_DIRECTORY | O_CLOEXEC);
-	if (fd < 0)
-		return -errno;
+	if (fd < 0) {
+		r = -errno;
+		goto fail_owner;
+	}
 	r = stat_fd(fd, &st);
 	if (r < 0)
 		goto fail;
-	r = pt_table_init(&fs->table);
+	r = pt_table_init(&fs->table, max_fds);
 	if (r < 0)
 		goto fail;
+	if (conf && conf->notice)
+		fs->table.notice = conf->notice;
 	r = pt_table_set_root(&fs->table, fd, &st);
 	if (r < 0) {
 		pt_table_fini(&fs->table);
@@ -1175,24 +1361,29 @@ int pt_fs_init(struct pt_fs *fs, const char *source)
 		r = caps_get(&fs->caps_eff, &fs->caps_perm);
 		if (r < 0) {
 			pt_table_fini(&fs->table); /* closes the root's descriptor */
-			return r;
+			goto fail_owner;
 		}
 	}
 	/*
 	 * Create modes come with the caller's umask beside them, which each
-	 * serving thread takes on (thread_umask()); the daemon's own must
+	 * serving thread takes on (creation_mode()); the daemon's own must
 	 * never add to it.
 	 */
 	umask(0);
 	pthread_mutex_init(&fs->dirs_lock, NULL);
+	pthread_mutex_init(&fs->opens_lock, NULL);
 	return 0;
 fail:
 	close(fd);
+fail_owner:
+	free(fs->fd_owner);
+	fs->fd_owner = NULL;
 	return r;
 }
 
 void pt_fs_fini(struct pt_fs *fs)
 {
+	struct pt_user *u, *next_u;
 	struct pt_dir *d, *next;
 
 	/* Directories still open at unmount (a stop signal under load). */
@@ -1202,6 +1393,24 @@ void pt_fs_fini(struct pt_fs *fs)
 		free(d);
 	}
 	fs->dirs = NULL;
+	for (u = fs->users; u; u = next_u) {
+		next_u = u->next;
+		free(u);
+	}
+	fs->users = NULL;
 	pthread_mutex_destroy(&fs->dirs_lock);
+	pthread_mutex_destroy(&fs->opens_lock);
 	pt_table_fini(&fs->table);
+	free(fs->fd_owner);
+	fs->fd_owner = NULL;
+}
+
+void pt_fs_get_stats(struct pt_fs *fs, struct pt_fs_stats *ret)
+{
+	pt_table_get_stats(&fs->table, &ret->table);
+	pthread_mutex_lock(&fs->opens_lock);
+	ret->opens = fs->opens;
+	ret->opens_max = fs->opens_max;
+	ret->opens_per_user = fs->opens_per_user;
+	pthread_mutex_unlock(&fs->opens_lock);
 }

@@ -10,22 +10,39 @@
 
 #include "zcfuse/zcfuse.h"
 
+struct pt_mount;
+
+/* A link in the table's list of idle descriptors. */
+struct pt_lru {
+	struct pt_lru *prev, *next;
+};
+
 /*
- * One inode of SOURCE the kernel knows about. It holds an O_PATH descriptor,
- * so the inode cannot be freed and its (dev, ino) cannot be reused while the
- * entry lives. Lives while the kernel holds lookups (nlookup) or an
- * operation is using it (refs).
+ * One inode of SOURCE the kernel knows about, known by its file handle. Its
+ * O_PATH descriptor (fd) is open while a request uses the inode (refs), a
+ * file of it is open (opens), or it sits in the table's cache of idle
+ * descriptors; otherwise it is -1 and pt_table_get() reopens it. An inode
+ * without a handle (mnt NULL) keeps its descriptor, which also keeps its
+ * (dev, ino) from being reused. Lives while the kernel holds lookups
+ * (nlookup), a request uses it or a file of it is open.
  */
 struct pt_inode {
 	zc_ino_t id;
 	dev_t dev;
 	ino_t ino;
-	mode_t type; /* S_IFMT bits */
-	int fd;
 	uint64_t nlookup;
-	uint64_t refs;
 	struct pt_inode *next_by_id;
 	struct pt_inode *next_by_key;
+	struct pt_lru lru; /* on the idle list when lru.next */
+	struct pt_mount *mnt;
+	int fd;
+	uint32_t refs;
+	uint32_t opens;
+	uint16_t type; /* S_IFMT bits */
+	bool keyed;    /* in the (dev, ino) index; not once a newer inode took it */
+	uint8_t handle_bytes;
+	int32_t handle_type;
+	unsigned char handle[];
 };
 
 struct pt_table {
@@ -35,19 +52,41 @@ struct pt_table {
 	size_t buckets; /* a power of two */
 	size_t count;
 	zc_ino_t next_id;
+	/* Idle descriptors, most recently used first (a ring through lru). */
+	struct pt_lru lru;
+	size_t cached;
+	size_t max_fds; /* at most this many idle descriptors; 0: no bound */
+	size_t fds;	/* inode descriptors open */
+	uint64_t reopens, evictions, stale;
+	pthread_mutex_t mounts_lock;
+	struct pt_mount *mounts;
+	bool unique_mnt_id;
+	void (*notice)(const char *line);
 };
 
-int pt_table_init(struct pt_table *t);
+struct pt_table_stats {
+	uint64_t inodes, fds, cached, reopens, evictions, stale;
+};
+
+/* @max_fds: idle descriptors kept open at most (0: all of them). */
+int pt_table_init(struct pt_table *t, unsigned int max_fds);
 void pt_table_fini(struct pt_table *t);
 
 /*
  * Insert the inode behind @fd (an O_PATH descriptor, taken over in every
- * case) or, when (dev, ino) is already known, count one more lookup of it.
- * Returns the inode with one lookup counted, or NULL with errno set.
+ * case) or, when (dev, ino) is already known as the same inode, count one
+ * more lookup of it. Returns the inode with one lookup counted, or NULL
+ * with errno set. Makes the inode's file handle, so it runs with the
+ * daemon's own credentials.
  */
 struct pt_inode *pt_table_add_lookup(struct pt_table *t, int fd, const struct stat *st);
 
-/* Take a reference on inode @id; NULL (errno ESTALE) when unknown. */
+/*
+ * Take a reference on inode @id, with its descriptor open (reopened from
+ * its handle when it was closed); NULL with errno ESTALE when the id is
+ * unknown or the inode is gone from SOURCE, or the error of the reopen
+ * (EMFILE, ENFILE). Runs with the daemon's own credentials.
+ */
 struct pt_inode *pt_table_get(struct pt_table *t, zc_ino_t id);
 
 /* Drop a reference taken by pt_table_get(). */
@@ -56,13 +95,29 @@ void pt_table_put(struct pt_table *t, struct pt_inode *inode);
 /* Drop @nlookup lookups of inode @id. */
 void pt_table_forget(struct pt_table *t, zc_ino_t id, uint64_t nlookup);
 
-/* Install the root: ino ZC_ROOT_INO, never forgotten. */
+/* A file of @inode (referenced) was opened: it keeps its descriptor until closed. */
+void pt_table_open(struct pt_table *t, struct pt_inode *inode);
+void pt_table_close(struct pt_table *t, zc_ino_t id);
+
+/* Install the root: ino ZC_ROOT_INO, never forgotten, never closed. */
 int pt_table_set_root(struct pt_table *t, int fd, const struct stat *st);
 
 /* Number of inodes in the table (for tests and statistics). */
 size_t pt_table_count(struct pt_table *t);
+void pt_table_get_stats(struct pt_table *t, struct pt_table_stats *ret);
 
 struct pt_dir;
+struct pt_user;
+
+struct pt_conf {
+	/* Idle inode descriptors kept open at most; 0: the default. */
+	unsigned int max_fds;
+	/* Where one-line notices go (NULL: stderr). */
+	void (*notice)(const char *line);
+};
+
+/* The default bound on idle inode descriptors, for an open-file limit of @nofile. */
+unsigned int pt_default_max_fds(unsigned long nofile);
 
 struct pt_fs {
 	struct pt_table table;
@@ -72,12 +127,29 @@ struct pt_fs {
 	/* Open directories, closed by pt_fs_fini() if the kernel never released them. */
 	pthread_mutex_t dirs_lock;
 	struct pt_dir *dirs;
+	/*
+	 * Open files and directories, each counted against its opener's uid:
+	 * at most opens_max in all and opens_per_user for one uid, so that
+	 * the descriptors the inode table needs always remain.
+	 */
+	pthread_mutex_t opens_lock;
+	struct pt_user *users;
+	unsigned int opens, opens_max, opens_per_user;
+	uid_t *fd_owner;
+	size_t fd_owner_len;
 };
 
 extern const struct zc_backend_ops pt_ops;
 
-/* Open SOURCE and set up the backend; -errno on failure. */
-int pt_fs_init(struct pt_fs *fs, const char *source);
+/* Open SOURCE and set up the backend; -errno on failure (-EINVAL: a bad @conf). */
+int pt_fs_init(struct pt_fs *fs, const char *source, const struct pt_conf *conf);
 void pt_fs_fini(struct pt_fs *fs);
+
+/* Counters for the statistics: the inode table's and the open files'. */
+struct pt_fs_stats {
+	struct pt_table_stats table;
+	uint64_t opens, opens_max, opens_per_user;
+};
+void pt_fs_get_stats(struct pt_fs *fs, struct pt_fs_stats *ret);
 
 #endif /* ZCFUSE_PT_H */

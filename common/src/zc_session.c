@@ -63,6 +63,12 @@ void zc_notice(struct zc_session *s, const char *fmt, ...)
 	s->notice(s->notice_data, line);
 }
 
+ZC_EXPORT void zc_session_set_option_handler(struct zc_session *s, zc_option_fn fn, void *data)
+{
+	s->option_fn = fn;
+	s->option_data = data;
+}
+
 ZC_EXPORT const char *zc_version(void)
 {
 	return ZCFUSE_VERSION_STRING;
@@ -223,6 +229,19 @@ ZC_EXPORT int zc_session_set_option(struct zc_session *s, const char *opt)
 	name[len] = '\0';
 	if (val)
 		val++;
+
+	if (s->option_fn) {
+		r = s->option_fn(s->option_data, name, val);
+		if (r == 0)
+			return 0;
+		if (r != -ENOENT) {
+			if (val)
+				zc_set_error(s, "bad value for option '%s': '%s'", name, val);
+			else
+				zc_set_error(s, "option '%s' needs a value (%s=...)", name, name);
+			return r;
+		}
+	}
 
 	if (!strcmp(name, "cache")) {
 		if (!val)

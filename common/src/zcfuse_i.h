@@ -70,6 +70,8 @@ struct zc_session {
 	char err[512];
 	zc_notice_fn notice;
 	void *notice_data;
+	zc_option_fn option_fn;
+	void *option_data;
 };
 
 /* The default splice threshold in bytes: smaller READs and WRITEs copy. */

@@ -582,7 +582,8 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 	signal(SIGXFSZ, SIG_IGN);
 
 	make_tree();
-	must(pt_fs_init(&fs, tree_dir) == 0, "pt_fs_init");
+	/* Few idle descriptors: requests reopen inodes from their handles. */
+	must(pt_fs_init(&fs, tree_dir, &(struct pt_conf){ .max_fds = 4 }) == 0, "pt_fs_init");
 	ctx.userdata = &fs;
 	s = zc_session_new(&fz_ops, sizeof(fz_ops), &fs);
 	must(s != NULL, "zc_session_new");

@@ -38,7 +38,7 @@ static void test_lookup_counts(void)
 	struct pt_inode *a, *b;
 	int fd_a, fd_b;
 
-	CHECK_EQ(pt_table_init(&t), 0);
+	CHECK_EQ(pt_table_init(&t, 0), 0);
 	CHECK_EQ(pt_table_set_root(&t, new_fd(), &root_st), 0);
 	fd_a = new_fd();
 	a = pt_table_add_lookup(&t, fd_a, &st);
@@ -72,7 +72,7 @@ static void test_unknown_and_root(void)
 	struct pt_table t;
 	int fd_root = new_fd();
 
-	CHECK_EQ(pt_table_init(&t), 0);
+	CHECK_EQ(pt_table_init(&t, 0), 0);
 	CHECK_EQ(pt_table_set_root(&t, fd_root, &root_st), 0);
 	errno = 0;
 	CHECK(pt_table_get(&t, 12345) == NULL);
@@ -95,7 +95,7 @@ static void test_growth_and_ids(void)
 	struct pt_table t;
 	int i;
 
-	CHECK_EQ(pt_table_init(&t), 0);
+	CHECK_EQ(pt_table_init(&t, 0), 0);
 	for (i = 0; i < N; i++) {
 		struct stat st = fake_stat((dev_t)(i % 3), (ino_t)(1000 + i));
 		struct pt_inode *inode = pt_table_add_lookup(&t, new_fd(), &st);

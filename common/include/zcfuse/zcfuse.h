@@ -485,6 +485,18 @@ typedef void (*zc_notice_fn)(void *data, const char *line);
 /** Send notices to @fn with @data (NULL: drop them, the default). */
 void zc_session_set_notice_handler(struct zc_session *s, zc_notice_fn fn, void *data);
 
+/**
+ * A backend's own mount options: the library hands each option to @fn
+ * first, as its name and its value (NULL for a bare name). @fn returns 0
+ * when it took the option, -ENOENT when it does not know it (the library
+ * then does), or -EINVAL when the value is bad or missing (the library
+ * then fails with a message naming the option).
+ */
+typedef int (*zc_option_fn)(void *data, const char *name, const char *value);
+
+/** Offer every option to @fn with @data first (NULL: none, the default). */
+void zc_session_set_option_handler(struct zc_session *s, zc_option_fn fn, void *data);
+
 /** Serve requests on one thread only (the -s option). */
 void zc_session_set_single_threaded(struct zc_session *s, int single);
 
