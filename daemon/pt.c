@@ -1189,9 +1189,43 @@ static int pt_setxattr(const struct zc_ctx *ctx, zc_ino_t ino, const char *name,
 	return (int)do_xattr(ctx, ino, PT_XATTR_SET, name, (void *)value, size, flags);
 }
 
+/*
+ * The backend's counters, as "name value" lines: the attribute
+ * PT_STATS_XATTR of the mount root, beside the library's user.zcfuse.stats.
+ */
+#define PT_STATS_XATTR "user.zcfuse.backend"
+
+static int format_stats(struct pt_fs *fs, char *buf, size_t size)
+{
+	struct pt_fs_stats st;
+	char text[512];
+	int n;
+
+	pt_fs_get_stats(fs, &st);
+	n = snprintf(text, sizeof(text),
+		     "inodes %llu\nfds %llu\nfds.idle %llu\nfds.idle_max %llu\n"
+		     "reopens %llu\nevictions %llu\nstale %llu\n"
+		     "opens %llu\nopens.max %llu\nopens.per_user %llu\n",
+		     (unsigned long long)st.table.inodes, (unsigned long long)st.table.fds,
+		     (unsigned long long)st.table.cached, (unsigned long long)fs->table.max_fds,
+		     (unsigned long long)st.table.reopens, (unsigned long long)st.table.evictions,
+		     (unsigned long long)st.table.stale, (unsigned long long)st.opens,
+		     (unsigned long long)st.opens_max, (unsigned long long)st.opens_per_user);
+	if (n < 0 || (size_t)n >= sizeof(text))
+		return -EIO;
+	if (size == 0)
+		return n;
+	if ((size_t)n > size)
+		return -ERANGE;
+	memcpy(buf, text, (size_t)n);
+	return n;
+}
+
 static int pt_getxattr(const struct zc_ctx *ctx, zc_ino_t ino, const char *name, void *buf,
 		       size_t size)
 {
+	if (ino == ZC_ROOT_INO && !strcmp(name, PT_STATS_XATTR))
+		return format_stats(ctx_fs(ctx), buf, size);
 	return (int)do_xattr(ctx, ino, PT_XATTR_GET, name, buf, size, 0);
 }
 

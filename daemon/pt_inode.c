@@ -29,9 +29,9 @@
 
 #include "pt.h"
 
-#define PT_BUCKETS_MIN	      1024
-#define PT_HANDLE_MAX	      128 /* MAX_HANDLE_SZ */
-#define PT_CLOSE_BATCH	      16
+#define PT_BUCKETS_MIN 1024
+#define PT_HANDLE_MAX  128 /* MAX_HANDLE_SZ */
+#define PT_CLOSE_BATCH 16
 /* Linux 6.12: name_to_handle_at() reports the 64-bit unique mount id. */
 #ifndef AT_HANDLE_MNT_ID_UNIQUE
 #define AT_HANDLE_MNT_ID_UNIQUE 0x001
@@ -261,7 +261,8 @@ static void maybe_grow(struct pt_table *t)
 			next = inode->next_by_id;
 			link_inode(t, inode);
 			if (!keyed)
-				t->by_key[slot_by_key(t, inode->dev, inode->ino)] = inode->next_by_key;
+				t->by_key[slot_by_key(t, inode->dev, inode->ino)] =
+				    inode->next_by_key;
 			inode->keyed = keyed;
 		}
 	}

@@ -39,6 +39,15 @@
 /* INIT flag 36: MAP_SHARED of a direct_io file is allowed (page cache for it). */
 #define ZC_FUSE_DIRECT_IO_ALLOW_MMAP ZC_INIT_FLAGS2(36)
 
+/* ---- No file handles of the mount (7.40) ---- */
+
+/*
+ * INIT flag 38: the server serves no LOOKUP of a forgotten node id, so the
+ * kernel offers no file handles of the mount (name_to_handle_at() fails
+ * with EOPNOTSUPP) instead of handles that stop working.
+ */
+#define ZC_FUSE_NO_EXPORT_SUPPORT ZC_INIT_FLAGS2(38)
+
 /* ---- Kernel passthrough (7.40) ---- */
 
 /* INIT flag 37: the server may open files in passthrough mode. */

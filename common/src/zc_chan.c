@@ -143,8 +143,13 @@ int zc_chan_init(struct zc_chan *c, struct zc_session *s, bool splice, size_t sp
 	c->max_workers = max_workers ? max_workers : 1;
 	c->splice_threshold = splice_threshold;
 	c->pipe_credit = ZC_PIPE_CREDIT;
-	/* cache=never and direct_io files can still be mapped shared. */
-	c->want_flags2 = ZC_FUSE_DIRECT_IO_ALLOW_MMAP;
+	/*
+	 * cache=never and direct_io files can still be mapped shared. Node
+	 * ids live only as long as the kernel's lookups of them, so handles
+	 * of the mount could not be opened once it forgot a node or after a
+	 * remount: none are offered.
+	 */
+	c->want_flags2 = ZC_FUSE_DIRECT_IO_ALLOW_MMAP | ZC_FUSE_NO_EXPORT_SUPPORT;
 	c->max_write = ZC_MAX_WRITE_PAGES * ZC_PAGE;
 	c->bufsize = c->max_write + ZC_PAGE;
 	if (splice) {
@@ -221,6 +226,8 @@ static bool chan_amend_init_reply(struct zc_chan *c, struct iovec *iov, int coun
 	/* The rings are sized for this reply's limits; without them, no ring. */
 	if (granted & ZC_FUSE_OVER_IO_URING)
 		granted &= ~zc_uring_init_reply(c);
+	if (granted & ZC_FUSE_NO_EXPORT_SUPPORT)
+		init->flags &= ~FUSE_EXPORT_SUPPORT;
 	if (granted) {
 		char *raw = iov[1].iov_base;
 		uint32_t flags2;

@@ -96,6 +96,11 @@ def env_mount_opts():
     return [o.strip() for o in raw.split(',') if o.strip()]
 
 
+def env_backend_opts():
+    raw = os.environ.get('ZCFUSE_BACKEND_OPTS', '')
+    return [o.strip() for o in raw.split(',') if o.strip()]
+
+
 def tmp_root():
     return os.path.realpath(os.environ.get('ZCFUSE_TEST_TMPDIR') or tempfile.gettempdir())
 
@@ -184,6 +189,12 @@ def drop_caches(what=3):
 def counters(mnt):
     """The daemon's counters (user.zcfuse.stats of the mount root) as a dict."""
     return parse_counters(os.getxattr(mnt, 'user.zcfuse.stats').decode())
+
+
+def backend_counters(mnt):
+    """The passthrough backend's counters (user.zcfuse.backend): inodes,
+    descriptors, reopens, open files."""
+    return parse_counters(os.getxattr(mnt, 'user.zcfuse.backend').decode())
 
 
 def counter_delta(after, before, name):
@@ -479,6 +490,10 @@ class Mount:
             raise ValueError('populate needs a SOURCE directory (zcfuse)')
         self.src = None
         self.opts = list(env_mount_opts() if opts is None else opts) + list(extra_opts)
+        # Options of the passthrough daemon alone, for every mount of a suite
+        # (ZCFUSE_BACKEND_OPTS, e.g. max_fds=64), also where a test sets opts.
+        if self.backend == 'zcfuse':
+            self.opts += [o for o in env_backend_opts() if o not in self.opts]
         self.args = list(args)
         self.populate = populate
         self.allowed_stderr = [re.compile(p) for p in allowed_stderr]

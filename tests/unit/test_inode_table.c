@@ -2,6 +2,10 @@
 /* The passthrough inode table: lookup counts, forget, references, growth. */
 #include <errno.h>
 #include <fcntl.h>
+#include <stdbool.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <sys/stat.h>
 #include <unistd.h>
 
 #include "pt.h"
@@ -128,10 +132,115 @@ static void test_growth_and_ids(void)
 	pt_table_fini(&t);
 }
 
+/* An O_PATH descriptor and the attributes of @dir/@name. */
+static int open_path(int dir, const char *name, struct stat *st)
+{
+	int fd = openat(dir, name, O_PATH | O_NOFOLLOW | O_CLOEXEC);
+
+	CHECK(fd >= 0);
+	CHECK_EQ(fstatat(fd, "", st, AT_EMPTY_PATH), 0);
+	return fd;
+}
+
+static void make_file(int dir, const char *name)
+{
+	int fd = openat(dir, name, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0644);
+
+	CHECK(fd >= 0);
+	close(fd);
+}
+
+/*
+ * Idle descriptors beyond the bound are closed and reopened from the
+ * handle on demand; an inode deleted or replaced meanwhile answers ESTALE,
+ * and a new inode that reuses its (dev, ino) is a new entry.
+ */
+static void test_bounded_descriptors(void)
+{
+	char tmpl[] = "/tmp/zcfuse-table-XXXXXX";
+	struct pt_inode *a, *b, *c, *again, *root;
+	struct stat st, st_root;
+	bool has_handles;
+	struct pt_table t;
+	zc_ino_t id_a;
+	int dir, fd;
+
+	CHECK(mkdtemp(tmpl));
+	dir = open(tmpl, O_PATH | O_DIRECTORY | O_CLOEXEC);
+	CHECK(dir >= 0);
+	make_file(dir, "a");
+	make_file(dir, "b");
+	make_file(dir, "c");
+	CHECK_EQ(pt_table_init(&t, 1), 0);
+	fd = open_path(dir, ".", &st_root);
+	CHECK_EQ(pt_table_set_root(&t, fd, &st_root), 0);
+	root = pt_table_get(&t, ZC_ROOT_INO);
+	CHECK(root);
+	has_handles = root->mnt != NULL;
+	pt_table_put(&t, root);
+	if (!has_handles) {
+		/* No usable handles here (no CAP_DAC_READ_SEARCH): nothing to bound. */
+		fprintf(stderr, "test_bounded_descriptors: no file handles, skipped\n");
+		pt_table_fini(&t);
+		close(dir);
+		return;
+	}
+
+	a = pt_table_add_lookup(&t, open_path(dir, "a", &st), &st);
+	b = pt_table_add_lookup(&t, open_path(dir, "b", &st), &st);
+	c = pt_table_add_lookup(&t, open_path(dir, "c", &st), &st);
+	CHECK(a && b && c);
+	/* One idle descriptor kept: the most recent (c); the root keeps its own. */
+	CHECK_EQ(a->fd, -1);
+	CHECK_EQ(b->fd, -1);
+	CHECK(c->fd >= 0);
+	CHECK_EQ(t.fds, 2);
+
+	/* Reopened on demand, the same file; an open file keeps its descriptor. */
+	again = pt_table_get(&t, a->id);
+	CHECK(again == a);
+	CHECK(a->fd >= 0);
+	CHECK_EQ(fstatat(a->fd, "", &st, AT_EMPTY_PATH), 0);
+	CHECK_EQ(st.st_ino, a->ino);
+	pt_table_open(&t, a);
+	pt_table_put(&t, a);
+	CHECK(a->fd >= 0);
+	pt_table_put(&t, pt_table_get(&t, b->id)); /* b is now the idle one */
+	CHECK(a->fd >= 0);
+	CHECK_EQ(c->fd, -1);
+	pt_table_close(&t, a->id);
+	CHECK(t.cached <= 1);
+	CHECK(t.reopens >= 2);
+
+	/* Deleted and made again under the same name: the old inode is stale. */
+	pt_table_put(&t, pt_table_get(&t, c->id)); /* a's descriptor goes */
+	CHECK_EQ(a->fd, -1);
+	id_a = a->id;
+	CHECK_EQ(unlinkat(dir, "a", 0), 0);
+	make_file(dir, "a");
+	errno = 0;
+	CHECK(pt_table_get(&t, id_a) == NULL);
+	CHECK_EQ(errno, ESTALE);
+	CHECK(t.stale >= 1);
+	/* The kernel still holds its lookup; a lookup of the new file is another inode. */
+	again = pt_table_add_lookup(&t, open_path(dir, "a", &st), &st);
+	CHECK(again && again->id != id_a);
+	pt_table_forget(&t, id_a, 1);
+	CHECK_EQ(pt_table_count(&t), 4);
+
+	pt_table_fini(&t);
+	unlinkat(dir, "a", 0);
+	unlinkat(dir, "b", 0);
+	unlinkat(dir, "c", 0);
+	close(dir);
+	CHECK_EQ(rmdir(tmpl), 0);
+}
+
 int main(void)
 {
 	test_lookup_counts();
 	test_unknown_and_root();
 	test_growth_and_ids();
+	test_bounded_descriptors();
 	return 0;
 }
