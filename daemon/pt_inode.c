@@ -129,6 +129,8 @@ static int handle_of(struct pt_table *t, int fd, union pt_handle_buf *buf, uint6
 	int r;
 
 	buf->fh.handle_bytes = PT_HANDLE_MAX;
+	/* Zeroed: valgrind takes the mount id for the 4-byte one. */
+	*ret_mnt = 0;
 	if (t->unique_mnt_id) {
 		r = name_to_handle_at(fd, "", &buf->fh, (int *)ret_mnt,
 				      AT_EMPTY_PATH | AT_HANDLE_MNT_ID_UNIQUE);
@@ -505,6 +507,7 @@ struct pt_inode *pt_table_get(struct pt_table *t, zc_ino_t id)
 {
 	struct pt_closing closing = { .n = 0 };
 	struct pt_inode *inode;
+	bool is_open = false;
 	int fd;
 
 	pthread_mutex_lock(&t->lock);
@@ -512,13 +515,15 @@ struct pt_inode *pt_table_get(struct pt_table *t, zc_ino_t id)
 	if (inode) {
 		inode->refs++;
 		lru_remove(t, inode);
+		is_open = inode->fd >= 0;
 	}
 	pthread_mutex_unlock(&t->lock);
 	if (!inode) {
 		errno = ESTALE;
 		return NULL;
 	}
-	if (inode->fd >= 0)
+	/* Open now, it stays open while the reference is held. */
+	if (is_open)
 		return inode;
 	/* Only inodes with a handle ever lose their descriptor. */
 	fd = reopen(inode);

@@ -116,7 +116,7 @@ NATIVE_SETTING = '-'
 class Workload:
     name: str
     group: str                  # workloads of one group share a plot
-    kind: str                   # 'fio' or 'meta'
+    kind: str                   # 'fio', 'meta', or 'tree' (one walk of TREE_FILES files)
     rw: str = ''
     bs: str = ''
     jobs: int = 1
@@ -128,13 +128,13 @@ class Workload:
 
     @property
     def unit(self):
-        if self.kind == 'meta':
+        if self.kind in ('meta', 'tree'):
             return 'ops/s'
         return 'IOPS' if self.bs == '4k' else 'MiB/s'
 
     @property
     def cpu_unit(self):
-        return 's/1k ops' if self.kind == 'meta' else 's/GiB'
+        return 's/1k ops' if self.kind in ('meta', 'tree') else 's/GiB'
 
 
 WORKLOADS = [
@@ -147,7 +147,13 @@ WORKLOADS = [
     Workload('randwrite-4k-1j', 'randwrite', 'fio', 'randwrite', '4k', 1, 'randw'),
     Workload('randwrite-4k-4j', 'randwrite', 'fio', 'randwrite', '4k', 4, 'randw'),
     Workload('metadata', 'metadata', 'meta'),
+    # A tree of TREE_FILES files, more than a daemon's open-file limit:
+    # lstat of every file, and find -type f, on a mount with cold caches.
+    Workload('tree-stat', 'tree', 'tree', 'stat'),
+    Workload('tree-find', 'tree', 'tree', 'find'),
 ]
+TREE_DIRS, TREE_FILES_PER_DIR = 200, 1000
+TREE_FILES = TREE_DIRS * TREE_FILES_PER_DIR
 WORKLOAD_BY_NAME = {w.name: w for w in WORKLOADS}
 SEQ_FILESETS = ('seqr', 'seqw')
 
@@ -482,6 +488,13 @@ class Bench:
             r = subprocess.run(cmd, capture_output=True, text=True, timeout=LAYOUT_TIMEOUT)
             if r.returncode:
                 raise RuntimeError('layout of %s failed: %s' % (fileset, r.stderr.strip()))
+        if any(w.kind == 'tree' for w in self.workloads):
+            flags = os.O_WRONLY | os.O_CREAT | os.O_CLOEXEC
+            for i in range(TREE_DIRS):
+                d = os.path.join(data, 'tree', 'd%03d' % i)
+                os.makedirs(d)
+                for j in range(TREE_FILES_PER_DIR):
+                    os.close(os.open(os.path.join(d, 'f%04d' % j), flags, 0o644))
         os.sync()
 
     def warmup(self, directory):
@@ -520,6 +533,25 @@ class Bench:
         m = {'io_bytes': d['io_bytes'], 'seconds': secs,
              'mib_s': d['bw_bytes'] / 2**20, 'iops': d['iops']}
         m['value'] = m['iops'] if w.unit == 'IOPS' else m['mib_s']
+        return m, None
+
+    def run_tree(self, w, directory):
+        """One walk of the tree, after the kernel dropped its dentries and
+        inodes (the mount's cold; a tmpfs backing keeps its own)."""
+        with open('/proc/sys/vm/drop_caches', 'w') as f:
+            f.write('2\n')
+        r = subprocess.run([sys.executable, os.path.join(HERE, 'meta.py'),
+                            os.path.join(directory, 'tree'), '--walk', w.rw,
+                            '--expect', str(TREE_FILES)],
+                           capture_output=True, text=True, timeout=LAYOUT_TIMEOUT)
+        if r.returncode != 0:
+            return None, 'tree walk failed: ' + (r.stderr.strip().splitlines() or ['?'])[-1]
+        try:
+            res = json.loads(r.stdout)
+        except ValueError:
+            return None, 'tree walk printed no result'
+        m = {'ops': res['ops'], 'seconds': res['seconds'], 'ops_s': res['ops'] / res['seconds']}
+        m['value'] = m['ops_s']
         return m, None
 
     def run_meta(self, directory, seconds):
@@ -582,6 +614,8 @@ class Bench:
 
         if w.kind == 'meta':
             m, why = self.run_meta(directory, self.args.runtime)
+        elif w.kind == 'tree':
+            m, why = self.run_tree(w, directory)
         else:
             m, why = self.run_fio(w, directory)
 
@@ -607,7 +641,7 @@ class Bench:
         row['steal'] = (steal1 - steal0) / (wall * ncpu)
         if cpu1 is not None:
             row['cpu_s'] = cpu1 - cpu0
-            per = m['ops'] / 1000.0 if w.kind == 'meta' else m['io_bytes'] / 2**30
+            per = m['ops'] / 1000.0 if w.kind in ('meta', 'tree') else m['io_bytes'] / 2**30
             row['cpu_per_unit'] = row['cpu_s'] / per
         if zc and c0 is not None:
             try:
@@ -779,7 +813,7 @@ def fmt_median(c):
 def fmt_cpu(c):
     if c.cpu is None:
         return ''
-    return fmt_num(c.cpu, 3 if c.workload.kind == 'meta' or c.cpu < 0.1 else 2)
+    return fmt_num(c.cpu, 3 if c.workload.kind in ('meta', 'tree') or c.cpu < 0.1 else 2)
 
 
 def machine_info(bench):

@@ -2,6 +2,7 @@
 """Metadata workload of the zcfuse benchmark.
 
 Usage: meta.py DIR [--seconds S] [--batch N]
+       meta.py DIR --walk stat|find [--expect N]
 
 In DIR (which must exist and be empty), repeat batches until S seconds have
 passed: create N small files (open O_CREAT|O_EXCL, write 64 bytes, close),
@@ -12,11 +13,16 @@ One operation is the create, stat, rename or unlink of one file, or one
 listing of the directory: a batch is 4 * N + 1 operations.  Prints one JSON
 line: {"ops": ..., "seconds": ..., "batches": ...}.  Exits 1 on any error
 (a wrong listing counts as one).
+
+With --walk, visit every file of the tree at DIR once instead (listing and
+lstat of each, or find -type f): one operation per file.
 """
 
 import argparse
 import json
 import os
+import stat
+import subprocess
 import sys
 import time
 
@@ -45,13 +51,51 @@ def run_batch(d, n):
     return 4 * n + 1
 
 
+def walk_tree(top, mode):
+    """Visit every file under top once: 'stat' lists each directory and
+    lstat()s each entry; 'find' runs find(1) -type f. Returns the count."""
+    if mode == 'find':
+        r = subprocess.run(['find', top, '-type', 'f'], capture_output=True)
+        if r.returncode != 0:
+            raise OSError('find: %s' % r.stderr.decode(errors='replace').strip()[-200:])
+        return r.stdout.count(b'\n')
+    n, dirs = 0, [top]
+    while dirs:
+        d = dirs.pop()
+        for name in os.listdir(d):
+            p = os.path.join(d, name)
+            st = os.lstat(p)
+            if stat.S_ISDIR(st.st_mode):
+                dirs.append(p)
+            else:
+                n += 1
+    return n
+
+
 def main():
     ap = argparse.ArgumentParser(description='metadata workload (create, stat, readdir, '
-                                 'rename, unlink of small files)')
+                                 'rename, unlink of small files), or one walk of a tree')
     ap.add_argument('dir')
     ap.add_argument('--seconds', type=float, default=2.0)
     ap.add_argument('--batch', type=int, default=1000)
+    ap.add_argument('--walk', choices=['stat', 'find'],
+                    help='walk the tree at DIR once instead (one operation per file)')
+    ap.add_argument('--expect', type=int, help='with --walk: the number of files')
     a = ap.parse_args()
+
+    if a.walk:
+        start = time.monotonic()
+        try:
+            n = walk_tree(a.dir, a.walk)
+        except OSError as e:
+            print('meta: %s' % e, file=sys.stderr)
+            return 1
+        elapsed = time.monotonic() - start
+        if a.expect is not None and n != a.expect:
+            print('meta: found %d files, expected %d' % (n, a.expect), file=sys.stderr)
+            return 1
+        print(json.dumps({'ops': n, 'seconds': elapsed, 'batches': 1}))
+        return 0
 
     ops = batches = 0
     start = time.monotonic()
