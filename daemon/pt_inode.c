@@ -435,6 +435,21 @@ struct pt_inode *pt_table_add_lookup(struct pt_table *t, int fd, const struct st
 	struct pt_mount *mnt;
 	struct pt_inode *inode;
 
+	/*
+	 * A known inode whose descriptor is open is this one: the descriptor
+	 * keeps its (dev, ino) from being reused. Only otherwise is the handle
+	 * needed, to tell it from a new inode with the same number.
+	 */
+	pthread_mutex_lock(&t->lock);
+	inode = find_by_key(t, st->st_dev, st->st_ino);
+	if (inode && inode->fd >= 0) {
+		inode->nlookup++;
+		pthread_mutex_unlock(&t->lock);
+		close(fd);
+		return inode;
+	}
+	pthread_mutex_unlock(&t->lock);
+
 	mnt = identify(t, fd, &handle);
 	pthread_mutex_lock(&t->lock);
 	inode = find_by_key(t, st->st_dev, st->st_ino);

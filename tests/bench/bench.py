@@ -69,6 +69,7 @@ class System:
                                 # example backend: 'blobstore', 'memfs'
     opts: list = field(default_factory=list)   # -o options added in every setting
     default: bool = True        # measured when --systems does not name the systems
+    binary: str = ''            # zcfuse: another build's daemon (--baseline-bin)
 
     @property
     def own_data(self):
@@ -293,7 +294,7 @@ class Daemon:
     def command(self):
         opts = self.system.opts + SETTING_OPTS[self.system.kind][self.setting]
         if self.system.kind == 'zcfuse':
-            cmd = [self.bench.zcfuse_bin, self.source, self.mnt, '-f']
+            cmd = [self.system.binary or self.bench.zcfuse_bin, self.source, self.mnt, '-f']
             return cmd + (['-o', ','.join(opts)] if opts else [])
         if self.system.kind == 'blobstore':
             cmd = [self.bench.example_bin('blobstore'), self.store, self.mnt, '-f']
@@ -1048,6 +1049,9 @@ def parse_args(argv):
     ap.add_argument('--backings', help='comma separated: tmpfs,disk')
     ap.add_argument('--reps', type=int, help='runs per cell')
     ap.add_argument('--runtime', type=float, help='seconds per run')
+    ap.add_argument('--baseline-bin', metavar='ZCFUSE',
+                    help='another build of the zcfuse daemon, measured beside this one in '
+                    'the same run as system zcfuse-baseline (splice, default options)')
     a = ap.parse_args(argv)
     a.profile = a.profile or 'full'
     prof = PROFILES[a.profile]
@@ -1067,6 +1071,11 @@ def parse_args(argv):
     a.workloads = [WORKLOAD_BY_NAME[n] for n in a.workloads]
     names = a.systems.split(',') if a.systems else [s.name for s in SYSTEMS if s.default]
     by_name = {s.name: s for s in SYSTEMS}
+    if a.baseline_bin:
+        by_name['zcfuse-baseline'] = System('zcfuse-baseline', 'zcfuse',
+                                            binary=os.path.abspath(a.baseline_bin))
+        if 'zcfuse-baseline' not in names:
+            names.append('zcfuse-baseline')
     for n in names:
         if n not in by_name:
             ap.error('unknown system %r' % n)
