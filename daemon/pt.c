@@ -200,12 +200,19 @@ static mode_t creation_mode(const struct zc_ctx *ctx, mode_t mode)
 	return mode;
 }
 
-/* An O_PATH descriptor of @name under @dir and its attributes; -errno. */
-static int open_name(struct pt_inode *dir, const char *name, struct stat *ret_st)
+/*
+ * An O_PATH descriptor of @name under @dir and its attributes; -errno. Out
+ * of descriptors, the inode table's idle ones go first: a lookup fails only
+ * when nothing is left to close.
+ */
+static int open_name(struct pt_fs *fs, struct pt_inode *dir, const char *name,
+		     struct stat *ret_st)
 {
 	int fd, r;
 
 	fd = openat(dir->fd, name, O_PATH | O_NOFOLLOW | O_CLOEXEC);
+	if (fd < 0 && (errno == EMFILE || errno == ENFILE) && pt_table_trim(&fs->table))
+		fd = openat(dir->fd, name, O_PATH | O_NOFOLLOW | O_CLOEXEC);
 	if (fd < 0)
 		return -errno;
 	r = stat_fd(fd, ret_st);
@@ -239,7 +246,7 @@ static int do_lookup(struct pt_fs *fs, struct pt_inode *dir, const char *name, s
 	struct stat st;
 	int fd;
 
-	fd = open_name(dir, name, &st);
+	fd = open_name(fs, dir, name, &st);
 	if (fd < 0)
 		return fd;
 	inode = add_entry(fs, fd, &st, ret);
@@ -268,7 +275,7 @@ static int pt_lookup(const struct zc_ctx *ctx, zc_ino_t parent, const char *name
 	/* The name is resolved as the caller; its handle is made as the daemon. */
 	r = creds_enter_unchecked(ctx, &creds);
 	if (r == 0) {
-		fd = open_name(dir, name, &st);
+		fd = open_name(fs, dir, name, &st);
 		creds_exit(&creds);
 		r = fd < 0 ? fd : 0;
 	}

@@ -99,6 +99,12 @@ void pt_table_forget(struct pt_table *t, zc_ino_t id, uint64_t nlookup);
 void pt_table_open(struct pt_table *t, struct pt_inode *inode);
 void pt_table_close(struct pt_table *t, zc_ino_t id);
 
+/*
+ * Close every idle descriptor (the process ran out of descriptors);
+ * returns how many were closed.
+ */
+unsigned int pt_table_trim(struct pt_table *t);
+
 /* Install the root: ino ZC_ROOT_INO, never forgotten, never closed. */
 int pt_table_set_root(struct pt_table *t, int fd, const struct stat *st);
 

@@ -200,8 +200,11 @@ out:
 	return m;
 }
 
-/* Open @inode again from its handle: an O_PATH descriptor, or -errno. */
-static int reopen(struct pt_inode *inode)
+/*
+ * Open @inode again from its handle: an O_PATH descriptor, or -errno. Out
+ * of descriptors, the idle ones go first.
+ */
+static int reopen(struct pt_table *t, struct pt_inode *inode)
 {
 	union pt_handle_buf buf;
 	struct stat st;
@@ -211,6 +214,8 @@ static int reopen(struct pt_inode *inode)
 	buf.fh.handle_type = inode->handle_type;
 	memcpy(buf.fh.f_handle, inode->handle, inode->handle_bytes);
 	fd = open_by_handle_at(inode->mnt->fd, &buf.fh, O_PATH | O_CLOEXEC);
+	if (fd < 0 && (errno == EMFILE || errno == ENFILE) && pt_table_trim(t))
+		fd = open_by_handle_at(inode->mnt->fd, &buf.fh, O_PATH | O_CLOEXEC);
 	if (fd < 0)
 		return errno == ENOENT || errno == ESTALE ? -ESTALE : -errno;
 	if (fstatat(fd, "", &st, AT_EMPTY_PATH | AT_SYMLINK_NOFOLLOW) < 0 ||
@@ -541,7 +546,7 @@ struct pt_inode *pt_table_get(struct pt_table *t, zc_ino_t id)
 	if (is_open)
 		return inode;
 	/* Only inodes with a handle ever lose their descriptor. */
-	fd = reopen(inode);
+	fd = reopen(t, inode);
 	pthread_mutex_lock(&t->lock);
 	if (fd >= 0) {
 		t->reopens++;
@@ -614,6 +619,30 @@ void pt_table_close(struct pt_table *t, zc_ino_t id)
 	}
 	pthread_mutex_unlock(&t->lock);
 	closing_run(&closing);
+}
+
+unsigned int pt_table_trim(struct pt_table *t)
+{
+	struct pt_closing closing = { .n = 0 };
+	unsigned int closed = 0, batch;
+
+	do {
+		pthread_mutex_lock(&t->lock);
+		while (t->cached && closing.n < PT_CLOSE_BATCH) {
+			struct pt_inode *old = lru_inode(t->lru.prev);
+
+			lru_remove(t, old);
+			closing_add(&closing, old->fd);
+			old->fd = -1;
+			t->fds--;
+			t->evictions++;
+		}
+		pthread_mutex_unlock(&t->lock);
+		batch = closing.n;
+		closed += batch;
+		closing_run(&closing);
+	} while (batch == PT_CLOSE_BATCH);
+	return closed;
 }
 
 size_t pt_table_count(struct pt_table *t)

@@ -5,6 +5,7 @@
 #include <stdbool.h>
 #include <stdio.h>
 #include <stdlib.h>
+#include <sys/resource.h>
 #include <sys/stat.h>
 #include <unistd.h>
 
@@ -227,6 +228,37 @@ static void test_bounded_descriptors(void)
 	CHECK(again && again->id != id_a);
 	pt_table_forget(&t, id_a, 1);
 	CHECK_EQ(pt_table_count(&t), 4);
+
+	/* Out of descriptors: a reopen closes the idle ones and goes on. */
+	{
+		struct pt_inode *d = pt_table_add_lookup(&t, open_path(dir, "b", &st), &st);
+		static int fillers[4096];
+		struct rlimit saved, none;
+		int i, n = 0, top;
+
+		CHECK(d);
+		pt_table_put(&t, pt_table_get(&t, again->id)); /* "a" idle, "b" closed */
+		CHECK(again->fd >= 0 && b->fd == -1);
+		/* Every descriptor number up to the idle one's taken, none above. */
+		top = again->fd;
+		CHECK(top < 4096);
+		for (i = 0; i < top; i++)
+			if (fcntl(i, F_GETFD) < 0)
+				fillers[n++] = dup2(top, i);
+		CHECK_EQ(getrlimit(RLIMIT_NOFILE, &saved), 0);
+		none = saved;
+		none.rlim_cur = (rlim_t)top + 1;
+		CHECK_EQ(setrlimit(RLIMIT_NOFILE, &none), 0);
+		CHECK(pt_table_get(&t, b->id) == b);
+		CHECK(b->fd >= 0);
+		CHECK_EQ(again->fd, -1);
+		CHECK_EQ(setrlimit(RLIMIT_NOFILE, &saved), 0);
+		for (i = 0; i < n; i++)
+			close(fillers[i]);
+		pt_table_put(&t, b);
+		CHECK_EQ(pt_table_trim(&t), 1);
+		CHECK_EQ(t.cached, 0);
+	}
 
 	pt_table_fini(&t);
 	unlinkat(dir, "a", 0);
