@@ -205,8 +205,7 @@ static mode_t creation_mode(const struct zc_ctx *ctx, mode_t mode)
  * of descriptors, the inode table's idle ones go first: a lookup fails only
  * when nothing is left to close.
  */
-static int open_name(struct pt_fs *fs, struct pt_inode *dir, const char *name,
-		     struct stat *ret_st)
+static int open_name(struct pt_fs *fs, struct pt_inode *dir, const char *name, struct stat *ret_st)
 {
 	int fd, r;
 
