@@ -16,6 +16,7 @@
 
 #include "fuse_kernel_ext.h"
 #include "zc_chan.h"
+#include "zc_util.h"
 #include "zc_iter.h"
 #include "zcfuse_i.h"
 
@@ -23,7 +24,6 @@
 #define FUSE_DEV_IOC_CLONE _IOR(229, 0, uint32_t)
 #endif
 
-#define ZC_PAGE 4096UL
 /*
  * The kernel's limit (fuse max_pages_limit) serves copy mode. With splice a
  * request takes 1 + max_pages pipe slots, so max_write is one page less than
@@ -88,49 +88,6 @@ bool zc_chan_request_kills_suidgid(void)
 static const char zc_zeros[ZC_PAGE * ZC_MAX_WRITE_PAGES + ZC_PAGE]
     __attribute__((aligned(ZC_PAGE)));
 
-ssize_t zc_read_small_file(const char *path, char *buf, size_t size)
-{
-	ssize_t n;
-	int fd;
-
-	fd = open(path, O_RDONLY | O_CLOEXEC);
-	if (fd < 0)
-		return -errno;
-	n = read(fd, buf, size - 1);
-	if (n < 0)
-		n = -errno;
-	close(fd);
-	if (n >= 0)
-		buf[n] = '\0';
-	return n;
-}
-
-bool zc_has_capability(int cap)
-{
-	struct __user_cap_header_struct hdr = { .version = _LINUX_CAPABILITY_VERSION_3 };
-	struct __user_cap_data_struct data[_LINUX_CAPABILITY_U32S_3];
-
-	if (syscall(SYS_capget, &hdr, data) < 0)
-		return false;
-	return data[cap / 32].effective & (1U << (cap % 32));
-}
-
-static int read_ulong_file(const char *path, unsigned long *ret)
-{
-	char buf[32], *end;
-	ssize_t n;
-
-	n = zc_read_small_file(path, buf, sizeof(buf));
-	if (n <= 0)
-		return n < 0 ? (int)n : -EIO;
-	errno = 0;
-	*ret = strtoul(buf, &end, 10);
-	/* The file ends in a newline: accept trailing white space only. */
-	if (errno || end == buf || (*end && *end != '\n'))
-		return -EINVAL;
-	return 0;
-}
-
 int zc_chan_init(struct zc_chan *c, struct zc_session *s, bool splice, size_t splice_threshold,
 		 unsigned int max_workers, bool clone_fd)
 {
@@ -154,7 +111,7 @@ int zc_chan_init(struct zc_chan *c, struct zc_session *s, bool splice, size_t sp
 	c->bufsize = c->max_write + ZC_PAGE;
 	if (splice) {
 		/* A request needs 1 + max_pages pipe slots: fit max_write to the pipe. */
-		if (read_ulong_file("/proc/sys/fs/pipe-max-size", &pipe_max) < 0)
+		if (zc_read_ulong_file("/proc/sys/fs/pipe-max-size", &pipe_max) < 0)
 			pipe_max = 64 * 1024;
 		if (pipe_max > ZC_PIPE_WANT)
 			pipe_max = ZC_PIPE_WANT;
@@ -179,7 +136,7 @@ void zc_chan_fini(struct zc_chan *c)
 {
 	zc_waiter_stop_all(c);
 	zc_uring_fini(c);
-	zc_pt_fini(c);
+	zc_backing_fini(c);
 	sem_destroy(&c->stop);
 	pthread_mutex_destroy(&c->lock);
 }
@@ -219,7 +176,7 @@ static bool chan_amend_init_reply(struct zc_chan *c, struct iovec *iov, int coun
 	granted = c->want_flags2 & c->kernel_flags2;
 	if ((granted & ZC_FUSE_PASSTHROUGH) && (init->flags & FUSE_WRITEBACK_CACHE)) {
 		granted &= ~ZC_FUSE_PASSTHROUGH;
-		c->pt_refused = ZC_PT_REFUSED_WRITEBACK;
+		c->backing_refused = ZC_BACKING_REFUSED_WRITEBACK;
 	}
 	if (iov[1].iov_len < ZC_INIT_OUT_MAX_STACK_DEPTH + 4)
 		granted = 0;
@@ -244,9 +201,9 @@ static bool chan_amend_init_reply(struct zc_chan *c, struct iovec *iov, int coun
 	}
 	c->flags2 = granted;
 	if ((c->want_flags2 & ZC_FUSE_PASSTHROUGH) && !(granted & ZC_FUSE_PASSTHROUGH) &&
-	    c->pt_refused == ZC_PT_REFUSED_NONE)
-		c->pt_refused = ZC_PT_REFUSED_KERNEL;
-	zc_pt_negotiated(c);
+	    c->backing_refused == ZC_BACKING_REFUSED_NONE)
+		c->backing_refused = ZC_BACKING_REFUSED_KERNEL;
+	zc_backing_negotiated(c);
 	return true;
 }
 
@@ -286,7 +243,7 @@ static ssize_t chan_io_writev(int fd, struct iovec *iov, int count, void *userda
 	if (zc_tls_dev_fd >= 0)
 		fd = zc_tls_dev_fd;
 	init = chan_amend_init_reply(&s->chan, iov, count);
-	zc_pt_amend_reply(iov, count);
+	zc_backing_amend_reply(iov, count);
 	n = chan_send(&s->chan, fd, iov, count);
 	if (init)
 		zc_uring_init_sent(&s->chan, n >= 0);
@@ -750,7 +707,7 @@ static void serve_tmpfile(struct zc_worker *w, const struct fuse_in_header *hdr,
 	if (send_reply(w, unique, 0, &out, (size_t)n) == -ENOENT)
 		zc_dispatch_tmpfile_undo(c->s, hdr, &out);
 	zc_tls_unique = 0;
-	zc_pt_reply_with(0);
+	zc_backing_reply_with(0);
 }
 
 /*
@@ -814,40 +771,6 @@ static bool request_malformed(const struct fuse_in_header *hdr, const char *arg,
 	return false;
 }
 
-uint64_t zc_now_usec(void)
-{
-	struct timespec ts;
-
-	clock_gettime(CLOCK_MONOTONIC, &ts);
-	return (uint64_t)ts.tv_sec * 1000000 + (uint64_t)ts.tv_nsec / 1000;
-}
-
-void zc_timespec_in(struct timespec *ts, clockid_t clock, unsigned int ms)
-{
-	clock_gettime(clock, ts);
-	ts->tv_sec += ms / 1000;
-	ts->tv_nsec += (long)(ms % 1000) * 1000000L;
-	if (ts->tv_nsec >= 1000000000L) {
-		ts->tv_sec++;
-		ts->tv_nsec -= 1000000000L;
-	}
-}
-
-void zc_stop_thread(pthread_t t)
-{
-	for (;;) {
-		struct timespec ts;
-
-		if (pthread_kill(t, ZC_STOP_SIGNAL) != 0) {
-			pthread_join(t, NULL);
-			break;
-		}
-		zc_timespec_in(&ts, CLOCK_REALTIME, 50);
-		if (pthread_timedjoin_np(t, NULL, &ts) == 0)
-			break;
-	}
-}
-
 static void maybe_spawn(struct zc_chan *c);
 
 /*
@@ -892,7 +815,7 @@ static void chan_serve(struct zc_worker *w, struct zc_iter *src, ssize_t n, uint
 		fuse_session_process_buf(c->s->se, &fbuf);
 		zc_tls_unique = 0;
 		zc_tls_kill_suidgid = false;
-		zc_pt_reply_with(0);
+		zc_backing_reply_with(0);
 	}
 	zc_stats_latency(&c->stats, zc_now_usec() - t0);
 	/* Every request but a large write uses up some of the credit. */

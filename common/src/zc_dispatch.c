@@ -582,9 +582,9 @@ static int passthrough_open(struct zc_session *s, zc_ino_t ino, const struct zc_
 
 	if (!s->opts.passthrough)
 		return 0;
-	id = zc_pt_open(&s->chan, ino, zf->backing_fd);
+	id = zc_backing_open(&s->chan, ino, zf->backing_fd);
 	if (id > 0)
-		zc_pt_reply_with(id);
+		zc_backing_reply_with(id);
 	return id < 0 ? id : 0;
 }
 
@@ -617,7 +617,7 @@ static void zc_open(fuse_req_t req, fuse_ino_t ino, struct fuse_file_info *fi)
 	if (fuse_reply_open(req, fi) == -ENOENT) {
 		/* The caller went away: the kernel will not release this open. */
 		if (s->opts.passthrough)
-			zc_pt_release(&s->chan, ino);
+			zc_backing_release(&s->chan, ino);
 		if (s->ops.release)
 			s->ops.release(&ctx, ino, zf.fh);
 	}
@@ -657,7 +657,7 @@ static void zc_create(fuse_req_t req, fuse_ino_t parent, const char *name, mode_
 	entry_param(s, &ze, &e);
 	if (fuse_reply_create(req, &e, fi) == -ENOENT) {
 		if (s->opts.passthrough)
-			zc_pt_release(&s->chan, ze.ino);
+			zc_backing_release(&s->chan, ze.ino);
 		if (s->ops.release)
 			s->ops.release(&ctx, ze.ino, zf.fh);
 		if (s->ops.forget)
@@ -777,7 +777,7 @@ void zc_dispatch_tmpfile_undo(struct zc_session *s, const struct fuse_in_header 
 
 	(void)hdr;
 	if (s->opts.passthrough)
-		zc_pt_release(&s->chan, out->entry.nodeid);
+		zc_backing_release(&s->chan, out->entry.nodeid);
 	if (s->ops.release)
 		s->ops.release(&ctx, out->entry.nodeid, out->open.fh);
 	if (s->ops.forget)
@@ -800,7 +800,7 @@ static void zc_release(fuse_req_t req, fuse_ino_t ino, struct fuse_file_info *fi
 
 	zc_chan_wait_reads(&s->chan, fi->fh);
 	if (s->opts.passthrough)
-		zc_pt_release(&s->chan, ino);
+		zc_backing_release(&s->chan, ino);
 	if (s->ops.release)
 		s->ops.release(&ctx, ino, fi->fh);
 	fuse_reply_err(req, 0);

@@ -563,7 +563,7 @@ static int session_prepare(struct zc_session *s)
 	}
 	s->chan_ready = true;
 	if (s->opts.passthrough) {
-		r = zc_pt_setup(&s->chan);
+		r = zc_backing_setup(&s->chan);
 		if (r < 0) {
 			zc_set_error(s, "cannot set up passthrough: %s", strerror(-r));
 			return r;

@@ -86,15 +86,15 @@ static void __attribute__((format(printf, 2, 3))) out_printf(struct out *o, cons
 	o->len += (size_t)n;
 }
 
-static const char *const pt_fallback_names[ZC_PT_FALLBACK_NR] = {
-	[ZC_PT_FALLBACK_KERNEL] = "kernel",
-	[ZC_PT_FALLBACK_WRITEBACK] = "writeback",
-	[ZC_PT_FALLBACK_NOT_PERMITTED] = "not_permitted",
-	[ZC_PT_FALLBACK_NO_BACKING] = "no_backing",
-	[ZC_PT_FALLBACK_STACK_DEPTH] = "stack_depth",
-	[ZC_PT_FALLBACK_MODE_CONFLICT] = "mode_conflict",
-	[ZC_PT_FALLBACK_SETID] = "setid",
-	[ZC_PT_FALLBACK_IOCTL] = "ioctl",
+static const char *const pt_fallback_names[ZC_BACKING_FALLBACK_NR] = {
+	[ZC_BACKING_FALLBACK_KERNEL] = "kernel",
+	[ZC_BACKING_FALLBACK_WRITEBACK] = "writeback",
+	[ZC_BACKING_FALLBACK_NOT_PERMITTED] = "not_permitted",
+	[ZC_BACKING_FALLBACK_NO_BACKING] = "no_backing",
+	[ZC_BACKING_FALLBACK_STACK_DEPTH] = "stack_depth",
+	[ZC_BACKING_FALLBACK_MODE_CONFLICT] = "mode_conflict",
+	[ZC_BACKING_FALLBACK_SETID] = "setid",
+	[ZC_BACKING_FALLBACK_IOCTL] = "ioctl",
 };
 
 static void format(const struct zc_stats *st, struct out *o)
@@ -119,7 +119,7 @@ static void format(const struct zc_stats *st, struct out *o)
 	out_printf(o, "passthrough.opens %llu\n", (unsigned long long)load(&st->pt_opens));
 	out_printf(o, "passthrough.backing_ids %llu\n",
 		   (unsigned long long)load(&st->pt_backing_ids));
-	for (i = 0; i < ZC_PT_FALLBACK_NR; i++)
+	for (i = 0; i < ZC_BACKING_FALLBACK_NR; i++)
 		out_printf(o, "passthrough.fallback.%s %llu\n", pt_fallback_names[i],
 			   (unsigned long long)load(&st->pt_fallbacks[i]));
 	out_printf(o, "transport.dev.requests %llu\n", (unsigned long long)load(&st->dev_requests));

@@ -31,15 +31,15 @@ enum zc_stat_fallback {
 
 /* Why an open of a regular file was not served by kernel passthrough. */
 enum zc_stat_pt_fallback {
-	ZC_PT_FALLBACK_KERNEL,	      /* the kernel did not offer passthrough at INIT */
-	ZC_PT_FALLBACK_WRITEBACK,     /* writeback caching was negotiated */
-	ZC_PT_FALLBACK_NOT_PERMITTED, /* no CAP_SYS_ADMIN, or the kernel said EPERM */
-	ZC_PT_FALLBACK_NO_BACKING,    /* the backend offered no backing file */
-	ZC_PT_FALLBACK_STACK_DEPTH,   /* the backing file system stacks too deep */
-	ZC_PT_FALLBACK_MODE_CONFLICT, /* the inode is open without passthrough */
-	ZC_PT_FALLBACK_SETID,	      /* setuid/setgid file: writes must clear the bits */
-	ZC_PT_FALLBACK_IOCTL,	      /* registering the backing file failed otherwise */
-	ZC_PT_FALLBACK_NR,
+	ZC_BACKING_FALLBACK_KERNEL,	   /* the kernel did not offer passthrough at INIT */
+	ZC_BACKING_FALLBACK_WRITEBACK,	   /* writeback caching was negotiated */
+	ZC_BACKING_FALLBACK_NOT_PERMITTED, /* no CAP_SYS_ADMIN, or the kernel said EPERM */
+	ZC_BACKING_FALLBACK_NO_BACKING,	   /* the backend offered no backing file */
+	ZC_BACKING_FALLBACK_STACK_DEPTH,   /* the backing file system stacks too deep */
+	ZC_BACKING_FALLBACK_MODE_CONFLICT, /* the inode is open without passthrough */
+	ZC_BACKING_FALLBACK_SETID,	   /* setuid/setgid file: writes must clear the bits */
+	ZC_BACKING_FALLBACK_IOCTL,	   /* registering the backing file failed otherwise */
+	ZC_BACKING_FALLBACK_NR,
 };
 
 #define ZC_STAT_OPCODES	    64
@@ -62,7 +62,7 @@ struct zc_stats {
 	/* Opens served by kernel passthrough, and those that were not, by cause. */
 	uint64_t pt_opens;
 	uint64_t pt_backing_ids; /* backing files registered with the kernel */
-	uint64_t pt_fallbacks[ZC_PT_FALLBACK_NR];
+	uint64_t pt_fallbacks[ZC_BACKING_FALLBACK_NR];
 	/* Requests by the way they came: read from /dev/fuse, or a ring entry. */
 	uint64_t dev_requests;
 	uint64_t uring_requests;

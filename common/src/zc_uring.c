@@ -50,14 +50,11 @@
 #include <unistd.h>
 
 #include "fuse_kernel_ext.h"
+#include "zc_watchdog.h"
 #include "zcfuse_i.h"
 
-#define ZC_URING_PARAM "/sys/module/fuse/parameters/enable_uring"
-
-#ifdef ZC_HAVE_LIBURING
 #include <liburing.h>
 
-#define ZC_PAGE 4096UL
 /* The smallest payload buffer the kernel accepts (FUSE_MIN_READ_BUFFER). */
 #define ZC_URING_MIN_PAYLOAD 8192UL
 
@@ -154,18 +151,8 @@ struct zc_uring_queue {
 	pthread_mutex_t work_lock;
 	bool pool_stop;
 	struct zc_uring_pool pool[ZC_URING_POOL];
-	/* The queue thread's id, for the watchdog. */
-	pid_t tid;
-	/* The watchdog's own view of the queue thread (watchdog thread only). */
-	struct zc_sched_view {
-		uint64_t run_ns, wait_ns, slices;
-	} seen;
-	bool have_seen;
-	bool seen_stuck;
-	bool promoted;
-	uint64_t promoted_until;
-	uint64_t last_demoted;
-	unsigned int hold_ms;
+	/* The queue thread as the watchdog sees it. */
+	struct zc_watched watched;
 };
 
 struct zc_uring {
@@ -184,42 +171,14 @@ struct zc_uring {
 	bool refused;
 	char why[256];
 	unsigned int registered;
-	/* Guards the queue threads' ids while the watchdog uses them. */
-	pthread_mutex_t tid_lock;
 	/* Lifts a queue thread starved at SCHED_IDLE to normal priority. */
-	pthread_t watchdog;
-	bool watchdog_started;
-	bool watchdog_stop;
-	pthread_mutex_t watchdog_lock;
-	pthread_cond_t watchdog_cond;
+	struct zc_watchdog watchdog;
 };
 
 /* The ring entry whose request this thread serves. */
 static __thread struct zc_uring_ent *zc_tls_ent;
 /* That entry was kept for a lock waiter: its reply comes later. */
 static __thread bool zc_tls_kept;
-
-#endif /* ZC_HAVE_LIBURING */
-
-/* Why the kernel will not serve FUSE over io_uring now, or NULL. */
-static const char *kernel_refusal(void)
-{
-	char val[8];
-	ssize_t r;
-
-	r = zc_read_small_file(ZC_URING_PARAM, val, sizeof(val));
-	if (r == -ENOENT)
-		return "this kernel has no FUSE over io_uring (no " ZC_URING_PARAM
-		       "; it needs Linux 6.14 or later built with CONFIG_FUSE_IO_URING)";
-	if (r < 0)
-		return "cannot read " ZC_URING_PARAM;
-	if (val[0] != 'Y' && val[0] != 'y' && val[0] != '1')
-		return "the kernel has it switched off: " ZC_URING_PARAM
-		       " is N (as root: echo Y > " ZC_URING_PARAM ")";
-	return NULL;
-}
-
-#ifdef ZC_HAVE_LIBURING
 
 /* Number of possible CPUs: the kernel keeps one queue for each. */
 static int possible_cpus(void)
@@ -307,25 +266,6 @@ static const char *ring_refusal(int r, char *buf, size_t size)
 }
 
 /*
- * Whether queue threads may go to SCHED_IDLE: only when the watchdog can
- * lift them back, which takes CAP_SYS_NICE or an RLIMIT_NICE that allows
- * the current nice value.
- */
-static bool can_leave_idle(void)
-{
-	struct rlimit rl;
-	int nice_now;
-
-	if (zc_has_capability(CAP_SYS_NICE))
-		return true;
-	errno = 0;
-	nice_now = getpriority(PRIO_PROCESS, 0);
-	if (errno || getrlimit(RLIMIT_NICE, &rl) < 0)
-		return false;
-	return rl.rlim_cur == RLIM_INFINITY || rl.rlim_cur >= (rlim_t)(20 - nice_now);
-}
-
-/*
  * A thread's ring and the eventfd that wakes it. Either failing (the kernel
  * refuses the ring, or descriptors run out: each possible CPU takes ten) is
  * -EOPNOTSUPP, with the reason in @why: the mount falls back to /dev/fuse.
@@ -372,7 +312,7 @@ int zc_uring_setup(struct zc_chan *c, const struct zc_uring_conf *conf, char *wh
 	unsigned int i, j;
 	int n, r;
 
-	reason = kernel_refusal();
+	reason = zc_uring_kernel_refusal();
 	if (!reason) {
 		n = possible_cpus();
 		if (n < 0) {
@@ -394,10 +334,10 @@ int zc_uring_setup(struct zc_chan *c, const struct zc_uring_conf *conf, char *wh
 		return -ENOMEM;
 	}
 	u->c = c;
-	pthread_mutex_init(&u->tid_lock, NULL);
+	zc_watchdog_init(&u->watchdog);
 	u->strict = conf->strict;
 	u->pin = conf->pin;
-	u->idle = conf->idle && can_leave_idle();
+	u->idle = conf->idle && zc_can_leave_idle();
 	if (conf->idle && !u->idle)
 		zc_notice(c->s, "io_uring: queue threads run at normal priority: SCHED_IDLE needs "
 				"CAP_SYS_NICE or an RLIMIT_NICE of 20 to be lifted when starved");
@@ -1048,195 +988,6 @@ static void pin_to_cpu(unsigned int cpu)
 	sched_setaffinity(0, sizeof(set), &set);
 }
 
-/*
- * A reply wakes the application while the queue thread still runs on the
- * application's CPU, so the scheduler moves the application to an idle CPU,
- * and its next request lands on that CPU's queue: every request then wakes a
- * halted CPU (measured: a stat() loop made 20 000 calls a second, and 41 000
- * with the application held on one CPU). A CPU whose only runnable threads
- * are SCHED_IDLE counts as idle in that choice, so at SCHED_IDLE the queue
- * thread leaves the application where it is. The queue thread then runs
- * when no other thread of its CPU wants to, which is when the application
- * waits for a reply. Off with -o nouring_idle.
- */
-static void run_at_idle_priority(void)
-{
-	struct sched_param param = { 0 };
-
-	sched_setscheduler(0, SCHED_IDLE, &param);
-}
-
-/*
- * SCHED_IDLE has a price: a queue thread runs only when no other thread of
- * its CPU wants to, so a busy program there starves it, and every request
- * sent from that CPU waits (measured: a stat() loop beside two busy loops
- * made 100 to 1 700 calls a second, against 37 000 to 45 000 at normal
- * priority). A watchdog looks at the queue threads' scheduler statistics
- * every 5 ms while requests flow (every 100 ms otherwise). A thread is
- * starved when it waited on its CPU's run queue 1 ms or more on average
- * each time it ran since the last look (served at SCHED_IDLE on an
- * otherwise idle machine, it waits microseconds), or when it wanted to run
- * at two looks in a row and did not run at all in between. A starved
- * thread runs at normal priority for a while: 1 s, doubled up to a minute
- * each time it is starved again within 10 s of going back.
- */
-#define ZC_WATCH_ACTIVE_MS   5
-#define ZC_WATCH_IDLE_MS     100
-#define ZC_WATCH_WAIT_NS     1000000ULL
-#define ZC_WATCH_HOLD_MIN_MS 1000U
-#define ZC_WATCH_HOLD_MAX_MS 60000U
-#define ZC_WATCH_AGAIN_MS    10000
-
-/* Whether thread @tid of this process is runnable (state R). */
-static bool thread_runnable(pid_t tid)
-{
-	char path[64], buf[512], *p;
-
-	snprintf(path, sizeof(path), "/proc/self/task/%d/stat", (int)tid);
-	if (zc_read_small_file(path, buf, sizeof(buf)) <= 0)
-		return false;
-	/* "tid (name) S ...": the name may hold anything, the state follows its last ')'. */
-	p = strrchr(buf, ')');
-	return p && p[1] == ' ' && p[2] == 'R';
-}
-
-/* Time on the CPU, time waiting for it, and times run, of thread @tid of this process. */
-static int read_sched_view(pid_t tid, struct zc_sched_view *v)
-{
-	char path[64], buf[128];
-	unsigned long long run, wait, slices;
-
-	snprintf(path, sizeof(path), "/proc/self/task/%d/schedstat", (int)tid);
-	if (zc_read_small_file(path, buf, sizeof(buf)) <= 0)
-		return -EIO;
-	if (sscanf(buf, "%llu %llu %llu", &run, &wait, &slices) != 3)
-		return -EINVAL;
-	v->run_ns = run;
-	v->wait_ns = wait;
-	v->slices = slices;
-	return 0;
-}
-
-static int set_policy(pid_t tid, int policy)
-{
-	struct sched_param param = { 0 };
-
-	return sched_setscheduler(tid, policy, &param) < 0 ? -errno : 0;
-}
-
-/* One look at a queue thread, with tid_lock held; returns whether it looked stuck. */
-static bool watch_queue(struct zc_uring *u, struct zc_uring_queue *q, uint64_t now)
-{
-	pid_t tid = q->tid;
-	struct zc_sched_view v;
-	uint64_t slices;
-	bool stuck, starved;
-
-	if (!tid || read_sched_view(tid, &v) < 0)
-		return false;
-	if (q->promoted) {
-		if (now >= q->promoted_until && set_policy(tid, SCHED_IDLE) == 0) {
-			q->promoted = false;
-			q->last_demoted = now;
-			q->have_seen = false;
-		}
-		return false;
-	}
-	if (!q->have_seen) {
-		q->seen = v;
-		q->have_seen = true;
-		q->seen_stuck = false;
-		return false;
-	}
-	slices = v.slices - q->seen.slices;
-	starved = slices && (v.wait_ns - q->seen.wait_ns) / slices >= ZC_WATCH_WAIT_NS;
-	stuck = v.run_ns == q->seen.run_ns && thread_runnable(tid);
-	if (starved || (stuck && q->seen_stuck)) {
-		bool again = q->last_demoted && now - q->last_demoted < ZC_WATCH_AGAIN_MS;
-
-		q->hold_ms = again ? q->hold_ms * 2 : ZC_WATCH_HOLD_MIN_MS;
-		if (q->hold_ms > ZC_WATCH_HOLD_MAX_MS)
-			q->hold_ms = ZC_WATCH_HOLD_MAX_MS;
-		if (set_policy(tid, SCHED_OTHER) == 0) {
-			q->promoted = true;
-			q->promoted_until = now + q->hold_ms;
-			zc_stat_add(&u->c->stats.uring_promotions, 1);
-		}
-		q->have_seen = false;
-		return false;
-	}
-	q->seen = v;
-	q->seen_stuck = stuck;
-	return stuck;
-}
-
-static void *watchdog_main(void *arg)
-{
-	struct zc_uring *u = arg;
-	uint64_t seen_requests = 0, requests;
-	bool look_soon = false;
-	unsigned int i;
-
-	pthread_setname_np(pthread_self(), "zcfuse-watch");
-	pthread_mutex_lock(&u->watchdog_lock);
-	while (!u->watchdog_stop) {
-		unsigned int wait_ms;
-		struct timespec ts;
-
-		requests = __atomic_load_n(&u->c->stats.uring_requests, __ATOMIC_RELAXED);
-		wait_ms =
-		    look_soon || requests != seen_requests ? ZC_WATCH_ACTIVE_MS : ZC_WATCH_IDLE_MS;
-		seen_requests = requests;
-		zc_timespec_in(&ts, CLOCK_MONOTONIC, wait_ms);
-		pthread_cond_timedwait(&u->watchdog_cond, &u->watchdog_lock, &ts);
-		if (u->watchdog_stop)
-			break;
-		pthread_mutex_unlock(&u->watchdog_lock);
-		look_soon = false;
-		pthread_mutex_lock(&u->tid_lock);
-		for (i = 0; i < u->nr_queues; i++) {
-			look_soon |= watch_queue(u, &u->queues[i], zc_now_usec() / 1000);
-			look_soon |= u->queues[i].promoted;
-		}
-		pthread_mutex_unlock(&u->tid_lock);
-		pthread_mutex_lock(&u->watchdog_lock);
-	}
-	pthread_mutex_unlock(&u->watchdog_lock);
-	return NULL;
-}
-
-static void watchdog_start(struct zc_uring *u)
-{
-	pthread_condattr_t attr;
-
-	pthread_condattr_init(&attr);
-	pthread_condattr_setclock(&attr, CLOCK_MONOTONIC);
-	pthread_cond_init(&u->watchdog_cond, &attr);
-	pthread_condattr_destroy(&attr);
-	pthread_mutex_init(&u->watchdog_lock, NULL);
-	u->watchdog_started = pthread_create(&u->watchdog, NULL, watchdog_main, u) == 0;
-	if (!u->watchdog_started) {
-		/* Without it, a starved queue thread would stay starved. */
-		u->idle = false;
-		pthread_cond_destroy(&u->watchdog_cond);
-		pthread_mutex_destroy(&u->watchdog_lock);
-	}
-}
-
-static void watchdog_stop(struct zc_uring *u)
-{
-	if (!u->watchdog_started)
-		return;
-	pthread_mutex_lock(&u->watchdog_lock);
-	u->watchdog_stop = true;
-	pthread_cond_signal(&u->watchdog_cond);
-	pthread_mutex_unlock(&u->watchdog_lock);
-	pthread_join(u->watchdog, NULL);
-	u->watchdog_started = false;
-	pthread_cond_destroy(&u->watchdog_cond);
-	pthread_mutex_destroy(&u->watchdog_lock);
-}
-
 static void *queue_main(void *arg)
 {
 	struct zc_uring_queue *q = arg;
@@ -1256,11 +1007,9 @@ static void *queue_main(void *arg)
 	pthread_setname_np(pthread_self(), name);
 	if (u->pin)
 		pin_to_cpu(q->qid);
-	pthread_mutex_lock(&u->tid_lock);
-	q->tid = (pid_t)syscall(SYS_gettid);
-	pthread_mutex_unlock(&u->tid_lock);
+	zc_watchdog_set_thread(&u->watchdog, &q->watched, (pid_t)syscall(SYS_gettid));
 	if (u->idle)
-		run_at_idle_priority();
+		zc_run_at_idle_priority();
 	ring_arm_efd(&q->ring, q->efd, &q->efd_count, q);
 	for (i = 0; i < u->depth; i++)
 		ent_cmd(&q->ring, &q->ents[i], ZC_FUSE_IO_URING_CMD_REGISTER);
@@ -1291,9 +1040,7 @@ static void *queue_main(void *arg)
 		q->nr_ready = 0;
 	}
 	/* Before the id can go to another thread: the watchdog must not touch it. */
-	pthread_mutex_lock(&u->tid_lock);
-	q->tid = 0;
-	pthread_mutex_unlock(&u->tid_lock);
+	zc_watchdog_set_thread(&u->watchdog, &q->watched, 0);
 	return NULL;
 }
 
@@ -1321,7 +1068,7 @@ void zc_uring_init_sent(struct zc_chan *c, bool sent)
 	if (!u)
 		return;
 	if (!(c->flags2 & ZC_FUSE_OVER_IO_URING)) {
-		const char *reason = kernel_refusal();
+		const char *reason = zc_uring_kernel_refusal();
 
 		if (u->refused)
 			return;
@@ -1357,8 +1104,11 @@ void zc_uring_init_sent(struct zc_chan *c, bool sent)
 	sigfillset(&all);
 	sigdelset(&all, ZC_STOP_SIGNAL);
 	pthread_sigmask(SIG_SETMASK, &all, &old);
-	if (u->idle)
-		watchdog_start(u);
+	for (i = 0; u->idle && i < u->nr_queues; i++)
+		zc_watchdog_add(&u->watchdog, &u->queues[i].watched);
+	if (u->idle && zc_watchdog_start(&u->watchdog, &c->stats.uring_requests,
+					 &c->stats.uring_promotions) < 0)
+		u->idle = false; /* without it, a starved queue thread would stay starved */
 	for (i = 0; i < u->nr_queues; i++) {
 		struct zc_uring_queue *q = &u->queues[i];
 
@@ -1386,7 +1136,7 @@ void zc_uring_stop(struct zc_chan *c)
 	if (!u)
 		return;
 	/* First: it must not touch a queue thread's id once the thread is gone. */
-	watchdog_stop(u);
+	zc_watchdog_stop(&u->watchdog);
 	for (i = 0; i < u->nr_queues; i++) {
 		struct zc_uring_queue *q = &u->queues[i];
 
@@ -1445,7 +1195,7 @@ void zc_uring_fini(struct zc_chan *c)
 		free(q->ents);
 		free(q->ready);
 	}
-	pthread_mutex_destroy(&u->tid_lock);
+	zc_watchdog_fini(&u->watchdog);
 	free(u->queues);
 	free(u);
 	c->uring = NULL;
@@ -1457,60 +1207,3 @@ const char *zc_uring_refusal(const struct zc_chan *c)
 
 	return u && __atomic_load_n(&u->refused, __ATOMIC_ACQUIRE) ? u->why : NULL;
 }
-
-#else /* !ZC_HAVE_LIBURING */
-
-int zc_uring_setup(struct zc_chan *c, const struct zc_uring_conf *conf, char *why, size_t why_size)
-{
-	const char *reason = kernel_refusal();
-
-	snprintf(why, why_size, "%s", reason ? reason : "zcfuse was built without liburing");
-	return -EOPNOTSUPP;
-}
-
-uint32_t zc_uring_init_reply(struct zc_chan *c)
-{
-	return ZC_FUSE_OVER_IO_URING;
-}
-
-void zc_uring_init_sent(struct zc_chan *c, bool sent)
-{
-}
-
-bool zc_uring_reply(struct zc_chan *c, const struct iovec *iov, int count, ssize_t *ret)
-{
-	return false;
-}
-
-void zc_uring_stop(struct zc_chan *c)
-{
-}
-
-int zc_uring_keep(void **ret_ent)
-{
-	*ret_ent = NULL;
-	return 0;
-}
-
-void zc_uring_unkeep(void *ent)
-{
-}
-
-void zc_uring_adopt(void *ent)
-{
-}
-
-void zc_uring_give_back(void *ent)
-{
-}
-
-void zc_uring_fini(struct zc_chan *c)
-{
-}
-
-const char *zc_uring_refusal(const struct zc_chan *c)
-{
-	return NULL;
-}
-
-#endif /* ZC_HAVE_LIBURING */

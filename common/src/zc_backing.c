@@ -21,16 +21,16 @@
 #include "fuse_kernel_ext.h"
 #include "zcfuse_i.h"
 
-struct zc_pt_node {
+struct zc_backing_node {
 	uint64_t ino;
 	int32_t backing_id; /* 0: this inode's opens are not in passthrough */
 	uint32_t opens;
-	struct zc_pt_node *next;
+	struct zc_backing_node *next;
 };
 
-struct zc_pt_table {
+struct zc_backing_table {
 	pthread_mutex_t lock;
-	struct zc_pt_node **buckets;
+	struct zc_backing_node **buckets;
 	size_t nr_buckets;
 	size_t count;
 };
@@ -41,13 +41,13 @@ static __thread struct {
 	int32_t backing_id;
 } zc_tls_pt_reply;
 
-int zc_pt_setup(struct zc_chan *c)
+int zc_backing_setup(struct zc_chan *c)
 {
-	struct zc_pt_table *t;
+	struct zc_backing_table *t;
 
-	c->pt_wanted = true;
+	c->backing_wanted = true;
 	if (!zc_has_capability(CAP_SYS_ADMIN)) {
-		c->pt_refused = ZC_PT_REFUSED_PERMISSION;
+		c->backing_refused = ZC_BACKING_REFUSED_PERMISSION;
 		return 0;
 	}
 	t = calloc(1, sizeof(*t));
@@ -60,15 +60,15 @@ int zc_pt_setup(struct zc_chan *c)
 		return -ENOMEM;
 	}
 	pthread_mutex_init(&t->lock, NULL);
-	c->pt = t;
+	c->backing = t;
 	c->want_flags2 |= ZC_FUSE_PASSTHROUGH;
 	return 0;
 }
 
-void zc_pt_fini(struct zc_chan *c)
+void zc_backing_fini(struct zc_chan *c)
 {
-	struct zc_pt_table *t = c->pt;
-	struct zc_pt_node *n, *next;
+	struct zc_backing_table *t = c->backing;
+	struct zc_backing_node *n, *next;
 	size_t i;
 
 	if (!t)
@@ -82,47 +82,47 @@ void zc_pt_fini(struct zc_chan *c)
 	pthread_mutex_destroy(&t->lock);
 	free(t->buckets);
 	free(t);
-	c->pt = NULL;
+	c->backing = NULL;
 }
 
-static const char *refused_reason(enum zc_pt_refused why)
+static const char *refused_reason(enum zc_backing_refused why)
 {
 	switch (why) {
-	case ZC_PT_REFUSED_PERMISSION:
+	case ZC_BACKING_REFUSED_PERMISSION:
 		return "the daemon lacks CAP_SYS_ADMIN, which registering backing files needs";
-	case ZC_PT_REFUSED_WRITEBACK:
+	case ZC_BACKING_REFUSED_WRITEBACK:
 		return "writeback caching is on, and the kernel allows passthrough only without it";
-	case ZC_PT_REFUSED_KERNEL:
+	case ZC_BACKING_REFUSED_KERNEL:
 		return "the kernel did not offer it (Linux 6.9 or later with "
 		       "CONFIG_FUSE_PASSTHROUGH is needed)";
-	case ZC_PT_REFUSED_NONE:
+	case ZC_BACKING_REFUSED_NONE:
 		break;
 	}
 	return "unknown";
 }
 
-void zc_pt_negotiated(struct zc_chan *c)
+void zc_backing_negotiated(struct zc_chan *c)
 {
-	if (c->pt_wanted && !(c->flags2 & ZC_FUSE_PASSTHROUGH))
+	if (c->backing_wanted && !(c->flags2 & ZC_FUSE_PASSTHROUGH))
 		zc_notice(c->s, "passthrough is off for this mount: %s; files use the %s path",
-			  refused_reason(c->pt_refused), c->splice ? "splice" : "copy");
+			  refused_reason(c->backing_refused), c->splice ? "splice" : "copy");
 }
 
-static enum zc_stat_pt_fallback refused_cause(enum zc_pt_refused why)
+static enum zc_stat_pt_fallback refused_cause(enum zc_backing_refused why)
 {
 	switch (why) {
-	case ZC_PT_REFUSED_PERMISSION:
-		return ZC_PT_FALLBACK_NOT_PERMITTED;
-	case ZC_PT_REFUSED_WRITEBACK:
-		return ZC_PT_FALLBACK_WRITEBACK;
+	case ZC_BACKING_REFUSED_PERMISSION:
+		return ZC_BACKING_FALLBACK_NOT_PERMITTED;
+	case ZC_BACKING_REFUSED_WRITEBACK:
+		return ZC_BACKING_FALLBACK_WRITEBACK;
 	default:
-		return ZC_PT_FALLBACK_KERNEL;
+		return ZC_BACKING_FALLBACK_KERNEL;
 	}
 }
 
-static struct zc_pt_node **pt_slot(struct zc_pt_table *t, uint64_t ino)
+static struct zc_backing_node **backing_slot(struct zc_backing_table *t, uint64_t ino)
 {
-	struct zc_pt_node **p =
+	struct zc_backing_node **p =
 	    &t->buckets[(ino * 0x9E3779B97F4A7C15ULL) >> 40 & (t->nr_buckets - 1)];
 
 	while (*p && (*p)->ino != ino)
@@ -130,9 +130,9 @@ static struct zc_pt_node **pt_slot(struct zc_pt_table *t, uint64_t ino)
 	return p;
 }
 
-static void pt_grow(struct zc_pt_table *t)
+static void backing_grow(struct zc_backing_table *t)
 {
-	struct zc_pt_node **old = t->buckets, *n, *next;
+	struct zc_backing_node **old = t->buckets, *n, *next;
 	size_t old_nr = t->nr_buckets, i;
 
 	t->buckets = calloc(old_nr * 2, sizeof(*t->buckets));
@@ -143,7 +143,7 @@ static void pt_grow(struct zc_pt_table *t)
 	t->nr_buckets = old_nr * 2;
 	for (i = 0; i < old_nr; i++) {
 		for (n = old[i]; n; n = next) {
-			struct zc_pt_node **slot = pt_slot(t, n->ino);
+			struct zc_backing_node **slot = backing_slot(t, n->ino);
 
 			next = n->next;
 			n->next = NULL;
@@ -165,20 +165,22 @@ static int backing_open(struct zc_chan *c, int fd)
 /* Say once per cause why files of this mount are not passed through. */
 static void warn_once(struct zc_chan *c, enum zc_stat_pt_fallback cause, int err)
 {
-	static const char *const what[ZC_PT_FALLBACK_NR] = {
-		[ZC_PT_FALLBACK_NOT_PERMITTED] = "the kernel refused to register a backing file",
-		[ZC_PT_FALLBACK_STACK_DEPTH] = "a backing file lives on a stacked file system "
-					       "(overlayfs, FUSE) too deep to pass through",
-		[ZC_PT_FALLBACK_IOCTL] = "registering a backing file failed",
-		[ZC_PT_FALLBACK_NO_BACKING] = "the backend offers no backing file for some files",
-		[ZC_PT_FALLBACK_SETID] = "setuid and setgid files are served by the daemon, "
-					 "which clears those bits on write",
-		[ZC_PT_FALLBACK_MODE_CONFLICT] = "a file was opened again while open without "
-						 "passthrough",
+	static const char *const what[ZC_BACKING_FALLBACK_NR] = {
+		[ZC_BACKING_FALLBACK_NOT_PERMITTED] =
+		    "the kernel refused to register a backing file",
+		[ZC_BACKING_FALLBACK_STACK_DEPTH] = "a backing file lives on a stacked file system "
+						    "(overlayfs, FUSE) too deep to pass through",
+		[ZC_BACKING_FALLBACK_IOCTL] = "registering a backing file failed",
+		[ZC_BACKING_FALLBACK_NO_BACKING] =
+		    "the backend offers no backing file for some files",
+		[ZC_BACKING_FALLBACK_SETID] = "setuid and setgid files are served by the daemon, "
+					      "which clears those bits on write",
+		[ZC_BACKING_FALLBACK_MODE_CONFLICT] = "a file was opened again while open without "
+						      "passthrough",
 	};
 
 	zc_stat_add(&c->stats.pt_fallbacks[cause], 1);
-	if (!what[cause] || __atomic_exchange_n(&c->pt_warned[cause], true, __ATOMIC_RELAXED))
+	if (!what[cause] || __atomic_exchange_n(&c->backing_warned[cause], true, __ATOMIC_RELAXED))
 		return;
 	if (err)
 		zc_notice(c->s, "passthrough: %s (%s); such files use the %s path", what[cause],
@@ -188,35 +190,35 @@ static void warn_once(struct zc_chan *c, enum zc_stat_pt_fallback cause, int err
 			  c->splice ? "splice" : "copy");
 }
 
-int32_t zc_pt_open(struct zc_chan *c, uint64_t ino, int backing_fd)
+int32_t zc_backing_open(struct zc_chan *c, uint64_t ino, int backing_fd)
 {
-	struct zc_pt_table *t = c->pt;
+	struct zc_backing_table *t = c->backing;
 	enum zc_stat_pt_fallback cause;
-	struct zc_pt_node **slot, *n;
+	struct zc_backing_node **slot, *n;
 	struct stat st;
 	int32_t id = 0;
 	int r;
 
-	if (!c->pt_wanted)
+	if (!c->backing_wanted)
 		return 0;
 	if (!(c->flags2 & ZC_FUSE_PASSTHROUGH) || !t) {
-		zc_stat_add(&c->stats.pt_fallbacks[refused_cause(c->pt_refused)], 1);
+		zc_stat_add(&c->stats.pt_fallbacks[refused_cause(c->backing_refused)], 1);
 		return 0;
 	}
 	pthread_mutex_lock(&t->lock);
-	slot = pt_slot(t, ino);
+	slot = backing_slot(t, ino);
 	n = *slot;
 	if (!n) {
 		n = calloc(1, sizeof(*n));
 		if (!n) {
 			pthread_mutex_unlock(&t->lock);
-			zc_stat_add(&c->stats.pt_fallbacks[ZC_PT_FALLBACK_IOCTL], 1);
+			zc_stat_add(&c->stats.pt_fallbacks[ZC_BACKING_FALLBACK_IOCTL], 1);
 			return -ENOMEM;
 		}
 		n->ino = ino;
 		*slot = n;
 		if (++t->count > t->nr_buckets)
-			pt_grow(t);
+			backing_grow(t);
 	}
 	n->opens++;
 	if (n->backing_id > 0) {
@@ -225,7 +227,7 @@ int32_t zc_pt_open(struct zc_chan *c, uint64_t ino, int backing_fd)
 	}
 	/* The open's own reasons first, then a conflict with the inode's other opens. */
 	if (backing_fd < 0 || fstat(backing_fd, &st) < 0 || !S_ISREG(st.st_mode)) {
-		cause = ZC_PT_FALLBACK_NO_BACKING;
+		cause = ZC_BACKING_FALLBACK_NO_BACKING;
 		goto fallback;
 	}
 	/*
@@ -235,7 +237,7 @@ int32_t zc_pt_open(struct zc_chan *c, uint64_t ino, int backing_fd)
 	 * daemon clears them.
 	 */
 	if (st.st_mode & (S_ISUID | S_ISGID)) {
-		cause = ZC_PT_FALLBACK_SETID;
+		cause = ZC_BACKING_FALLBACK_SETID;
 		goto fallback;
 	}
 	/*
@@ -245,7 +247,7 @@ int32_t zc_pt_open(struct zc_chan *c, uint64_t ino, int backing_fd)
 	 * daemon cannot tell, and this open takes the pipe path all the same.
 	 */
 	if (n->opens > 1) {
-		cause = ZC_PT_FALLBACK_MODE_CONFLICT;
+		cause = ZC_BACKING_FALLBACK_MODE_CONFLICT;
 		goto fallback;
 	}
 	r = backing_open(c, backing_fd);
@@ -254,9 +256,9 @@ int32_t zc_pt_open(struct zc_chan *c, uint64_t ino, int backing_fd)
 		zc_stat_add(&c->stats.pt_backing_ids, 1);
 		goto out;
 	}
-	cause = r == -EPERM   ? ZC_PT_FALLBACK_NOT_PERMITTED
-		: r == -ELOOP ? ZC_PT_FALLBACK_STACK_DEPTH
-			      : ZC_PT_FALLBACK_IOCTL;
+	cause = r == -EPERM   ? ZC_BACKING_FALLBACK_NOT_PERMITTED
+		: r == -ELOOP ? ZC_BACKING_FALLBACK_STACK_DEPTH
+			      : ZC_BACKING_FALLBACK_IOCTL;
 	pthread_mutex_unlock(&t->lock);
 	warn_once(c, cause, r ? r : -EIO);
 	return 0;
@@ -270,16 +272,16 @@ out:
 	return id;
 }
 
-void zc_pt_release(struct zc_chan *c, uint64_t ino)
+void zc_backing_release(struct zc_chan *c, uint64_t ino)
 {
-	struct zc_pt_table *t = c->pt;
-	struct zc_pt_node **slot, *n;
+	struct zc_backing_table *t = c->backing;
+	struct zc_backing_node **slot, *n;
 	uint32_t id;
 
 	if (!t || !(c->flags2 & ZC_FUSE_PASSTHROUGH))
 		return;
 	pthread_mutex_lock(&t->lock);
-	slot = pt_slot(t, ino);
+	slot = backing_slot(t, ino);
 	n = *slot;
 	if (!n || --n->opens) {
 		pthread_mutex_unlock(&t->lock);
@@ -296,13 +298,13 @@ void zc_pt_release(struct zc_chan *c, uint64_t ino)
 	free(n);
 }
 
-void zc_pt_reply_with(int32_t backing_id)
+void zc_backing_reply_with(int32_t backing_id)
 {
 	zc_tls_pt_reply.unique = zc_chan_current_unique();
 	zc_tls_pt_reply.backing_id = backing_id;
 }
 
-void zc_pt_amend_reply(struct iovec *iov, int count)
+void zc_backing_amend_reply(struct iovec *iov, int count)
 {
 	struct fuse_out_header *out = iov[0].iov_base;
 	struct zc_fuse_open_out *open_out;
