@@ -13,7 +13,7 @@
  * reads the reason for a failure with zc_session_error().
  *
  * Build against it with: cc ... $(pkg-config --cflags --libs zcfuse)
- * examples/memfs.c and examples/blobstore.c are complete backends.
+ * examples/memfs.c and examples/blobstore/ are complete backends.
  */
 #ifndef ZCFUSE_H
 #define ZCFUSE_H
