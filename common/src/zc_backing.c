@@ -19,6 +19,9 @@
 #include <unistd.h>
 
 #include "fuse_kernel_ext.h"
+#include "zc_backing.h"
+#include "zc_chan.h"
+#include "zc_util.h"
 #include "zcfuse_i.h"
 
 struct zc_backing_node {
@@ -28,46 +31,47 @@ struct zc_backing_node {
 	struct zc_backing_node *next;
 };
 
-struct zc_backing_table {
+/* A mount's kernel passthrough: why it is off, and the backing ids per inode. */
+struct zc_backing {
+	enum zc_backing_refused refused;
+	bool warned[ZC_BACKING_FALLBACK_NR];
 	pthread_mutex_t lock;
+	/* NULL when passthrough cannot be had (the daemon lacks CAP_SYS_ADMIN). */
 	struct zc_backing_node **buckets;
 	size_t nr_buckets;
 	size_t count;
 };
 
-/* The backing id the reply to the request this thread serves carries. */
-static __thread struct {
-	uint64_t unique;
-	int32_t backing_id;
-} zc_tls_pt_reply;
-
 int zc_backing_setup(struct zc_chan *c)
 {
-	struct zc_backing_table *t;
+	struct zc_backing *t;
 
-	c->backing_wanted = true;
-	if (!zc_has_capability(CAP_SYS_ADMIN)) {
-		c->backing_refused = ZC_BACKING_REFUSED_PERMISSION;
-		return 0;
-	}
 	t = calloc(1, sizeof(*t));
 	if (!t)
 		return -ENOMEM;
-	t->nr_buckets = 64;
-	t->buckets = calloc(t->nr_buckets, sizeof(*t->buckets));
-	if (!t->buckets) {
-		free(t);
-		return -ENOMEM;
-	}
 	pthread_mutex_init(&t->lock, NULL);
 	c->backing = t;
+	if (!zc_has_capability(CAP_SYS_ADMIN)) {
+		t->refused = ZC_BACKING_REFUSED_PERMISSION;
+		return 0;
+	}
+	t->nr_buckets = 64;
+	t->buckets = calloc(t->nr_buckets, sizeof(*t->buckets));
+	if (!t->buckets)
+		return -ENOMEM;
 	c->want_flags2 |= ZC_FUSE_PASSTHROUGH;
 	return 0;
 }
 
+void zc_backing_refuse(struct zc_chan *c, enum zc_backing_refused why)
+{
+	if (c->backing && c->backing->refused == ZC_BACKING_REFUSED_NONE)
+		c->backing->refused = why;
+}
+
 void zc_backing_fini(struct zc_chan *c)
 {
-	struct zc_backing_table *t = c->backing;
+	struct zc_backing *t = c->backing;
 	struct zc_backing_node *n, *next;
 	size_t i;
 
@@ -103,12 +107,13 @@ static const char *refused_reason(enum zc_backing_refused why)
 
 void zc_backing_negotiated(struct zc_chan *c)
 {
-	if (c->backing_wanted && !(c->flags2 & ZC_FUSE_PASSTHROUGH))
+	if (c->backing && !(c->flags2 & ZC_FUSE_PASSTHROUGH))
 		zc_notice(c->s, "passthrough is off for this mount: %s; files use the %s path",
-			  refused_reason(c->backing_refused), c->splice ? "splice" : "copy");
+			  refused_reason(c->backing->refused),
+			  c->policy.splice ? "splice" : "copy");
 }
 
-static enum zc_stat_pt_fallback refused_cause(enum zc_backing_refused why)
+static enum zc_stat_backing_fallback refused_cause(enum zc_backing_refused why)
 {
 	switch (why) {
 	case ZC_BACKING_REFUSED_PERMISSION:
@@ -120,7 +125,7 @@ static enum zc_stat_pt_fallback refused_cause(enum zc_backing_refused why)
 	}
 }
 
-static struct zc_backing_node **backing_slot(struct zc_backing_table *t, uint64_t ino)
+static struct zc_backing_node **backing_slot(struct zc_backing *t, uint64_t ino)
 {
 	struct zc_backing_node **p =
 	    &t->buckets[(ino * 0x9E3779B97F4A7C15ULL) >> 40 & (t->nr_buckets - 1)];
@@ -130,7 +135,7 @@ static struct zc_backing_node **backing_slot(struct zc_backing_table *t, uint64_
 	return p;
 }
 
-static void backing_grow(struct zc_backing_table *t)
+static void backing_grow(struct zc_backing *t)
 {
 	struct zc_backing_node **old = t->buckets, *n, *next;
 	size_t old_nr = t->nr_buckets, i;
@@ -163,7 +168,7 @@ static int backing_open(struct zc_chan *c, int fd)
 }
 
 /* Say once per cause why files of this mount are not passed through. */
-static void warn_once(struct zc_chan *c, enum zc_stat_pt_fallback cause, int err)
+static void warn_once(struct zc_chan *c, enum zc_stat_backing_fallback cause, int err)
 {
 	static const char *const what[ZC_BACKING_FALLBACK_NR] = {
 		[ZC_BACKING_FALLBACK_NOT_PERMITTED] =
@@ -179,30 +184,30 @@ static void warn_once(struct zc_chan *c, enum zc_stat_pt_fallback cause, int err
 						      "passthrough",
 	};
 
-	zc_stat_add(&c->stats.pt_fallbacks[cause], 1);
-	if (!what[cause] || __atomic_exchange_n(&c->backing_warned[cause], true, __ATOMIC_RELAXED))
+	zc_stat_add(&c->stats.backing_fallbacks[cause], 1);
+	if (!what[cause] || __atomic_exchange_n(&c->backing->warned[cause], true, __ATOMIC_RELAXED))
 		return;
 	if (err)
 		zc_notice(c->s, "passthrough: %s (%s); such files use the %s path", what[cause],
-			  strerror(-err), c->splice ? "splice" : "copy");
+			  strerror(-err), c->policy.splice ? "splice" : "copy");
 	else
 		zc_notice(c->s, "passthrough: %s; such files use the %s path", what[cause],
-			  c->splice ? "splice" : "copy");
+			  c->policy.splice ? "splice" : "copy");
 }
 
 int32_t zc_backing_open(struct zc_chan *c, uint64_t ino, int backing_fd)
 {
-	struct zc_backing_table *t = c->backing;
-	enum zc_stat_pt_fallback cause;
+	struct zc_backing *t = c->backing;
+	enum zc_stat_backing_fallback cause;
 	struct zc_backing_node **slot, *n;
 	struct stat st;
 	int32_t id = 0;
 	int r;
 
-	if (!c->backing_wanted)
+	if (!t)
 		return 0;
-	if (!(c->flags2 & ZC_FUSE_PASSTHROUGH) || !t) {
-		zc_stat_add(&c->stats.pt_fallbacks[refused_cause(c->backing_refused)], 1);
+	if (!(c->flags2 & ZC_FUSE_PASSTHROUGH) || !t->buckets) {
+		zc_stat_add(&c->stats.backing_fallbacks[refused_cause(t->refused)], 1);
 		return 0;
 	}
 	pthread_mutex_lock(&t->lock);
@@ -212,7 +217,7 @@ int32_t zc_backing_open(struct zc_chan *c, uint64_t ino, int backing_fd)
 		n = calloc(1, sizeof(*n));
 		if (!n) {
 			pthread_mutex_unlock(&t->lock);
-			zc_stat_add(&c->stats.pt_fallbacks[ZC_BACKING_FALLBACK_IOCTL], 1);
+			zc_stat_add(&c->stats.backing_fallbacks[ZC_BACKING_FALLBACK_IOCTL], 1);
 			return -ENOMEM;
 		}
 		n->ino = ino;
@@ -253,7 +258,7 @@ int32_t zc_backing_open(struct zc_chan *c, uint64_t ino, int backing_fd)
 	r = backing_open(c, backing_fd);
 	if (r > 0) {
 		n->backing_id = id = r;
-		zc_stat_add(&c->stats.pt_backing_ids, 1);
+		zc_stat_add(&c->stats.backing_ids, 1);
 		goto out;
 	}
 	cause = r == -EPERM   ? ZC_BACKING_FALLBACK_NOT_PERMITTED
@@ -268,17 +273,17 @@ fallback:
 	return 0;
 out:
 	pthread_mutex_unlock(&t->lock);
-	zc_stat_add(&c->stats.pt_opens, 1);
+	zc_stat_add(&c->stats.backing_opens, 1);
 	return id;
 }
 
 void zc_backing_release(struct zc_chan *c, uint64_t ino)
 {
-	struct zc_backing_table *t = c->backing;
+	struct zc_backing *t = c->backing;
 	struct zc_backing_node **slot, *n;
 	uint32_t id;
 
-	if (!t || !(c->flags2 & ZC_FUSE_PASSTHROUGH))
+	if (!t || !t->buckets || !(c->flags2 & ZC_FUSE_PASSTHROUGH))
 		return;
 	pthread_mutex_lock(&t->lock);
 	slot = backing_slot(t, ino);
@@ -298,24 +303,16 @@ void zc_backing_release(struct zc_chan *c, uint64_t ino)
 	free(n);
 }
 
-void zc_backing_reply_with(int32_t backing_id)
-{
-	zc_tls_pt_reply.unique = zc_chan_current_unique();
-	zc_tls_pt_reply.backing_id = backing_id;
-}
-
-void zc_backing_amend_reply(struct iovec *iov, int count)
+void zc_backing_amend_reply(struct iovec *iov, int count, int32_t id)
 {
 	struct fuse_out_header *out = iov[0].iov_base;
 	struct zc_fuse_open_out *open_out;
-	int32_t id = zc_tls_pt_reply.backing_id;
 
 	if (id <= 0)
 		return;
-	if (count < 2 || iov[0].iov_len < sizeof(*out) || out->unique != zc_tls_pt_reply.unique ||
-	    out->error || iov[count - 1].iov_len < sizeof(*open_out))
+	if (count < 2 || iov[0].iov_len < sizeof(*out) || out->error ||
+	    iov[count - 1].iov_len < sizeof(*open_out))
 		return;
-	zc_tls_pt_reply.backing_id = 0;
 	/* OPEN replies fuse_open_out alone; CREATE puts it after the entry. */
 	open_out =
 	    (void *)((char *)iov[count - 1].iov_base + iov[count - 1].iov_len - sizeof(*open_out));

@@ -1,8 +1,8 @@
 /* SPDX-License-Identifier: LGPL-2.1-or-later */
 /*
- * Kernel passthrough (-o passthrough): backing files registered with the
- * kernel (FUSE_DEV_IOC_BACKING_OPEN) so that it reads and writes them
- * without the daemon.
+ * Kernel passthrough (-o passthrough): an opened file's backing file is
+ * registered with the kernel (FUSE_DEV_IOC_BACKING_OPEN) so that the kernel
+ * reads and writes it without the daemon.
  */
 #ifndef ZC_BACKING_H
 #define ZC_BACKING_H
@@ -21,20 +21,20 @@ enum zc_backing_refused {
 };
 
 /*
- * Kernel passthrough (zc_backing.c). zc_backing_setup() before mounting
- * asks for it at INIT; zc_backing_negotiated() reports the outcome.
+ * zc_backing_setup() before mounting asks for it at INIT (c->backing is set
+ * from then on); negotiation says why the kernel did not grant it with
+ * zc_backing_refuse(), and zc_backing_negotiated() reports the outcome.
  * zc_backing_open() decides for one open of regular file @ino whose backend
- * offered @backing_fd (or -1): a backing id > 0 to send with
- * zc_backing_reply_with(), or 0 for the pipe path, the cause counted. Every open
- * it saw ends with zc_backing_release(). The transport calls
- * zc_backing_amend_reply() on every reply it sends.
+ * offered @backing_fd (or -1): a backing id > 0 for the reply, which
+ * zc_backing_amend_reply() writes into it, or 0 for the data path, the
+ * cause counted. Every open it saw ends with zc_backing_release().
  */
 int zc_backing_setup(struct zc_chan *c);
 void zc_backing_fini(struct zc_chan *c);
+void zc_backing_refuse(struct zc_chan *c, enum zc_backing_refused why);
 void zc_backing_negotiated(struct zc_chan *c);
 int32_t zc_backing_open(struct zc_chan *c, uint64_t ino, int backing_fd);
 void zc_backing_release(struct zc_chan *c, uint64_t ino);
-void zc_backing_reply_with(int32_t backing_id);
-void zc_backing_amend_reply(struct iovec *iov, int count);
+void zc_backing_amend_reply(struct iovec *iov, int count, int32_t backing_id);
 
 #endif /* ZC_BACKING_H */

@@ -359,3 +359,43 @@ void zc_pipe_drain(int pipe_rd, struct zc_stats *st)
 		break;
 	}
 }
+
+void *zc_iter_pull(struct zc_iter *it, void *buf, size_t len, struct zc_stats *st)
+{
+	struct zc_iter mem;
+
+	if (it->count < len)
+		return NULL;
+	if (it->kind == ZC_ITER_MEM && it->iov_idx < it->nr_iov &&
+	    it->iov[it->iov_idx].iov_len - it->iov_off >= len) {
+		void *p = (char *)it->iov[it->iov_idx].iov_base + it->iov_off;
+
+		zc_iter_advance(it, len);
+		return p;
+	}
+	zc_iter_mem(&mem, buf, len);
+	return zc_move(&mem, it, len, 0, st) == (ssize_t)len ? buf : NULL;
+}
+
+void zc_iter_discard(struct zc_iter *it, struct zc_stats *st)
+{
+	if (it->kind == ZC_ITER_PIPE && it->count)
+		zc_pipe_drain(it->fd, st);
+	it->count = 0;
+}
+
+ssize_t zc_send_msg(int fd, const struct iovec *iov, int count, struct zc_stats *st)
+{
+	struct zc_iter dev, msg;
+	ssize_t n;
+
+	if (zc_iter_memv(&msg, iov, (unsigned int)count) < 0) {
+		n = writev(fd, iov, count);
+		if (n < 0)
+			return -errno;
+		zc_stat_bytes(st, ZC_BYTES_COPY, (uint64_t)n);
+		return n;
+	}
+	zc_iter_stream(&dev, fd, msg.count);
+	return zc_move(&dev, &msg, msg.count, ZC_MOVE_ONCE, st);
+}

@@ -66,4 +66,16 @@ ssize_t zc_move(struct zc_iter *dst, struct zc_iter *src, size_t len, unsigned i
 /* Discard what is left in a pipe (after a failed move). */
 void zc_pipe_drain(int pipe_rd, struct zc_stats *st);
 
+/*
+ * The next @len bytes of @it in memory: in place for a memory iterator,
+ * else moved into @buf. NULL when fewer bytes are there.
+ */
+void *zc_iter_pull(struct zc_iter *it, void *buf, size_t len, struct zc_stats *st);
+
+/* Discard what is left of @it (the rest of a request in a pipe). */
+void zc_iter_discard(struct zc_iter *it, struct zc_stats *st);
+
+/* One message from memory to a message device (/dev/fuse) in one call: bytes or -errno. */
+ssize_t zc_send_msg(int fd, const struct iovec *iov, int count, struct zc_stats *st);
+
 #endif /* ZC_ITER_H */

@@ -11,6 +11,11 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
+#include "zc_backing.h"
+#include "zc_dev.h"
+#include "zc_dispatch.h"
+#include "zc_uring.h"
+#include "zc_waiter.h"
 #include "zcfuse_i.h"
 
 #define ZC_THREADS_MAX 256
@@ -533,7 +538,7 @@ static int session_create(struct zc_session *s)
 	if (s->opts.debug && fuse_opt_add_arg(&args, "-d"))
 		goto out;
 
-	s->se = fuse_session_new(&args, &zc_dispatch_ops, sizeof(zc_dispatch_ops), s);
+	s->se = fuse_session_new(&args, &zc_lowlevel_ops, sizeof(zc_lowlevel_ops), s);
 	if (!s->se) {
 		zc_set_error(s, "cannot create the FUSE session");
 		r = -EINVAL;
@@ -593,7 +598,7 @@ int zc_session_connect(struct zc_session *s, int dev_fd)
 
 	if (r < 0)
 		return r;
-	r = zc_chan_attach(&s->chan, dev_fd);
+	r = zc_dispatch_attach(s, dev_fd);
 	if (r < 0)
 		zc_set_error(s, "cannot attach the transport");
 	return r;
@@ -654,7 +659,7 @@ ZC_EXPORT int zc_session_mount(struct zc_session *s, const char *mountpoint)
 		free(canonical);
 		return -EIO;
 	}
-	r = zc_chan_attach(&s->chan, fuse_session_fd(s->se));
+	r = zc_dispatch_attach(s, fuse_session_fd(s->se));
 	if (r < 0) {
 		zc_set_error(s, "cannot attach the transport to /dev/fuse");
 		fuse_session_unmount(s->se);
@@ -678,13 +683,19 @@ ZC_EXPORT int zc_session_daemonize(struct zc_session *s)
 
 ZC_EXPORT int zc_session_loop(struct zc_session *s)
 {
+	struct sigaction old_handlers[4];
 	int r;
 
 	if (!s->mounted) {
 		zc_set_error(s, "not mounted");
 		return -EINVAL;
 	}
-	r = zc_chan_run(&s->chan, s->opts.single_threaded);
+	r = zc_chan_signals_install(&s->chan, old_handlers);
+	if (r == 0) {
+		r = zc_dev_run(&s->chan, s->opts.single_threaded);
+		zc_uring_stop(&s->chan);
+	}
+	zc_chan_signals_restore(old_handlers);
 	if (s->opts.debug) {
 		fprintf(stderr, "zcfuse: counters at unmount:\n");
 		zc_stats_print(&s->chan.stats, stderr);
@@ -715,8 +726,12 @@ ZC_EXPORT void zc_session_destroy(struct zc_session *s)
 	zc_session_unmount(s);
 	if (s->se)
 		fuse_session_destroy(s->se);
-	if (s->chan_ready)
+	if (s->chan_ready) {
+		zc_waiter_stop_all(&s->chan);
+		zc_uring_fini(&s->chan);
+		zc_backing_fini(&s->chan);
 		zc_chan_fini(&s->chan);
+	}
 	free(s->fsname);
 	free(s->mountpoint);
 	free(s);

@@ -86,7 +86,7 @@ static void __attribute__((format(printf, 2, 3))) out_printf(struct out *o, cons
 	o->len += (size_t)n;
 }
 
-static const char *const pt_fallback_names[ZC_BACKING_FALLBACK_NR] = {
+static const char *const backing_fallback_names[ZC_BACKING_FALLBACK_NR] = {
 	[ZC_BACKING_FALLBACK_KERNEL] = "kernel",
 	[ZC_BACKING_FALLBACK_WRITEBACK] = "writeback",
 	[ZC_BACKING_FALLBACK_NOT_PERMITTED] = "not_permitted",
@@ -116,12 +116,11 @@ static void format(const struct zc_stats *st, struct out *o)
 	for (i = 0; i < ZC_FALLBACK_NR; i++)
 		out_printf(o, "fallback.%s %llu\n", fallback_names[i],
 			   (unsigned long long)load(&st->fallbacks[i]));
-	out_printf(o, "passthrough.opens %llu\n", (unsigned long long)load(&st->pt_opens));
-	out_printf(o, "passthrough.backing_ids %llu\n",
-		   (unsigned long long)load(&st->pt_backing_ids));
+	out_printf(o, "passthrough.opens %llu\n", (unsigned long long)load(&st->backing_opens));
+	out_printf(o, "passthrough.backing_ids %llu\n", (unsigned long long)load(&st->backing_ids));
 	for (i = 0; i < ZC_BACKING_FALLBACK_NR; i++)
-		out_printf(o, "passthrough.fallback.%s %llu\n", pt_fallback_names[i],
-			   (unsigned long long)load(&st->pt_fallbacks[i]));
+		out_printf(o, "passthrough.fallback.%s %llu\n", backing_fallback_names[i],
+			   (unsigned long long)load(&st->backing_fallbacks[i]));
 	out_printf(o, "transport.dev.requests %llu\n", (unsigned long long)load(&st->dev_requests));
 	out_printf(o, "transport.uring.requests %llu\n",
 		   (unsigned long long)load(&st->uring_requests));

@@ -30,7 +30,7 @@ enum zc_stat_fallback {
 };
 
 /* Why an open of a regular file was not served by kernel passthrough. */
-enum zc_stat_pt_fallback {
+enum zc_stat_backing_fallback {
 	ZC_BACKING_FALLBACK_KERNEL,	   /* the kernel did not offer passthrough at INIT */
 	ZC_BACKING_FALLBACK_WRITEBACK,	   /* writeback caching was negotiated */
 	ZC_BACKING_FALLBACK_NOT_PERMITTED, /* no CAP_SYS_ADMIN, or the kernel said EPERM */
@@ -60,9 +60,9 @@ struct zc_stats {
 	uint64_t data_written_pipe;
 	uint64_t data_written_mem;
 	/* Opens served by kernel passthrough, and those that were not, by cause. */
-	uint64_t pt_opens;
-	uint64_t pt_backing_ids; /* backing files registered with the kernel */
-	uint64_t pt_fallbacks[ZC_BACKING_FALLBACK_NR];
+	uint64_t backing_opens;
+	uint64_t backing_ids; /* backing files registered with the kernel */
+	uint64_t backing_fallbacks[ZC_BACKING_FALLBACK_NR];
 	/* Requests by the way they came: read from /dev/fuse, or a ring entry. */
 	uint64_t dev_requests;
 	uint64_t uring_requests;

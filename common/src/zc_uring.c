@@ -19,9 +19,9 @@
  * three (fuse_in_header, the opcode's argument struct, the rest in the
  * payload); the first two are copied in front of the payload, so that the
  * whole request lies in memory the way a /dev/fuse read would have left it
- * and is served by the same code (zc_chan_serve_mem): READ and WRITE
+ * and is served by the same code (zc_dispatch()): READ and WRITE
  * through the data path with memory iterators over the payload, the rest
- * through libfuse. Replies come back through zc_uring_reply(): the header
+ * through libfuse. Replies come back by the ring route (ring_send()): the header
  * goes to the entry's header, the arguments to the payload buffer (READ
  * data is gathered there in place), and the entry is committed.
  *
@@ -50,6 +50,12 @@
 #include <unistd.h>
 
 #include "fuse_kernel_ext.h"
+#include "zc_chan.h"
+#include "zc_dispatch.h"
+#include "zc_iter.h"
+#include "zc_req.h"
+#include "zc_uring.h"
+#include "zc_util.h"
 #include "zc_watchdog.h"
 #include "zcfuse_i.h"
 
@@ -70,6 +76,8 @@ struct zc_uring_ent {
 	uint64_t commit_id;
 	bool replied;
 	bool registering;
+	/* Kept by a lock waiter (the route's keep()): it commits the entry. */
+	bool kept;
 	/* The request laid out in front of the payload. */
 	char *req;
 	size_t req_len;
@@ -142,7 +150,7 @@ struct zc_uring_queue {
 	uint64_t efd_count;
 	pthread_mutex_t done_lock;
 	struct zc_uring_ent *done;
-	/* Entries kept by lock waiters (zc_uring_keep()). */
+	/* Entries kept by lock waiters (ring_keep()). */
 	unsigned int nr_kept;
 	/*
 	 * The pool: threads that serve the entries the queue thread hands them
@@ -174,11 +182,6 @@ struct zc_uring {
 	/* Lifts a queue thread starved at SCHED_IDLE to normal priority. */
 	struct zc_watchdog watchdog;
 };
-
-/* The ring entry whose request this thread serves. */
-static __thread struct zc_uring_ent *zc_tls_ent;
-/* That entry was kept for a lock waiter: its reply comes later. */
-static __thread bool zc_tls_kept;
 
 /* Number of possible CPUs: the kernel keeps one queue for each. */
 static int possible_cpus(void)
@@ -304,6 +307,9 @@ static int queue_rings_setup(struct zc_uring_queue *q, char *why, size_t why_siz
 	return r;
 }
 
+static uint32_t uring_init_reply(struct zc_chan *c);
+static void uring_init_sent(struct zc_chan *c, bool sent);
+
 int zc_uring_setup(struct zc_chan *c, const struct zc_uring_conf *conf, char *why, size_t why_size)
 {
 	struct zc_uring *u;
@@ -366,6 +372,8 @@ int zc_uring_setup(struct zc_chan *c, const struct zc_uring_conf *conf, char *wh
 		}
 	}
 	c->want_flags2 |= ZC_FUSE_OVER_IO_URING;
+	c->ring_init_reply = uring_init_reply;
+	c->ring_init_sent = uring_init_sent;
 	return 0;
 }
 
@@ -409,7 +417,8 @@ static int queue_alloc(struct zc_uring_queue *q)
 	return 0;
 }
 
-uint32_t zc_uring_init_reply(struct zc_chan *c)
+/* The rings are sized for the INIT reply's limits: the flags2 bits to clear when they cannot be. */
+static uint32_t uring_init_reply(struct zc_chan *c)
 {
 	struct zc_uring *u = c->uring;
 	size_t max_pages, size;
@@ -483,20 +492,19 @@ static int ent_cmd(struct io_uring *ring, struct zc_uring_ent *ent, uint32_t op)
 	return 0;
 }
 
-bool zc_uring_reply(struct zc_chan *c, const struct iovec *iov, int count, ssize_t *ret)
+/* A reply into the entry: the header to its header, the arguments to its payload. */
+static ssize_t ring_send(struct zc_req *req, const struct iovec *iov, int count)
 {
-	struct zc_uring_ent *ent = zc_tls_ent;
+	struct zc_uring_ent *ent = req->transport;
+	struct zc_chan *c = req->chan;
 	struct fuse_out_header out;
 	size_t off = 0, total = 0, copied = 0, skip = sizeof(out);
 	bool too_big = false;
 	int i;
 
-	if (!ent || ent->replied || count < 1 || iov[0].iov_len < sizeof(out))
-		return false;
+	if (ent->replied || count < 1 || iov[0].iov_len < sizeof(out))
+		return -EINVAL;
 	memcpy(&out, iov[0].iov_base, sizeof(out));
-	/* Notifications (unique 0) and anything else go to /dev/fuse. */
-	if (out.unique != ent->unique)
-		return false;
 	for (i = 0; i < count; i++) {
 		const char *base = iov[i].iov_base;
 		size_t len = iov[i].iov_len;
@@ -534,23 +542,7 @@ bool zc_uring_reply(struct zc_chan *c, const struct iovec *iov, int count, ssize
 	zc_stat_add(&c->stats.uring_payload_out, off);
 	if (copied)
 		zc_stat_add(&c->stats.uring_payload_copied, copied);
-	*ret = (ssize_t)total;
-	return true;
-}
-
-/* Serve the request in @ent; false when a lock waiter kept the entry to reply later. */
-static bool ent_serve(struct zc_uring_ent *ent)
-{
-	bool kept;
-
-	zc_tls_ent = ent;
-	zc_tls_kept = false;
-	zc_chan_serve_mem(ent->q->u->c, ent->req, ent->req_len,
-			  ent->payload - sizeof(struct fuse_out_header));
-	kept = zc_tls_kept;
-	zc_tls_kept = false;
-	zc_tls_ent = NULL;
-	return !kept;
+	return (ssize_t)total;
 }
 
 static void efd_kick(int efd)
@@ -580,49 +572,71 @@ static void ent_done(struct zc_uring_ent *ent)
 		efd_kick(q->efd);
 }
 
-int zc_uring_keep(void **ret_ent)
+/* The other half of a queue's entries serves everything else. */
+static int ring_keep(struct zc_req *req)
 {
-	struct zc_uring_ent *ent = zc_tls_ent;
-	struct zc_uring_queue *q;
+	struct zc_uring_ent *ent = req->transport;
+	struct zc_uring_queue *q = ent->q;
 
-	*ret_ent = NULL;
-	if (!ent)
-		return 0;
-	q = ent->q;
-	/* The other half serves everything else. */
 	if (__atomic_add_fetch(&q->nr_kept, 1, __ATOMIC_ACQ_REL) > q->u->depth / 2) {
 		__atomic_sub_fetch(&q->nr_kept, 1, __ATOMIC_ACQ_REL);
 		return -ENOLCK;
 	}
-	zc_tls_kept = true;
-	*ret_ent = ent;
+	ent->kept = true;
 	return 0;
 }
 
-void zc_uring_unkeep(void *arg)
+static void ring_unkeep(struct zc_req *req)
 {
-	struct zc_uring_ent *ent = arg;
+	struct zc_uring_ent *ent = req->transport;
 
-	if (!ent)
-		return;
 	__atomic_sub_fetch(&ent->q->nr_kept, 1, __ATOMIC_ACQ_REL);
-	zc_tls_kept = false;
+	ent->kept = false;
 }
 
-void zc_uring_adopt(void *ent)
+/* A kept entry was answered: the queue thread commits it. */
+static void ring_release(struct zc_req *req)
 {
-	zc_tls_ent = ent;
-}
+	struct zc_uring_ent *ent = req->transport;
 
-void zc_uring_give_back(void *arg)
-{
-	struct zc_uring_ent *ent = arg;
-
-	if (!ent)
-		return;
-	zc_tls_ent = NULL;
 	__atomic_sub_fetch(&ent->q->nr_kept, 1, __ATOMIC_ACQ_REL);
 	ent_done(ent);
+}
+
+static const struct zc_route ring_route = {
+	.kind = ZC_ROUTE_RING,
+	.send = ring_send,
+	.keep = ring_keep,
+	.unkeep = ring_unkeep,
+	.release = ring_release,
+};
+
+/*
+ * Serve the request in @ent: it lies whole in memory in front of the
+ * payload, and a READ reply is gathered into the payload in place. False
+ * when a lock waiter kept the entry to reply later.
+ */
+static bool ent_serve(struct zc_uring_ent *ent)
+{
+	struct zc_chan *c = ent->q->u->c;
+	struct zc_iter src;
+	struct zc_req req = {
+		.chan = c,
+		.route = &ring_route,
+		.transport = ent,
+		.dev_fd = -1,
+		.pipe = { -1, -1 },
+		.reply_buf = ent->payload - sizeof(struct fuse_out_header),
+		.buf = ent->req,
+		.src = &src,
+	};
+	uint64_t t0 = zc_now_usec();
+
+	ent->kept = false;
+	zc_iter_mem(&src, ent->req, ent->req_len);
+	zc_dispatch(&req, ent->req_len);
+	zc_stats_latency(&c->stats, zc_now_usec() - t0);
+	return !req.kept;
 }
 
 /*
@@ -674,7 +688,7 @@ static size_t data_size(const char *req, size_t len, size_t payload)
 
 /*
  * Take the request that arrived in @ent: put its header and argument
- * struct in front of the payload, where zc_chan_serve_mem() wants the
+ * struct in front of the payload, where zc_dispatch() wants the
  * whole request. Returns its payload size, or -EIO when it is malformed
  * (it is then committed with that error).
  */
@@ -1058,7 +1072,8 @@ static void queue_give_up(struct zc_uring_queue *q)
 		io_uring_cqe_seen(&q->ring, cqe);
 }
 
-void zc_uring_init_sent(struct zc_chan *c, bool sent)
+/* The INIT reply went out: the queue threads register their entries. */
+static void uring_init_sent(struct zc_chan *c, bool sent)
 {
 	struct zc_uring *u = c->uring;
 	sigset_t all, old;

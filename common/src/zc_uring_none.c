@@ -3,7 +3,6 @@
 #include <errno.h>
 #include <stdio.h>
 
-#include "fuse_kernel_ext.h"
 #include "zc_uring.h"
 
 int zc_uring_setup(struct zc_chan *c, const struct zc_uring_conf *conf, char *why, size_t why_size)
@@ -14,39 +13,7 @@ int zc_uring_setup(struct zc_chan *c, const struct zc_uring_conf *conf, char *wh
 	return -EOPNOTSUPP;
 }
 
-uint32_t zc_uring_init_reply(struct zc_chan *c)
-{
-	return ZC_FUSE_OVER_IO_URING;
-}
-
-void zc_uring_init_sent(struct zc_chan *c, bool sent)
-{
-}
-
-bool zc_uring_reply(struct zc_chan *c, const struct iovec *iov, int count, ssize_t *ret)
-{
-	return false;
-}
-
 void zc_uring_stop(struct zc_chan *c)
-{
-}
-
-int zc_uring_keep(void **ret_ent)
-{
-	*ret_ent = NULL;
-	return 0;
-}
-
-void zc_uring_unkeep(void *ent)
-{
-}
-
-void zc_uring_adopt(void *ent)
-{
-}
-
-void zc_uring_give_back(void *ent)
 {
 }
 

@@ -3,13 +3,13 @@
  * Lock waiters: a blocking lock request that cannot be granted at once
  * waits on a short-lived thread of its own, on either transport, so that it
  * never holds a /dev/fuse worker or a ring queue's thread that other
- * requests need. The thread replies the way the request came (the /dev/fuse
- * descriptor it was read from, or its ring entry, which stays with the
- * request until then).
+ * requests need. The request is kept (zc_req_keep()) and the thread replies
+ * by its route, the way it came (the /dev/fuse descriptor it was read from,
+ * or its ring entry, which stays with the request until then).
  *
  * The bounds keep one user from taking them all: ZC_WAITERS_MAX threads
  * overall, ZC_WAITERS_PER_UID for one caller uid, and on the ring at most
- * half the entries of a queue (zc_uring_keep()). A request beyond them is
+ * half the entries of a queue (the ring route's keep()). A request beyond them is
  * answered ENOLCK at once.
  *
  * An INTERRUPT for a waiting request (its caller got a signal) reaches
@@ -23,7 +23,10 @@
 #include <signal.h>
 #include <stdlib.h>
 
-#include "zcfuse_i.h"
+#include "zc_chan.h"
+#include "zc_req.h"
+#include "zc_util.h"
+#include "zc_waiter.h"
 
 /* Threads waiting for locks, overall and for one caller uid. */
 #define ZC_WAITERS_MAX	   128
@@ -43,11 +46,10 @@ struct zc_waiter {
 	uid_t uid;
 	/* fn() has returned and the reply is out: join it. */
 	bool done;
-	void (*fn)(void *arg);
+	void (*fn)(void *arg, struct zc_req *kept);
 	void *arg;
-	/* Where the reply goes: the /dev/fuse descriptor, the ring entry. */
-	int dev_fd;
-	void *ent;
+	/* The request, kept for the reply. */
+	struct zc_req *kept;
 	/* Between zc_waiter_arm() and zc_waiter_disarm(), and whether interrupted. */
 	pthread_mutex_t lock;
 	pthread_cond_t cond;
@@ -72,10 +74,8 @@ static void *waiter_main(void *arg)
 
 	pthread_setname_np(pthread_self(), "zcfuse-lock");
 	zc_tls_waiter = wt;
-	zc_chan_set_reply_fd(wt->dev_fd);
-	zc_uring_adopt(wt->ent);
-	wt->fn(wt->arg);
-	zc_uring_give_back(wt->ent);
+	wt->fn(wt->arg, wt->kept);
+	zc_req_release(wt->kept);
 	pthread_mutex_lock(&c->lock);
 	wt->done = true;
 	c->nr_waiters--;
@@ -143,8 +143,10 @@ static int waiter_create(struct zc_waiter *wt)
 	return -r;
 }
 
-int zc_waiter_start(struct zc_chan *c, uid_t uid, void (*fn)(void *arg), void *arg)
+int zc_waiter_start(struct zc_req *req, uid_t uid, void (*fn)(void *arg, struct zc_req *kept),
+		    void *arg)
 {
+	struct zc_chan *c = req->chan;
 	struct zc_waiter *wt, *done, *w;
 	unsigned int mine = 0;
 	pthread_condattr_t cattr;
@@ -159,7 +161,6 @@ int zc_waiter_start(struct zc_chan *c, uid_t uid, void (*fn)(void *arg), void *a
 	wt->uid = uid;
 	wt->fn = fn;
 	wt->arg = arg;
-	wt->dev_fd = zc_chan_reply_fd();
 	pthread_mutex_init(&wt->lock, NULL);
 	pthread_condattr_init(&cattr);
 	pthread_condattr_setclock(&cattr, CLOCK_MONOTONIC);
@@ -172,12 +173,12 @@ int zc_waiter_start(struct zc_chan *c, uid_t uid, void (*fn)(void *arg), void *a
 		mine += !w->done && w->uid == uid;
 	r = -ENOLCK;
 	if (!c->waiters_closed && c->nr_waiters < ZC_WAITERS_MAX && mine < ZC_WAITERS_PER_UID)
-		r = zc_uring_keep(&wt->ent);
+		r = zc_req_keep(req, &wt->kept) < 0 ? -ENOLCK : 0;
 	/* Under the lock, so that zc_waiter_stop_all() sees every thread. */
 	if (r == 0) {
 		r = waiter_create(wt);
 		if (r < 0) {
-			zc_uring_unkeep(wt->ent);
+			zc_req_unkeep(req, wt->kept);
 			r = -ENOLCK;
 		}
 	}

@@ -18,7 +18,7 @@
  *                when that is 0 or runs past the end)
  *
  * The session first gets a real INIT, then every request is written as one
- * message, served by one zc_chan_worker_serve_one() call, and its replies
+ * message, served by one zc_dev_worker_serve_one() call, and its replies
  * are read back and checked: at most one, for that request, well formed.
  * A violation aborts, so the fuzzer reports it like a crash.
  *
@@ -45,6 +45,7 @@
 #include <unistd.h>
 
 #include "pt.h"
+#include "zc_dev.h"
 #include "zcfuse_i.h"
 
 #include "fuzz.h"
@@ -527,7 +528,7 @@ static void send_one(int fd, struct zc_worker *w, const void *msg, size_t len)
 {
 	if (send(fd, msg, len, 0) != (ssize_t)len)
 		fail("cannot send the request", 0);
-	zc_chan_worker_serve_one(w);
+	zc_dev_worker_serve_one(w);
 	check_replies(fd, msg, len);
 }
 
@@ -607,8 +608,8 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 	setsockopt(sv[1], SOL_SOCKET, SO_RCVBUFFORCE, &force, sizeof(force));
 	if (zc_session_connect(s, sv[1]) < 0)
 		fail(zc_session_error(s), 0);
-	w = zc_chan_worker_new(&s->chan);
-	must(w != NULL, "zc_chan_worker_new");
+	w = zc_dev_worker_new(&s->chan);
+	must(w != NULL, "zc_dev_worker_new");
 
 	nr_interrupts = 0;
 	interrupts_lost = false;
@@ -640,7 +641,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 		send_one(sv[0], w, &ping, sizeof(ping));
 	}
 
-	zc_chan_worker_free(w);
+	zc_dev_worker_free(w);
 	release_all(&ctx);
 	zc_session_destroy(s); /* closes sv[1] */
 	close(sv[0]);
