@@ -14,15 +14,8 @@
 
 #include "pt.h"
 
-struct cmdline {
-	const char *source;
-	const char *mountpoint;
-	bool foreground;
-	bool debug;
-	bool single_threaded;
-	const char *opts[64];
-	int n_opts;
-};
+/* The positional arguments zcfuse takes. */
+static const char *const cmdline_args[] = { "SOURCE", "MOUNTPOINT", NULL };
 
 /*
  * Length of the well-formed UTF-8 sequence at @p (at most @n bytes), or 0
@@ -138,60 +131,6 @@ static void usage(FILE *out)
 		zc_options_help());
 }
 
-/* 0: go on; 1: done (help or version printed); -1: bad command line. */
-static int parse_cmdline(int argc, char *argv[], struct cmdline *cl)
-{
-	int i;
-
-	for (i = 1; i < argc; i++) {
-		const char *arg = argv[i];
-
-		if (!strcmp(arg, "-h") || !strcmp(arg, "--help")) {
-			usage(stdout);
-			return 1;
-		}
-		if (!strcmp(arg, "-V") || !strcmp(arg, "--version")) {
-			printf("zcfuse %s (libzcfuse %s)\n", ZCFUSE_VERSION_STRING, zc_version());
-			return 1;
-		}
-		if (!strcmp(arg, "-f")) {
-			cl->foreground = true;
-		} else if (!strcmp(arg, "-d")) {
-			cl->debug = cl->foreground = true;
-		} else if (!strcmp(arg, "-s")) {
-			cl->single_threaded = true;
-		} else if (!strncmp(arg, "-o", 2)) {
-			const char *list = arg[2] ? arg + 2 : (i + 1 < argc ? argv[++i] : NULL);
-
-			if (!list) {
-				errorf("option -o needs a value\n");
-				return -1;
-			}
-			if (cl->n_opts == (int)(sizeof(cl->opts) / sizeof(cl->opts[0]))) {
-				errorf("too many -o options\n");
-				return -1;
-			}
-			cl->opts[cl->n_opts++] = list;
-		} else if (arg[0] == '-' && arg[1]) {
-			errorf("unknown option '%s' (see zcfuse --help)\n", arg);
-			return -1;
-		} else if (!cl->source) {
-			cl->source = arg;
-		} else if (!cl->mountpoint) {
-			cl->mountpoint = arg;
-		} else {
-			errorf("unexpected argument '%s'\n", arg);
-			return -1;
-		}
-	}
-	if (!cl->source || !cl->mountpoint) {
-		errorf("%s (usage: zcfuse SOURCE MOUNTPOINT [options])\n",
-		       cl->source ? "missing MOUNTPOINT" : "missing SOURCE and MOUNTPOINT");
-		return -1;
-	}
-	return 0;
-}
-
 /* Is @inner the same as or below @outer? Both canonical. */
 static bool path_is_below(const char *inner, const char *outer)
 {
@@ -256,7 +195,8 @@ static void raise_limits(void)
 
 int main(int argc, char *argv[])
 {
-	struct cmdline cl = { 0 };
+	struct zc_cmdline cl;
+	const char *mountpoint;
 	char *source = NULL, *mnt = NULL;
 	struct zc_session *s = NULL;
 	struct pt_conf conf = { .notice = print_backend_notice };
@@ -265,10 +205,20 @@ int main(int argc, char *argv[])
 	bool fs_ready = false;
 	int r, i, status = 1;
 
-	r = parse_cmdline(argc, argv, &cl);
-	if (r != 0)
-		return r > 0 ? 0 : 2;
-	if (check_source(cl.source, &source) < 0)
+	if (zc_parse_cmdline(argc, argv, cmdline_args, &cl, sizeof(cl)) < 0) {
+		errorf("%s\n", cl.error);
+		return 2;
+	}
+	if (cl.show_help) {
+		usage(stdout);
+		return 0;
+	}
+	if (cl.show_version) {
+		printf("zcfuse %s (libzcfuse %s)\n", ZCFUSE_VERSION_STRING, zc_version());
+		return 0;
+	}
+	mountpoint = cl.args[1];
+	if (check_source(cl.args[0], &source) < 0)
 		return 1;
 	raise_limits();
 
@@ -285,7 +235,7 @@ int main(int argc, char *argv[])
 			goto out;
 		}
 	}
-	mnt = realpath(cl.mountpoint, NULL);
+	mnt = realpath(mountpoint, NULL);
 	if (mnt && path_is_below(mnt, source)) {
 		errorf("mountpoint '%s' is inside source '%s'\n", mnt, source);
 		goto out;
@@ -317,7 +267,7 @@ int main(int argc, char *argv[])
 		errorf("%s\n", strerror(-r));
 		goto out;
 	}
-	r = zc_session_mount(s, cl.mountpoint);
+	r = zc_session_mount(s, mountpoint);
 	if (r < 0) {
 		errorf("%s\n", zc_session_error(s));
 		goto out;

@@ -934,6 +934,8 @@ static void usage(FILE *out)
 		"    -f    stay in the foreground\n"
 		"    -d    print every request (implies -f)\n"
 		"    -s    serve requests on one thread\n"
+		"    -h    print this help (--help)\n"
+		"    -V    print the version (--version)\n"
 		"\n"
 		"Mount options:\n%s",
 		zc_options_help());
@@ -948,12 +950,25 @@ static void print_notice(void *data, const char *line)
 
 int main(int argc, char *argv[])
 {
+	static const char *const args[] = { "MOUNTPOINT", NULL };
 	struct mem_fs fs = { .lock = PTHREAD_MUTEX_INITIALIZER, .next_ino = ZC_ROOT_INO };
-	const char *mountpoint = NULL;
-	bool foreground = false;
+	struct zc_cmdline cl;
 	struct zc_session *s;
 	int i, status = 1;
 
+	/* -f, -d, -s, -h, -V and the -o lists, the way every mount program reads them. */
+	if (zc_parse_cmdline(argc, argv, args, &cl, sizeof(cl)) < 0) {
+		fprintf(stderr, "memfs: %s\n", cl.error);
+		return 2;
+	}
+	if (cl.show_help) {
+		usage(stdout);
+		return 0;
+	}
+	if (cl.show_version) {
+		printf("memfs (libzcfuse %s)\n", zc_version());
+		return 0;
+	}
 	s = zc_session_new(&mem_ops, sizeof(mem_ops), &fs);
 	if (!s || !new_inode(&fs, S_IFDIR | 0755, getuid(), getgid())) {
 		fprintf(stderr, "memfs: out of memory\n");
@@ -961,48 +976,20 @@ int main(int argc, char *argv[])
 	}
 	fs.inodes[ZC_ROOT_INO]->parent = ZC_ROOT_INO;
 	zc_session_set_notice_handler(s, print_notice, NULL);
-	for (i = 1; i < argc; i++) {
-		const char *arg = argv[i];
-
-		if (!strcmp(arg, "-h") || !strcmp(arg, "--help")) {
-			usage(stdout);
-			status = 0;
-			goto out;
-		} else if (!strcmp(arg, "-f")) {
-			foreground = true;
-		} else if (!strcmp(arg, "-d")) {
-			foreground = true;
-			zc_session_set_debug(s, 1);
-		} else if (!strcmp(arg, "-s")) {
-			zc_session_set_single_threaded(s, 1);
-		} else if (!strncmp(arg, "-o", 2)) {
-			const char *opts = arg[2] ? arg + 2 : argv[++i];
-
-			/* The library parses its own options. */
-			if (!opts || zc_session_set_options(s, opts) < 0) {
-				fprintf(stderr, "memfs: %s\n",
-					opts ? zc_session_error(s) : "-o needs a value");
-				status = 2;
-				goto out;
-			}
-		} else if (arg[0] != '-' && !mountpoint) {
-			mountpoint = arg;
-		} else {
-			fprintf(stderr, "memfs: unexpected argument '%s' (see memfs --help)\n",
-				arg);
+	zc_session_set_debug(s, cl.debug);
+	zc_session_set_single_threaded(s, cl.single_threaded);
+	/* The library parses its own options. */
+	for (i = 0; i < cl.n_opts; i++) {
+		if (zc_session_set_options(s, cl.opts[i]) < 0) {
+			fprintf(stderr, "memfs: %s\n", zc_session_error(s));
 			status = 2;
 			goto out;
 		}
 	}
-	if (!mountpoint) {
-		fprintf(stderr, "memfs: missing MOUNTPOINT (see memfs --help)\n");
-		status = 2;
-		goto out;
-	}
 	/* memfs checks no permissions itself: the kernel does, from the attributes. */
 	if (zc_session_set_option(s, "default_permissions") < 0 ||
-	    zc_session_set_fsname(s, "memfs") < 0 || zc_session_mount(s, mountpoint) < 0 ||
-	    (!foreground && zc_session_daemonize(s) < 0) || zc_session_loop(s) < 0) {
+	    zc_session_set_fsname(s, "memfs") < 0 || zc_session_mount(s, cl.args[0]) < 0 ||
+	    (!cl.foreground && zc_session_daemonize(s) < 0) || zc_session_loop(s) < 0) {
 		fprintf(stderr, "memfs: %s\n", zc_session_error(s));
 		goto out;
 	}

@@ -47,6 +47,18 @@ int main(void)
 	CHECK_EQ(offsetof(struct zc_backend_ops, fallocate), 33 * sizeof(void *));
 	CHECK_EQ(offsetof(struct zc_backend_ops, flock), 36 * sizeof(void *));
 	CHECK_EQ(offsetof(struct zc_backend_ops, tmpfile), 37 * sizeof(void *));
+	/* Fields are only ever appended; zc_parse_cmdline() takes the caller's size. */
+	CHECK_EQ(ZC_CMDLINE_ARGS_MAX, 4);
+	CHECK_EQ(sizeof(struct zc_cmdline), 320);
+	CHECK_EQ(offsetof(struct zc_cmdline, args), 0);
+	CHECK_EQ(offsetof(struct zc_cmdline, opts), 32);
+	CHECK_EQ(offsetof(struct zc_cmdline, n_opts), 40);
+	CHECK_EQ(offsetof(struct zc_cmdline, foreground), 44);
+	CHECK_EQ(offsetof(struct zc_cmdline, debug), 48);
+	CHECK_EQ(offsetof(struct zc_cmdline, single_threaded), 52);
+	CHECK_EQ(offsetof(struct zc_cmdline, show_help), 56);
+	CHECK_EQ(offsetof(struct zc_cmdline, show_version), 60);
+	CHECK_EQ(offsetof(struct zc_cmdline, error), 64);
 	CHECK_EQ(ZC_MAX_EXTENTS, 16);
 	CHECK_EQ(ZC_ROOT_INO, 1);
 	CHECK_EQ(ZC_NO_FH, UINT64_MAX);

@@ -164,6 +164,271 @@ static void test_io_uring(void)
 	zc_session_destroy(s);
 }
 
+/* zc_session_set_option() must fail with exactly @msg. */
+static void check_rejected(struct zc_session *s, const char *opt, const char *msg)
+{
+	int r = zc_session_set_option(s, opt);
+
+	if (r != -EINVAL || strcmp(zc_session_error(s), msg)) {
+		fprintf(stderr, "option '%s': %d '%s', expected -EINVAL '%s'\n", opt, r,
+			zc_session_error(s), msg);
+		exit(1);
+	}
+}
+
+static void test_flag_kinds(void)
+{
+	struct zc_session *s = new_session();
+
+	/* A plain flag has no negated form. */
+	CHECK_EQ(zc_session_set_option(s, "direct_io"), 0);
+	CHECK(s->opts.direct_io);
+	check_rejected(s, "nodirect_io", "unknown option 'nodirect_io'");
+	check_rejected(s, "direct_io=0", "option 'direct_io' takes no value");
+	CHECK(s->opts.direct_io);
+	CHECK_EQ(zc_session_set_option(s, "clone_fd"), 0);
+	CHECK(s->opts.clone_fd);
+	/* Negatable flags, the negated name spelt either way. */
+	CHECK_EQ(zc_session_set_option(s, "ro"), 0);
+	CHECK_EQ(zc_session_set_option(s, "rw"), 0);
+	CHECK(!s->opts.ro);
+	check_rejected(s, "noro", "unknown option 'noro'");
+	check_rejected(s, "rw=1", "option 'rw' takes no value");
+	CHECK(s->opts.splice);
+	CHECK_EQ(zc_session_set_option(s, "nosplice"), 0);
+	CHECK(!s->opts.splice);
+	CHECK_EQ(zc_session_set_option(s, "splice"), 0);
+	CHECK(s->opts.splice);
+	CHECK_EQ(zc_session_set_option(s, "passthrough"), 0);
+	CHECK(s->opts.passthrough);
+	CHECK_EQ(zc_session_set_option(s, "nopassthrough"), 0);
+	CHECK(!s->opts.passthrough);
+	CHECK_EQ(zc_session_set_option(s, "nouring_pin"), 0);
+	CHECK_EQ(zc_session_set_option(s, "uring_pin"), 0);
+	CHECK(s->opts.uring.pin);
+	zc_session_destroy(s);
+}
+
+static void test_default_permissions(void)
+{
+	struct zc_session *s = new_session();
+
+	/* Not given: it follows allow_other. */
+	CHECK_EQ(s->opts.default_permissions, -1);
+	CHECK(!zc_opts_default_permissions(&s->opts));
+	CHECK_EQ(zc_session_set_option(s, "default_permissions"), 0);
+	CHECK_EQ(s->opts.default_permissions, 1);
+	CHECK(zc_opts_default_permissions(&s->opts));
+	CHECK_EQ(zc_session_set_option(s, "nodefault_permissions"), 0);
+	CHECK_EQ(s->opts.default_permissions, 0);
+	/* Switched off explicitly, allow_other does not switch it on. */
+	CHECK_EQ(zc_session_set_option(s, "allow_other"), 0);
+	CHECK(!zc_opts_default_permissions(&s->opts));
+	check_rejected(s, "default_permissions=1", "option 'default_permissions' takes no value");
+	zc_session_destroy(s);
+}
+
+static void test_uint_kind(void)
+{
+	struct zc_session *s = new_session();
+
+	CHECK_EQ(zc_session_set_option(s, "threads=256"), 0);
+	CHECK_EQ(s->opts.threads, 256);
+	check_rejected(s, "threads=257",
+		       "bad value for option 'threads': '257' (expected 1 to 256)");
+	check_rejected(s, "threads", "option 'threads' needs a value (threads=...)");
+	check_rejected(s, "threads=", "bad value for option 'threads': '' (expected 1 to 256)");
+	CHECK_EQ(s->opts.threads, 256);
+	/* A size_t field, with 0 allowed. */
+	CHECK_EQ(zc_session_set_option(s, "splice_threshold=0"), 0);
+	CHECK_EQ(s->opts.splice_threshold, 0);
+	CHECK_EQ(zc_session_set_option(s, "splice_threshold=1073741824"), 0);
+	CHECK_EQ(s->opts.splice_threshold, 1073741824);
+	check_rejected(s, "splice_threshold=1073741825",
+		       "bad value for option 'splice_threshold': '1073741825' (expected 0 to "
+		       "1073741824)");
+	check_rejected(s, "splice_threshold=-0",
+		       "bad value for option 'splice_threshold': '-0' (expected 0 to 1073741824)");
+	CHECK_EQ(s->opts.splice_threshold, 1073741824);
+	CHECK_EQ(zc_session_set_option(s, "uring_depth=128"), 0);
+	CHECK_EQ(s->opts.uring.depth, 128);
+	check_rejected(s, "uring_depth=129",
+		       "bad value for option 'uring_depth': '129' (expected 1 to 128)");
+	zc_session_destroy(s);
+}
+
+static void test_seconds_kind(void)
+{
+	struct zc_session *s = new_session();
+
+	CHECK_EQ(zc_session_set_option(s, "entry_timeout=0.25"), 0);
+	CHECK(zc_opts_entry_timeout(&s->opts) == 0.25);
+	CHECK(zc_opts_attr_timeout(&s->opts) == 1.0);
+	CHECK(!s->opts.attr_timeout_set);
+	CHECK_EQ(zc_session_set_option(s, "attr_timeout=1e9"), 0);
+	CHECK(zc_opts_attr_timeout(&s->opts) == 1e9);
+	check_rejected(s, "attr_timeout=1.1e9",
+		       "bad value for option 'attr_timeout': '1.1e9' (expected seconds, e.g. 1.5)");
+	check_rejected(s, "timeout=soon",
+		       "bad value for option 'timeout': 'soon' (expected seconds, e.g. 1.5)");
+	check_rejected(s, "timeout", "option 'timeout' needs a value (timeout=...)");
+	check_rejected(s, "entry_timeout=inf",
+		       "bad value for option 'entry_timeout': 'inf' (expected seconds, e.g. 1.5)");
+	/* A refused value changes nothing. */
+	CHECK(zc_opts_entry_timeout(&s->opts) == 0.25);
+	CHECK(zc_opts_attr_timeout(&s->opts) == 1e9);
+	CHECK_EQ(zc_session_set_option(s, "timeout=0"), 0);
+	CHECK(zc_opts_entry_timeout(&s->opts) == 0.0);
+	CHECK(zc_opts_attr_timeout(&s->opts) == 0.0);
+	zc_session_destroy(s);
+}
+
+static void test_enum_kind(void)
+{
+	struct zc_session *s = new_session();
+
+	CHECK_EQ(zc_session_set_option(s, "cache=never"), 0);
+	CHECK_EQ(zc_session_set_option(s, "cache=auto"), 0);
+	CHECK_EQ(s->opts.cache, ZC_CACHE_AUTO);
+	check_rejected(s, "cache=Never",
+		       "bad value for option 'cache': 'Never' (expected never, auto or always)");
+	check_rejected(
+	    s, "cache=", "bad value for option 'cache': '' (expected never, auto or always)");
+	check_rejected(s, "cache", "option 'cache' needs a value (cache=...)");
+	CHECK_EQ(s->opts.cache, ZC_CACHE_AUTO);
+	/* io_uring is a flag and an enum: bare, with a word, and negated. */
+	CHECK_EQ(zc_session_set_option(s, "io_uring=strict"), 0);
+	CHECK_EQ(zc_session_set_option(s, "io_uring"), 0);
+	CHECK(s->opts.io_uring && s->opts.uring.strict);
+	check_rejected(
+	    s, "io_uring=", "bad value for option 'io_uring': '' (expected strict or fallback)");
+	check_rejected(s, "noio_uring=strict", "option 'noio_uring' takes no value");
+	CHECK(s->opts.io_uring && s->opts.uring.strict);
+	CHECK_EQ(zc_session_set_option(s, "noio_uring"), 0);
+	CHECK(!s->opts.io_uring && !s->opts.uring.strict);
+	CHECK_EQ(zc_session_set_option(s, "io_uring=fallback"), 0);
+	CHECK(s->opts.io_uring && !s->opts.uring.strict);
+	zc_session_destroy(s);
+}
+
+static void test_malformed(void)
+{
+	struct zc_session *s = new_session();
+	char long_name[80];
+
+	check_rejected(s, "=x", "malformed option '=x'");
+	check_rejected(s, "", "malformed option ''");
+	memset(long_name, 'o', 64);
+	long_name[64] = '\0';
+	check_rejected(s, long_name,
+		       "malformed option 'oooooooooooooooooooooooooooooooooooooooooo"
+		       "oooooooooooooooooooooo'");
+	long_name[63] = '\0';
+	check_rejected(s, long_name,
+		       "unknown option 'ooooooooooooooooooooooooooooooooooooooooooo"
+		       "oooooooooooooooooooo'");
+	/* An unknown name is unknown, with a value or without. */
+	check_rejected(s, "bogus=1", "unknown option 'bogus'");
+	check_rejected(s, "bogus", "unknown option 'bogus'");
+	/* Control characters are written as \xNN in the message. */
+	check_rejected(s, "a\tb", "unknown option 'a\\x09b'");
+	zc_session_destroy(s);
+}
+
+/* A backend option handler that knows "max_fds" and, to shadow it, "ro". */
+static int backend_option(void *data, const char *name, const char *value)
+{
+	unsigned int *seen = data;
+
+	if (!strcmp(name, "ro")) {
+		(*seen)++;
+		return 0;
+	}
+	if (strcmp(name, "max_fds"))
+		return -ENOENT;
+	if (!value || strcmp(value, "64"))
+		return -EINVAL;
+	(*seen)++;
+	return 0;
+}
+
+static void test_backend_options(void)
+{
+	struct zc_session *s = new_session();
+	unsigned int seen = 0;
+
+	zc_session_set_option_handler(s, backend_option, &seen);
+	CHECK_EQ(zc_session_set_options(s, "max_fds=64,ro,threads=2"), 0);
+	CHECK_EQ(seen, 2);
+	CHECK(!s->opts.ro);
+	CHECK_EQ(s->opts.threads, 2);
+	check_rejected(s, "max_fds=0", "bad value for option 'max_fds': '0'");
+	check_rejected(s, "max_fds", "option 'max_fds' needs a value (max_fds=...)");
+	check_rejected(s, "max_fdz=1", "unknown option 'max_fdz'");
+	zc_session_destroy(s);
+}
+
+static void test_help(void)
+{
+	static const char *const documented[] = {
+		"cache=never|auto|always",
+		"timeout=SECS",
+		"entry_timeout=SECS",
+		"attr_timeout=SECS",
+		"writeback",
+		"nowriteback",
+		"direct_io",
+		"threads=N",
+		"clone_fd",
+		"allow_other",
+		"default_permissions",
+		"nodefault_permissions",
+		"ro",
+		"nosplice",
+		"splice_threshold=BYTES",
+		"passthrough",
+		"nopassthrough",
+		"io_uring",
+		"io_uring=strict|fallback",
+		"noio_uring",
+		"uring_depth=N",
+		"nouring_pin",
+		"nouring_idle",
+	};
+	const char *help = zc_options_help();
+	const char *line;
+	char want[64];
+	size_t i;
+
+	CHECK(help == zc_options_help());
+	for (i = 0; i < sizeof(documented) / sizeof(documented[0]); i++) {
+		const char *found;
+
+		snprintf(want, sizeof(want), "    -o %s", documented[i]);
+		found = strstr(help, want);
+		CHECK(found);
+		CHECK(found[strlen(want)] == ' ' || found[strlen(want)] == '\n');
+	}
+	CHECK_STR_CONTAINS(help, "    -o cache=never|auto|always  kernel caching of data and names "
+				 "(default: auto)\n");
+	CHECK_STR_CONTAINS(help, "    -o splice_threshold=BYTES   READs and WRITEs smaller than "
+				 "this copy\n                                (default: 32768)\n");
+	/* A synopsis too long for its column has the text on the next line. */
+	CHECK_STR_CONTAINS(help, "    -o io_uring=strict|fallback\n                                "
+				 "strict:");
+	/* Nothing was cut off, and every line is an option or continues one. */
+	CHECK(strlen(help) > 0 && help[strlen(help) - 1] == '\n');
+	CHECK_STR_CONTAINS(help, "its CPU)\n");
+	for (line = help; *line; line = strchr(line, '\n') + 1) {
+		CHECK(!strncmp(line, "    -o ", 7) ||
+		      !strncmp(line, "                                ", 32));
+		CHECK(strchr(line, '\n') - line <= 80);
+	}
+	/* Undocumented forms are still accepted: only their negation is shown. */
+	CHECK(!strstr(help, "-o splice "));
+	CHECK(!strstr(help, "-o rw "));
+}
+
 int main(void)
 {
 	test_defaults();
@@ -174,5 +439,13 @@ int main(void)
 	test_option_lists();
 	test_ops_size();
 	test_io_uring();
+	test_flag_kinds();
+	test_default_permissions();
+	test_uint_kind();
+	test_seconds_kind();
+	test_enum_kind();
+	test_malformed();
+	test_backend_options();
+	test_help();
 	return 0;
 }

@@ -531,6 +531,59 @@ const char *zc_session_error(const struct zc_session *s);
 /** The options zc_session_set_option() accepts, one per line, for --help. */
 const char *zc_options_help(void);
 
+/** Most positional arguments zc_parse_cmdline() reads. */
+#define ZC_CMDLINE_ARGS_MAX 4
+
+/**
+ * A mount program's command line as zc_parse_cmdline() reads it:
+ *
+ *     PROGRAM ARG... [-f] [-d] [-s] [-o opt[,opt...]]... [-h|--help] [-V|--version]
+ *
+ * Fields are only ever added at the end; the caller passes the size it
+ * knows to zc_parse_cmdline().
+ */
+struct zc_cmdline {
+	/** The positional arguments, in order; NULL past those asked for. */
+	const char *args[ZC_CMDLINE_ARGS_MAX];
+	/**
+	 * The -o option lists ("-o LIST" or "-oLIST"), in the order given,
+	 * each for zc_session_set_options(). They are kept in argv itself:
+	 * zc_parse_cmdline() moves them to argv[1] to argv[n_opts] (argv[0]
+	 * and the strings stay where they are), as getopt(3) reorders argv.
+	 */
+	char **opts;
+	int n_opts;
+	/** -f, or -d: stay in the foreground (no zc_session_daemonize()). */
+	int foreground;
+	/** -d: print every request (zc_session_set_debug()). */
+	int debug;
+	/** -s: serve requests on one thread (zc_session_set_single_threaded()). */
+	int single_threaded;
+	/** -h or --help: print the usage, with zc_options_help(), and exit 0. */
+	int show_help;
+	/** -V or --version: print the version and exit 0. */
+	int show_version;
+	/** Why the command line was refused: one line, without the program's name. */
+	char error[256];
+};
+
+/**
+ * Read a mount program's command line. @arg_names, NULL-terminated, names
+ * the positional arguments the program takes, at most ZC_CMDLINE_ARGS_MAX
+ * (for example { "SOURCE", "MOUNTPOINT", NULL }), for the messages. @size
+ * is sizeof(struct zc_cmdline) as the caller saw it.
+ *
+ * Returns 0 with @ret filled in. -h or -V ends the reading: show_help or
+ * show_version is set and the rest is not looked at. Returns -EINVAL for a
+ * bad command line (a missing or extra argument, an unknown flag, -o
+ * without a list) with ret->error saying what is wrong; a program then
+ * exits with status 2. The option lists are checked by
+ * zc_session_set_options(), and may hold a backend's own options (see
+ * zc_session_set_option_handler()).
+ */
+int zc_parse_cmdline(int argc, char *argv[], const char *const arg_names[], struct zc_cmdline *ret,
+		     size_t size);
+
 /** The library's version string at run time. */
 const char *zc_version(void);
 

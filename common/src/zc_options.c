@@ -1,0 +1,607 @@
+/* SPDX-License-Identifier: LGPL-2.1-or-later */
+/*
+ * Mount options: one table (zc_opt_table) drives parsing, validation and
+ * the help text (zc_options_help()).
+ */
+#include <errno.h>
+#include <math.h>
+#include <pthread.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "zcfuse_i.h"
+
+#define ZC_THREADS_MAX	 256
+
+#define ZC_ARRAY_SIZE(a) (sizeof(a) / sizeof((a)[0]))
+
+bool zc_opts_default_permissions(const struct zc_opts *opts)
+{
+	if (opts->default_permissions < 0)
+		return opts->allow_other;
+	return opts->default_permissions;
+}
+
+static double cache_timeout(const struct zc_opts *opts)
+{
+	switch (opts->cache) {
+	case ZC_CACHE_NEVER:
+		return 0.0;
+	case ZC_CACHE_ALWAYS:
+		return 86400.0;
+	case ZC_CACHE_AUTO:
+	default:
+		return 1.0;
+	}
+}
+
+double zc_opts_entry_timeout(const struct zc_opts *opts)
+{
+	return opts->entry_timeout_set ? opts->entry_timeout : cache_timeout(opts);
+}
+
+double zc_opts_attr_timeout(const struct zc_opts *opts)
+{
+	return opts->attr_timeout_set ? opts->attr_timeout : cache_timeout(opts);
+}
+
+/*
+ * The mount options: one table drives parsing, validation and --help.
+ *
+ * A row is one form of an option: a flag (a bare name, maybe with a
+ * negated name that clears what the name sets), an unsigned number within
+ * bounds, seconds, or one of a list of words. Two rows may share a name
+ * when one takes a value and the other does not (io_uring, io_uring=...).
+ * A row stores its value at an offset into struct zc_opts or hands it to
+ * a setter.
+ */
+enum zc_opt_kind {
+	ZC_OPT_FLAG,	/* name: on; neg_name: off */
+	ZC_OPT_UINT,	/* name=N, min <= N <= max */
+	ZC_OPT_SECONDS, /* name=SECS, 0 to 1e9, fractions allowed */
+	ZC_OPT_ENUM,	/* name=WORD, one of values[]: its index */
+};
+
+/* A parsed value, as the row's kind has it. */
+union zc_opt_value {
+	bool on;
+	unsigned long number;
+	double seconds;
+	unsigned int choice;
+};
+
+#define ZC_OPT_VALUES_MAX 4
+
+struct zc_opt_desc {
+	const char *name;
+	/* ZC_OPT_FLAG only: the name that clears it, or NULL. */
+	const char *neg_name;
+	enum zc_opt_kind kind;
+	/* Where the value goes: a field of struct zc_opts, or set(). */
+	size_t offset;
+	size_t size;
+	void (*set)(struct zc_opts *opts, union zc_opt_value value);
+	/* ZC_OPT_UINT: the bounds. */
+	unsigned int min, max;
+	/* ZC_OPT_ENUM: the words, in the order of the field's values. */
+	const char *values[ZC_OPT_VALUES_MAX + 1];
+	/* What --help shows after "name=" (ZC_OPT_UINT). */
+	const char *metavar;
+	/* --help text for name and neg_name; NULL: not shown. "\n" wraps. */
+	const char *help;
+	const char *neg_help;
+};
+
+#define ZC_OPT_FIELD(member)                                                                       \
+	.offset = offsetof(struct zc_opts, member), .size = sizeof(((struct zc_opts *)0)->member)
+
+static void set_timeout(struct zc_opts *opts, union zc_opt_value value)
+{
+	opts->entry_timeout = opts->attr_timeout = value.seconds;
+	opts->entry_timeout_set = opts->attr_timeout_set = true;
+}
+
+static void set_entry_timeout(struct zc_opts *opts, union zc_opt_value value)
+{
+	opts->entry_timeout = value.seconds;
+	opts->entry_timeout_set = true;
+}
+
+static void set_attr_timeout(struct zc_opts *opts, union zc_opt_value value)
+{
+	opts->attr_timeout = value.seconds;
+	opts->attr_timeout_set = true;
+}
+
+/* Tri-state: never given means on with allow_other (zc_opts_default_permissions()). */
+static void set_default_permissions(struct zc_opts *opts, union zc_opt_value value)
+{
+	opts->default_permissions = value.on ? 1 : 0;
+}
+
+/* io_uring keeps the strictness asked for before; noio_uring drops it. */
+static void set_io_uring(struct zc_opts *opts, union zc_opt_value value)
+{
+	opts->io_uring = value.on;
+	if (!value.on)
+		opts->uring.strict = false;
+}
+
+/* io_uring=strict or io_uring=fallback. */
+static void set_io_uring_mode(struct zc_opts *opts, union zc_opt_value value)
+{
+	opts->io_uring = true;
+	opts->uring.strict = value.choice == 0;
+}
+
+static const struct zc_opt_desc zc_opt_table[] = {
+	{
+	    .name = "cache",
+	    .kind = ZC_OPT_ENUM,
+	    ZC_OPT_FIELD(cache),
+	    /* The order of enum zc_cache_mode. */
+	    .values = { "never", "auto", "always" },
+	    .help = "kernel caching of data and names (default: auto)",
+	},
+	{
+	    .name = "timeout",
+	    .kind = ZC_OPT_SECONDS,
+	    .set = set_timeout,
+	    .help = "entry and attribute timeout",
+	},
+	{
+	    .name = "entry_timeout",
+	    .kind = ZC_OPT_SECONDS,
+	    .set = set_entry_timeout,
+	    .help = "how long the kernel trusts a name lookup",
+	},
+	{
+	    .name = "attr_timeout",
+	    .kind = ZC_OPT_SECONDS,
+	    .set = set_attr_timeout,
+	    .help = "how long the kernel trusts attributes",
+	},
+	{
+	    .name = "writeback",
+	    .neg_name = "nowriteback",
+	    .kind = ZC_OPT_FLAG,
+	    ZC_OPT_FIELD(writeback),
+	    .help = "writeback caching of writes in the kernel",
+	    .neg_help = "no writeback caching (default)",
+	},
+	{
+	    .name = "direct_io",
+	    .kind = ZC_OPT_FLAG,
+	    ZC_OPT_FIELD(direct_io),
+	    .help = "every read and write reaches the daemon",
+	},
+	{
+	    .name = "threads",
+	    .kind = ZC_OPT_UINT,
+	    ZC_OPT_FIELD(threads),
+	    .min = 1,
+	    .max = ZC_THREADS_MAX,
+	    .metavar = "N",
+	    .help = "at most N worker threads (default: 10)",
+	},
+	{
+	    .name = "clone_fd",
+	    .kind = ZC_OPT_FLAG,
+	    ZC_OPT_FIELD(clone_fd),
+	    .help = "one /dev/fuse descriptor per thread",
+	},
+	{
+	    .name = "allow_other",
+	    .kind = ZC_OPT_FLAG,
+	    ZC_OPT_FIELD(allow_other),
+	    .help = "let other users use the mount",
+	},
+	{
+	    .name = "default_permissions",
+	    .neg_name = "nodefault_permissions",
+	    .kind = ZC_OPT_FLAG,
+	    .set = set_default_permissions,
+	    .help = "the kernel checks permissions (default with\n"
+		    "allow_other)",
+	    .neg_help = "the backing store alone checks permissions",
+	},
+	{
+	    .name = "ro",
+	    .neg_name = "rw",
+	    .kind = ZC_OPT_FLAG,
+	    ZC_OPT_FIELD(ro),
+	    .help = "mount read-only",
+	},
+	{
+	    .name = "splice",
+	    .neg_name = "nosplice",
+	    .kind = ZC_OPT_FLAG,
+	    ZC_OPT_FIELD(splice),
+	    .neg_help = "move file data by copying (default: splice)",
+	},
+	{
+	    .name = "splice_threshold",
+	    .kind = ZC_OPT_UINT,
+	    ZC_OPT_FIELD(splice_threshold),
+	    .min = 0,
+	    .max = 1U << 30,
+	    .metavar = "BYTES",
+	    .help = "READs and WRITEs smaller than this copy\n"
+		    "(default: 32768)",
+	},
+	{
+	    .name = "passthrough",
+	    .neg_name = "nopassthrough",
+	    .kind = ZC_OPT_FLAG,
+	    ZC_OPT_FIELD(passthrough),
+	    .help = "the kernel reads and writes open files\n"
+		    "straight from their backing files (needs\n"
+		    "CAP_SYS_ADMIN, no writeback; else per file\n"
+		    "fallback to splice)",
+	    .neg_help = "every read and write reaches the daemon\n"
+			"(default)",
+	},
+	{
+	    .name = "io_uring",
+	    .neg_name = "noio_uring",
+	    .kind = ZC_OPT_FLAG,
+	    .set = set_io_uring,
+	    .help = "receive requests and send replies through\n"
+		    "FUSE over io_uring (Linux 6.14+, module\n"
+		    "parameter fuse.enable_uring=Y); says why and\n"
+		    "falls back to /dev/fuse when refused",
+	    .neg_help = "requests through /dev/fuse (default)",
+	},
+	{
+	    .name = "io_uring",
+	    .kind = ZC_OPT_ENUM,
+	    .set = set_io_uring_mode,
+	    .values = { "strict", "fallback" },
+	    .help = "strict: the same, but exit when it is\n"
+		    "refused; fallback: as io_uring alone",
+	},
+	{
+	    .name = "uring_depth",
+	    .kind = ZC_OPT_UINT,
+	    ZC_OPT_FIELD(uring.depth),
+	    .min = 1,
+	    .max = ZC_URING_DEPTH_MAX,
+	    .metavar = "N",
+	    .help = "ring entries per queue (1 to 128, default: 8)",
+	},
+	{
+	    .name = "uring_pin",
+	    .neg_name = "nouring_pin",
+	    .kind = ZC_OPT_FLAG,
+	    ZC_OPT_FIELD(uring.pin),
+	    .neg_help = "let the ring's queue threads run on any CPU\n"
+			"(default: each on its queue's CPU)",
+	},
+	{
+	    .name = "uring_idle",
+	    .neg_name = "nouring_idle",
+	    .kind = ZC_OPT_FLAG,
+	    ZC_OPT_FIELD(uring.idle),
+	    .neg_help = "run the queue threads at normal priority\n"
+			"(default: SCHED_IDLE, lifted while starved,\n"
+			"so that a reply leaves the application on\n"
+			"its CPU)",
+	},
+};
+
+/* The words of an enum option with @sep between them, @last_sep before the last. */
+static void join_values(const struct zc_opt_desc *d, const char *sep, const char *last_sep,
+			char *buf, size_t size)
+{
+	size_t len = 0;
+	int i;
+
+	buf[0] = '\0';
+	for (i = 0; d->values[i] && len < size; i++) {
+		const char *before = i == 0 ? "" : d->values[i + 1] ? sep : last_sep;
+
+		len += (size_t)snprintf(buf + len, size - len, "%s%s", before, d->values[i]);
+	}
+}
+
+static int parse_seconds(struct zc_session *s, const char *name, const char *val, double *ret)
+{
+	char *end;
+	double v;
+
+	errno = 0;
+	v = strtod(val, &end);
+	if (!*val || *end || errno || !isfinite(v) || v < 0 || v > 1e9) {
+		zc_set_error(s, "bad value for option '%s': '%s' (expected seconds, e.g. 1.5)",
+			     name, val);
+		return -EINVAL;
+	}
+	*ret = v;
+	return 0;
+}
+
+static int parse_uint(struct zc_session *s, const char *name, const char *val, unsigned int min,
+		      unsigned int max, unsigned long *ret)
+{
+	unsigned long v;
+	char *end;
+
+	errno = 0;
+	v = strtoul(val, &end, 10);
+	if (!*val || *end || errno || *val == '-' || v < min || v > max) {
+		zc_set_error(s, "bad value for option '%s': '%s' (expected %u to %u)", name, val,
+			     min, max);
+		return -EINVAL;
+	}
+	*ret = v;
+	return 0;
+}
+
+static int parse_enum(struct zc_session *s, const struct zc_opt_desc *d, const char *val,
+		      unsigned int *ret)
+{
+	char expected[128];
+	unsigned int i;
+
+	for (i = 0; d->values[i]; i++) {
+		if (!strcmp(val, d->values[i])) {
+			*ret = i;
+			return 0;
+		}
+	}
+	join_values(d, ", ", " or ", expected, sizeof(expected));
+	zc_set_error(s, "bad value for option '%s': '%s' (expected %s)", d->name, val, expected);
+	return -EINVAL;
+}
+
+/*
+ * The row for @name, with a value or without; NULL (the error set) when
+ * there is none.
+ */
+static const struct zc_opt_desc *find_opt(struct zc_session *s, const char *name, bool has_value,
+					  bool *ret_negated)
+{
+	bool known = false;
+	size_t i;
+
+	for (i = 0; i < ZC_ARRAY_SIZE(zc_opt_table); i++) {
+		const struct zc_opt_desc *d = &zc_opt_table[i];
+		bool negated = d->neg_name && !strcmp(name, d->neg_name);
+
+		if (!negated && strcmp(name, d->name))
+			continue;
+		known = true;
+		if ((d->kind != ZC_OPT_FLAG) == has_value) {
+			*ret_negated = negated;
+			return d;
+		}
+	}
+	if (!known)
+		zc_set_error(s, "unknown option '%s'", name);
+	else if (has_value)
+		zc_set_error(s, "option '%s' takes no value", name);
+	else
+		zc_set_error(s, "option '%s' needs a value (%s=...)", name, name);
+	return NULL;
+}
+
+static void store_opt(struct zc_opts *opts, const struct zc_opt_desc *d, union zc_opt_value value)
+{
+	char *field = (char *)opts + d->offset;
+
+	if (d->set) {
+		d->set(opts, value);
+		return;
+	}
+	switch (d->kind) {
+	case ZC_OPT_FLAG:
+		memcpy(field, &value.on, sizeof(value.on));
+		break;
+	case ZC_OPT_UINT:
+		if (d->size == sizeof(size_t)) {
+			size_t v = value.number;
+
+			memcpy(field, &v, sizeof(v));
+		} else {
+			unsigned int v = (unsigned int)value.number;
+
+			memcpy(field, &v, sizeof(v));
+		}
+		break;
+	case ZC_OPT_SECONDS:
+		memcpy(field, &value.seconds, sizeof(value.seconds));
+		break;
+	case ZC_OPT_ENUM: {
+		int v = (int)value.choice;
+
+		memcpy(field, &v, sizeof(v));
+		break;
+	}
+	}
+}
+
+/* Apply the library's option @name (@val: NULL for a bare name). */
+static int set_lib_option(struct zc_session *s, const char *name, const char *val)
+{
+	union zc_opt_value value = { 0 };
+	const struct zc_opt_desc *d;
+	bool negated = false;
+	int r = 0;
+
+	d = find_opt(s, name, val != NULL, &negated);
+	if (!d)
+		return -EINVAL;
+	switch (d->kind) {
+	case ZC_OPT_FLAG:
+		value.on = !negated;
+		break;
+	case ZC_OPT_UINT:
+		r = parse_uint(s, name, val, d->min, d->max, &value.number);
+		break;
+	case ZC_OPT_SECONDS:
+		r = parse_seconds(s, name, val, &value.seconds);
+		break;
+	case ZC_OPT_ENUM:
+		r = parse_enum(s, d, val, &value.choice);
+		break;
+	}
+	if (r < 0)
+		return r;
+	store_opt(&s->opts, d, value);
+	return 0;
+}
+
+ZC_EXPORT int zc_session_set_option(struct zc_session *s, const char *opt)
+{
+	char name[64];
+	const char *val;
+	size_t len;
+	int r;
+
+	val = strchr(opt, '=');
+	len = val ? (size_t)(val - opt) : strlen(opt);
+	if (len == 0 || len >= sizeof(name)) {
+		zc_set_error(s, "malformed option '%s'", opt);
+		return -EINVAL;
+	}
+	memcpy(name, opt, len);
+	name[len] = '\0';
+	if (val)
+		val++;
+
+	if (s->option_fn) {
+		r = s->option_fn(s->option_data, name, val);
+		if (r == 0)
+			return 0;
+		if (r != -ENOENT) {
+			if (val)
+				zc_set_error(s, "bad value for option '%s': '%s'", name, val);
+			else
+				zc_set_error(s, "option '%s' needs a value (%s=...)", name, name);
+			return r;
+		}
+	}
+	return set_lib_option(s, name, val);
+}
+
+/* --help: "    -o SYNOPSIS", the text from column 32 on, wrapped lines below it. */
+#define ZC_HELP_COLUMN 32
+
+struct help_buf {
+	char text[4096];
+	size_t len;
+	bool full;
+};
+
+/* Append to @h; what does not fit is left out, whole. */
+__attribute__((format(printf, 2, 3))) static void help_printf(struct help_buf *h, const char *fmt,
+							      ...)
+{
+	size_t room = sizeof(h->text) - h->len;
+	va_list ap;
+	int n;
+
+	if (h->full)
+		return;
+	va_start(ap, fmt);
+	n = vsnprintf(h->text + h->len, room, fmt, ap);
+	va_end(ap);
+	if (n < 0 || (size_t)n >= room) {
+		h->text[h->len] = '\0';
+		h->full = true;
+		return;
+	}
+	h->len += (size_t)n;
+}
+
+static void help_add_line(struct help_buf *h, const char *synopsis, const char *text)
+{
+	if (strlen("    -o ") + strlen(synopsis) + 2 > ZC_HELP_COLUMN)
+		help_printf(h, "    -o %s\n%*s", synopsis, ZC_HELP_COLUMN, "");
+	else
+		help_printf(h, "    -o %-*s", ZC_HELP_COLUMN - (int)strlen("    -o "), synopsis);
+	for (;;) {
+		size_t line = strcspn(text, "\n");
+
+		help_printf(h, "%.*s\n", (int)line, text);
+		text += line;
+		if (!*text)
+			break;
+		text++;
+		help_printf(h, "%*s", ZC_HELP_COLUMN, "");
+	}
+}
+
+static struct help_buf zc_help;
+static pthread_once_t zc_help_once = PTHREAD_ONCE_INIT;
+
+static void build_help(void)
+{
+	char synopsis[128], values[96];
+	size_t i;
+
+	for (i = 0; i < ZC_ARRAY_SIZE(zc_opt_table); i++) {
+		const struct zc_opt_desc *d = &zc_opt_table[i];
+
+		switch (d->kind) {
+		case ZC_OPT_FLAG:
+			snprintf(synopsis, sizeof(synopsis), "%s", d->name);
+			break;
+		case ZC_OPT_UINT:
+			snprintf(synopsis, sizeof(synopsis), "%s=%s", d->name, d->metavar);
+			break;
+		case ZC_OPT_SECONDS:
+			snprintf(synopsis, sizeof(synopsis), "%s=SECS", d->name);
+			break;
+		case ZC_OPT_ENUM:
+			join_values(d, "|", "|", values, sizeof(values));
+			snprintf(synopsis, sizeof(synopsis), "%s=%s", d->name, values);
+			break;
+		}
+		if (d->help)
+			help_add_line(&zc_help, synopsis, d->help);
+		if (d->neg_name && d->neg_help)
+			help_add_line(&zc_help, d->neg_name, d->neg_help);
+	}
+}
+
+ZC_EXPORT const char *zc_options_help(void)
+{
+	pthread_once(&zc_help_once, build_help);
+	return zc_help.text;
+}
+
+ZC_EXPORT int zc_session_set_options(struct zc_session *s, const char *optlist)
+{
+	char *buf, *out;
+	const char *in;
+	int r = 0;
+
+	buf = malloc(strlen(optlist) + 1);
+	if (!buf)
+		return -ENOMEM;
+	/* Split at unescaped commas; "\," stands for a comma in a value. */
+	for (in = optlist, out = buf;; in++) {
+		if (*in == '\\' && in[1]) {
+			*out++ = *++in;
+			continue;
+		}
+		if (*in == ',' || !*in) {
+			*out = '\0';
+			if (out == buf) {
+				zc_set_error(s, "empty option in '%s'", optlist);
+				r = -EINVAL;
+				break;
+			}
+			r = zc_session_set_option(s, buf);
+			if (r < 0 || !*in)
+				break;
+			out = buf;
+			continue;
+		}
+		*out++ = *in;
+	}
+	free(buf);
+	return r;
+}
