@@ -19,9 +19,8 @@
  * libzcfuse operations from it.
  */
 #include <pthread.h>
-#include <stdbool.h>
 #include <stdio.h>
-#include <string.h>
+
 #include "ops.h"
 
 static void usage(FILE *out)
@@ -32,9 +31,11 @@ static void usage(FILE *out)
 		"Mount the file system kept in BACKING_FILE (a missing or empty file\n"
 		"becomes a new, empty store).\n"
 		"\n"
-		"    -f    stay in the foreground\n"
-		"    -d    print every request (implies -f)\n"
-		"    -s    serve requests on one thread\n"
+		"    -f             stay in the foreground\n"
+		"    -d             print every request (implies -f)\n"
+		"    -s             serve requests on one thread\n"
+		"    -h, --help     print this help\n"
+		"    -V, --version  print the version\n"
 		"\n"
 		"Mount options:\n%s",
 		zc_options_help());
@@ -49,59 +50,43 @@ static void print_notice(void *data, const char *line)
 
 int main(int argc, char *argv[])
 {
+	static const char *const args[] = { "BACKING_FILE", "MOUNTPOINT", NULL };
 	struct bs_fs fs = { .lock = PTHREAD_MUTEX_INITIALIZER, .fd = -1 };
-	const char *backing = NULL, *mountpoint = NULL;
-	bool foreground = false;
+	const char *backing, *mountpoint;
+	struct zc_cmdline cl;
 	struct zc_session *s;
 	struct bs_err err;
 	int i, status = 1;
 
+	/* -f, -d, -s, -h, -V and the -o lists, the way every mount program reads them. */
+	if (zc_parse_cmdline(argc, argv, args, &cl, sizeof(cl)) < 0) {
+		fprintf(stderr, "blobstore: %s\n", cl.error);
+		return 2;
+	}
+	if (cl.show_help) {
+		usage(stdout);
+		return 0;
+	}
+	if (cl.show_version) {
+		printf("blobstore (libzcfuse %s)\n", zc_version());
+		return 0;
+	}
+	backing = cl.args[0];
+	mountpoint = cl.args[1];
 	s = zc_session_new(&bs_ops, sizeof(bs_ops), &fs);
 	if (!s) {
 		fprintf(stderr, "blobstore: out of memory\n");
 		return 1;
 	}
 	zc_session_set_notice_handler(s, print_notice, NULL);
-	for (i = 1; i < argc; i++) {
-		const char *arg = argv[i];
-
-		if (!strcmp(arg, "-h") || !strcmp(arg, "--help")) {
-			usage(stdout);
-			status = 0;
-			goto out;
-		} else if (!strcmp(arg, "-f")) {
-			foreground = true;
-		} else if (!strcmp(arg, "-d")) {
-			foreground = true;
-			zc_session_set_debug(s, 1);
-		} else if (!strcmp(arg, "-s")) {
-			zc_session_set_single_threaded(s, 1);
-		} else if (!strncmp(arg, "-o", 2)) {
-			const char *opts = arg[2] ? arg + 2 : argv[++i];
-
-			if (!opts || zc_session_set_options(s, opts) < 0) {
-				fprintf(stderr, "blobstore: %s\n",
-					opts ? zc_session_error(s) : "-o needs a value");
-				status = 2;
-				goto out;
-			}
-		} else if (arg[0] != '-' && !backing) {
-			backing = arg;
-		} else if (arg[0] != '-' && !mountpoint) {
-			mountpoint = arg;
-		} else {
-			fprintf(stderr,
-				"blobstore: unexpected argument '%s' (see blobstore --help)\n",
-				arg);
+	zc_session_set_debug(s, cl.debug);
+	zc_session_set_single_threaded(s, cl.single_threaded);
+	for (i = 0; i < cl.n_opts; i++) {
+		if (zc_session_set_options(s, cl.opts[i]) < 0) {
+			fprintf(stderr, "blobstore: %s\n", zc_session_error(s));
 			status = 2;
 			goto out;
 		}
-	}
-	if (!mountpoint) {
-		fprintf(stderr, "blobstore: missing %s (see blobstore --help)\n",
-			backing ? "MOUNTPOINT" : "BACKING_FILE and MOUNTPOINT");
-		status = 2;
-		goto out;
 	}
 	/* Refuse a store that does not check out before anything is mounted. */
 	if (bs_open_store(&fs, backing, &err) < 0) {
@@ -110,7 +95,7 @@ int main(int argc, char *argv[])
 	}
 	if (zc_session_set_option(s, "default_permissions") < 0 ||
 	    zc_session_set_fsname(s, backing) < 0 || zc_session_mount(s, mountpoint) < 0 ||
-	    (!foreground && zc_session_daemonize(s) < 0) || zc_session_loop(s) < 0) {
+	    (!cl.foreground && zc_session_daemonize(s) < 0) || zc_session_loop(s) < 0) {
 		fprintf(stderr, "blobstore: %s\n", zc_session_error(s));
 		goto out;
 	}
