@@ -3,8 +3,8 @@
  * Dispatch: every request a transport received, served by the backend.
  * READ and WRITE go through the data path (zc_data.c), TMPFILE is served
  * here like a CREATE, and everything else is parsed by libfuse, whose
- * callbacks (zc_lowlevel.c) call the backend and whose replies come back
- * through the custom I/O below, to leave by the request's route.
+ * callbacks (zc_lowlevel.c) call the backend and whose replies leave by the
+ * request's route.
  */
 #include <errno.h>
 #include <fcntl.h>
@@ -20,21 +20,10 @@
 #include "zc_data.h"
 #include "zc_dispatch.h"
 #include "zc_iter.h"
+#include "zc_lowlevel.h"
 #include "zc_negotiate.h"
 #include "zc_req.h"
 #include "zcfuse_i.h"
-
-/*
- * The request handed to libfuse on this thread. libfuse 3.14 passes its
- * callbacks and its custom I/O no pointer of ours, so this is how they
- * find the request; where its reply goes is still the request's route.
- */
-static __thread struct zc_req *zc_tls_dispatching;
-
-struct zc_req *zc_dispatch_current(void)
-{
-	return zc_tls_dispatching;
-}
 
 static void dispatch_read(struct zc_req *req)
 {
@@ -341,9 +330,7 @@ static void dispatch_lowlevel(struct zc_req *req, size_t len)
 	if (request_malformed(req->hdr, arg, arglen))
 		return;
 	peek_request(req, arg, arglen);
-	zc_tls_dispatching = req;
-	fuse_session_process_buf(c->s->se, &fbuf);
-	zc_tls_dispatching = NULL;
+	zc_lowlevel_serve(req, &fbuf);
 }
 
 void zc_dispatch(struct zc_req *req, size_t len)
@@ -379,54 +366,4 @@ void zc_dispatch(struct zc_req *req, size_t len)
 		break;
 	}
 	zc_data_served(&c->policy, req->opcode, 0);
-}
-
-/*
- * A reply libfuse built: INIT's and OPEN's amended for what libfuse 3.14
- * does not know, then sent by the route of the request it answers.
- * Notifications (unique 0) go to the session's /dev/fuse descriptor @fd.
- */
-static ssize_t dispatch_io_writev(int fd, struct iovec *iov, int count, void *userdata)
-{
-	struct zc_session *s = userdata;
-	struct zc_chan *c = &s->chan;
-	struct zc_req *req = zc_tls_dispatching;
-	const struct fuse_out_header *out = iov[0].iov_base;
-	bool init;
-	ssize_t n;
-
-	init = zc_negotiate_init_reply(c, iov, count);
-	if (req && count >= 1 && iov[0].iov_len >= sizeof(*out) && out->unique == req->unique) {
-		if (req->backing_id > 0) {
-			zc_backing_amend_reply(iov, count, req->backing_id);
-			req->backing_id = 0;
-		}
-		n = zc_req_send(req, iov, count);
-	} else {
-		n = zc_send_msg(fd, iov, count, &c->stats);
-	}
-	if (init)
-		zc_negotiate_init_sent(c, n >= 0);
-	if (n < 0) {
-		errno = (int)-n;
-		return -1;
-	}
-	return n;
-}
-
-static ssize_t dispatch_io_read(int fd, void *buf, size_t len, void *userdata)
-{
-	(void)userdata;
-	return read(fd, buf, len);
-}
-
-static const struct fuse_custom_io dispatch_io = {
-	.writev = dispatch_io_writev,
-	.read = dispatch_io_read,
-};
-
-int zc_dispatch_attach(struct zc_session *s, int dev_fd)
-{
-	s->chan.dev_fd = dev_fd;
-	return fuse_session_custom_io(s->se, &dispatch_io, dev_fd) ? -EIO : 0;
 }

@@ -8,49 +8,15 @@
 #ifndef ZC_DISPATCH_H
 #define ZC_DISPATCH_H
 
-#define FUSE_USE_VERSION 312
-
-#include <fuse_lowlevel.h>
 #include <stddef.h>
 #include <stdint.h>
 
-#include "zcfuse/zcfuse.h"
-
 struct zc_req;
-struct zc_session;
 
 /*
  * Serve @req, whose @len bytes (headers first) req->src holds, received by
  * a transport; the transport fills in its route and buffers.
  */
 void zc_dispatch(struct zc_req *req, size_t len);
-
-/* Let libfuse's replies out through the request's route; right after mounting. */
-int zc_dispatch_attach(struct zc_session *s, int dev_fd);
-
-/*
- * The request libfuse serves on this thread: its callbacks' way to the
- * struct zc_req (libfuse 3.14 hands them no pointer of ours). Set only
- * while zc_dispatch() hands a request to libfuse.
- */
-struct zc_req *zc_dispatch_current(void);
-
-/* The callbacks libfuse calls (zc_lowlevel.c). */
-extern const struct fuse_lowlevel_ops zc_lowlevel_ops;
-
-/* Open flags as the backend sees them in zc_file.flags and open_flags_in. */
-int zc_backend_open_flags(const struct zc_session *s, int flags);
-uint32_t zc_backend_open_flags_in(const struct zc_session *s, int flags);
-
-/* The open reply's flags from the backend's zc_file and the mount's cache mode. */
-void zc_file_info_out(const struct zc_session *s, const struct zc_file *zf, int app_flags,
-		      struct fuse_file_info *fi);
-
-/*
- * Kernel passthrough for an open about to be answered: the backing id goes
- * into @zreq's reply. 0 when the open takes the data path, or -errno.
- */
-int zc_passthrough_open(struct zc_session *s, struct zc_req *zreq, zc_ino_t ino,
-			const struct zc_file *zf);
 
 #endif /* ZC_DISPATCH_H */

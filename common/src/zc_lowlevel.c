@@ -1,9 +1,9 @@
 /* SPDX-License-Identifier: LGPL-2.1-or-later */
 /*
  * The requests libfuse parses: each becomes one backend call and exactly
- * one reply, built by libfuse and sent by the request's route (see
- * zc_dispatch.c). Backend errors are negative errnos and reach the caller
- * unchanged.
+ * one reply, built by libfuse and sent by the request's route through
+ * libfuse's custom I/O (at the end). Backend errors are negative errnos and
+ * reach the caller unchanged.
  */
 #include <errno.h>
 #include <fcntl.h>
@@ -22,11 +22,31 @@
 #include "zc_backing.h"
 #include "zc_ctx.h"
 #include "zc_data.h"
-#include "zc_dispatch.h"
+#include "zc_lowlevel.h"
+#include "zc_negotiate.h"
 #include "zc_req.h"
 #include "zc_stats.h"
 #include "zc_waiter.h"
 #include "zcfuse_i.h"
+
+/*
+ * The request handed to libfuse on this thread. libfuse 3.14 passes its
+ * callbacks and its custom I/O no pointer of ours, so this is how they
+ * find the request; where its reply goes is still the request's route.
+ */
+static __thread struct zc_req *zc_tls_serving;
+
+struct zc_req *zc_lowlevel_current(void)
+{
+	return zc_tls_serving;
+}
+
+void zc_lowlevel_serve(struct zc_req *req, const struct fuse_buf *fbuf)
+{
+	zc_tls_serving = req;
+	fuse_session_process_buf(req->chan->s->se, fbuf);
+	zc_tls_serving = NULL;
+}
 
 /*
  * The session, the request and its caller's context, in every callback:
@@ -35,7 +55,7 @@
  */
 #define ZC_CTX(freq)                                                                               \
 	struct zc_session *s = fuse_req_userdata(freq);                                            \
-	struct zc_req *zreq = zc_dispatch_current();                                               \
+	struct zc_req *zreq = zc_lowlevel_current();                                               \
 	struct zc_ctx ctx;                                                                         \
 	zc_ctx_from_header(&ctx, s, zreq->hdr, fuse_req_ctx(freq)->umask)
 
@@ -874,3 +894,53 @@ const struct fuse_lowlevel_ops zc_lowlevel_ops = {
 	.lseek = zc_lseek,
 	.flock = zc_flock,
 };
+
+/*
+ * A reply libfuse built: INIT's and OPEN's amended for what libfuse 3.14
+ * does not know, then sent by the route of the request it answers.
+ * Notifications (unique 0) go to the session's /dev/fuse descriptor @fd.
+ */
+static ssize_t lowlevel_io_writev(int fd, struct iovec *iov, int count, void *userdata)
+{
+	struct zc_session *s = userdata;
+	struct zc_chan *c = &s->chan;
+	struct zc_req *req = zc_tls_serving;
+	const struct fuse_out_header *out = iov[0].iov_base;
+	bool init;
+	ssize_t n;
+
+	init = zc_negotiate_init_reply(c, iov, count);
+	if (req && count >= 1 && iov[0].iov_len >= sizeof(*out) && out->unique == req->unique) {
+		if (req->backing_id > 0) {
+			zc_backing_amend_reply(iov, count, req->backing_id);
+			req->backing_id = 0;
+		}
+		n = zc_req_send(req, iov, count);
+	} else {
+		n = zc_send_msg(fd, iov, count, &c->stats);
+	}
+	if (init)
+		zc_negotiate_init_sent(c, n >= 0);
+	if (n < 0) {
+		errno = (int)-n;
+		return -1;
+	}
+	return n;
+}
+
+static ssize_t lowlevel_io_read(int fd, void *buf, size_t len, void *userdata)
+{
+	(void)userdata;
+	return read(fd, buf, len);
+}
+
+static const struct fuse_custom_io lowlevel_io = {
+	.writev = lowlevel_io_writev,
+	.read = lowlevel_io_read,
+};
+
+int zc_lowlevel_attach(struct zc_session *s, int dev_fd)
+{
+	s->chan.dev_fd = dev_fd;
+	return fuse_session_custom_io(s->se, &lowlevel_io, dev_fd) ? -EIO : 0;
+}

@@ -14,58 +14,10 @@
 
 #include "zc_backing.h"
 #include "zc_dev.h"
-#include "zc_dispatch.h"
+#include "zc_lowlevel.h"
 #include "zc_uring.h"
 #include "zc_waiter.h"
 #include "zcfuse_i.h"
-
-/*
- * The message is one line whatever the paths and options it names hold:
- * control characters are written as \xNN.
- */
-void zc_set_error(struct zc_session *s, const char *fmt, ...)
-{
-	char msg[sizeof(s->err)];
-	size_t i, o = 0;
-	va_list ap;
-
-	va_start(ap, fmt);
-	vsnprintf(msg, sizeof(msg), fmt, ap);
-	va_end(ap);
-	for (i = 0; msg[i] && o + 5 <= sizeof(s->err); i++) {
-		unsigned char c = (unsigned char)msg[i];
-
-		if (c < 0x20 || c == 0x7f)
-			o += (size_t)snprintf(s->err + o, 5, "\\x%02x", c);
-		else
-			s->err[o++] = (char)c;
-	}
-	s->err[o] = '\0';
-}
-
-ZC_EXPORT const char *zc_session_error(const struct zc_session *s)
-{
-	return s && s->err[0] ? s->err : "no error";
-}
-
-ZC_EXPORT void zc_session_set_notice_handler(struct zc_session *s, zc_notice_fn fn, void *data)
-{
-	s->notice = fn;
-	s->notice_data = data;
-}
-
-void zc_notice(struct zc_session *s, const char *fmt, ...)
-{
-	char line[512];
-	va_list ap;
-
-	if (!s->notice)
-		return;
-	va_start(ap, fmt);
-	vsnprintf(line, sizeof(line), fmt, ap);
-	va_end(ap);
-	s->notice(s->notice_data, line);
-}
 
 ZC_EXPORT void zc_session_set_option_handler(struct zc_session *s, zc_option_fn fn, void *data)
 {
@@ -290,7 +242,7 @@ int zc_session_connect(struct zc_session *s, int dev_fd)
 
 	if (r < 0)
 		return r;
-	r = zc_dispatch_attach(s, dev_fd);
+	r = zc_lowlevel_attach(s, dev_fd);
 	if (r < 0)
 		zc_set_error(s, "cannot attach the transport");
 	return r;
@@ -351,7 +303,7 @@ ZC_EXPORT int zc_session_mount(struct zc_session *s, const char *mountpoint)
 		free(canonical);
 		return -EIO;
 	}
-	r = zc_dispatch_attach(s, fuse_session_fd(s->se));
+	r = zc_lowlevel_attach(s, fuse_session_fd(s->se));
 	if (r < 0) {
 		zc_set_error(s, "cannot attach the transport to /dev/fuse");
 		fuse_session_unmount(s->se);

@@ -9,8 +9,12 @@
  * path; the backend never sees /dev/fuse.
  *
  * Every function returns 0 (or a count) on success and a negative errno on
- * failure unless documented otherwise. The library never prints; a program
- * reads the reason for a failure with zc_session_error().
+ * failure unless documented otherwise. The library prints nothing of its
+ * own accord: a program reads the reason for a failure with
+ * zc_session_error() and gets notices through its notice handler
+ * (zc_session_set_notice_handler()). Only with zc_session_set_debug() on
+ * does it write to stderr: libfuse's trace of every request, and the
+ * counters at unmount.
  *
  * Build against it with: cc ... $(pkg-config --cflags --libs zcfuse)
  * examples/memfs.c and examples/blobstore/ are complete backends.
@@ -433,8 +437,8 @@ struct zc_session *zc_session_new(const struct zc_backend_ops *ops, size_t ops_s
 /**
  * Apply one mount option, as given after -o (for example "cache=never",
  * "threads=4", "allow_other"). Returns -EINVAL for an unknown option or a
- * bad value; zc_session_error() then names the problem. See zcfuse(1) or
- * the README for the list.
+ * bad value; zc_session_error() then names the problem. zc_options_help()
+ * lists them, as does the README.
  */
 int zc_session_set_option(struct zc_session *s, const char *opt);
 
