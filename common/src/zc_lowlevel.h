@@ -1,8 +1,8 @@
 /* SPDX-License-Identifier: LGPL-2.1-or-later */
 /*
  * The requests libfuse 3.14 parses (all but READ, WRITE and TMPFILE): its
- * callbacks, and its custom I/O, through which the replies it builds leave
- * by the request's route.
+ * callbacks (zc_lowlevel.c), and its custom I/O, through which the replies
+ * it builds leave by the request's route (zc_fuse_glue.c).
  */
 #ifndef ZC_LOWLEVEL_H
 #define ZC_LOWLEVEL_H
