@@ -50,6 +50,12 @@ from dataclasses import dataclass, field
 
 HERE = os.path.dirname(os.path.abspath(__file__))
 TOP = os.path.dirname(os.path.dirname(HERE))
+# What the benchmark shares with the mount tests: tests/lib.
+sys.path.insert(0, os.path.join(TOP, 'tests', 'lib'))
+
+import zcmount  # noqa: E402
+from zcmount import is_mounted  # noqa: E402
+
 PLL_SRC_DIR = '/usr/share/doc/libfuse3-dev/examples'
 
 MOUNT_TIMEOUT = 10.0
@@ -201,20 +207,6 @@ def fmt_duration(secs):
     return '%dm %02ds' % (secs // 60, secs % 60) if secs >= 60 else '%ds' % secs
 
 
-def is_mounted(path, fstype_prefix=''):
-    """Whether path is a mount point in /proc/self/mountinfo (optionally of that type)."""
-    try:
-        with open('/proc/self/mountinfo') as f:
-            for line in f:
-                left, _, right = line.partition(' - ')
-                mnt = left.split()[4].replace('\\040', ' ')
-                if mnt == path and right.split()[0].startswith(fstype_prefix):
-                    return True
-    except OSError:
-        pass
-    return False
-
-
 def cpu_seconds(pid):
     """utime + stime of the whole process (all threads, live and exited), or None."""
     try:
@@ -248,16 +240,6 @@ def children_cpu():
     return ru.ru_utime + ru.ru_stime
 
 
-def read_counters(mnt):
-    raw = os.getxattr(mnt, 'user.zcfuse.stats').decode()
-    out = {}
-    for line in raw.splitlines():
-        parts = line.split()
-        if len(parts) == 2:
-            out[parts[0]] = int(parts[1])
-    return out
-
-
 def tail(path, n=3):
     try:
         with open(path, errors='replace') as f:
@@ -276,18 +258,17 @@ def command_output(cmd):
 
 # ------------------------------------------------------------------ daemons
 
-class Daemon:
+class Daemon(zcmount.FuseDaemon):
     """One FUSE daemon we started in the foreground, mounted at mnt."""
 
     def __init__(self, bench, system, setting, source, mnt):
+        self.logname = 'logs/%s-%s-%s.log' % (bench.backing, system.name, setting)
+        super().__init__(mnt, os.path.join(bench.out, self.logname))
         self.bench = bench
         self.system = system
         self.setting = setting
         self.source = source
-        self.mnt = mnt
-        self.proc = None
         self.starts = 0
-        self.logname = 'logs/%s-%s-%s.log' % (bench.backing, system.name, setting)
         # blobstore's backing file, on the backing store next to the data directory.
         self.store = os.path.join(os.path.dirname(source), '%s-%s.blob' % (system.name, setting))
 
@@ -311,29 +292,21 @@ class Daemon:
         if self.system.kind == 'libfuse' and not self.bench.pll_bin:
             return 'passthrough_ll was not built'
         self.starts += 1
-        logf = open(os.path.join(self.bench.out, self.logname), 'a')
-        logf.write('== start %d: %s\n' % (self.starts, ' '.join(self.command())))
-        logf.flush()
+        with open(self.log_file, 'a') as logf:
+            logf.write('== start %d: %s\n' % (self.starts, ' '.join(self.command())))
         try:
-            self.proc = subprocess.Popen(self.command(), stdin=subprocess.DEVNULL, stdout=logf,
-                                         stderr=subprocess.STDOUT, start_new_session=True)
+            self.spawn(self.command(), append=True)
         except OSError as e:
             return 'cannot start daemon: %s' % e
-        finally:
-            logf.close()
-        deadline = time.monotonic() + MOUNT_TIMEOUT
-        while time.monotonic() < deadline:
-            if is_mounted(self.mnt, 'fuse'):
-                return None
+        try:
+            self.wait_mounted(MOUNT_TIMEOUT)
+        except zcmount.DaemonError:
             if self.proc.poll() is not None:
                 return 'mount failed: daemon exited with %s (%s)' % (
-                    self.proc.returncode, tail(os.path.join(self.bench.out, self.logname)))
-            time.sleep(0.02)
-        self.stop()
-        return 'mount failed: not mounted after %.0f s' % MOUNT_TIMEOUT
-
-    def alive(self):
-        return self.proc is not None and self.proc.poll() is None and is_mounted(self.mnt, 'fuse')
+                    self.proc.returncode, tail(self.log_file))
+            self.stop()
+            return 'mount failed: not mounted after %.0f s' % MOUNT_TIMEOUT
+        return None
 
     def exit_status(self):
         if self.proc is None:
@@ -345,18 +318,7 @@ class Daemon:
 
     def stop(self):
         """Unmount and reap; never leaves the mount or the process behind."""
-        if self.proc is None:
-            return
-        if is_mounted(self.mnt):
-            subprocess.run(['fusermount3', '-u', self.mnt], capture_output=True, timeout=30)
-        try:
-            self.proc.wait(STOP_TIMEOUT)
-        except subprocess.TimeoutExpired:
-            subprocess.run(['fusermount3', '-uz', self.mnt], capture_output=True, timeout=30)
-            self.proc.kill()
-            self.proc.wait()
-        if is_mounted(self.mnt):
-            subprocess.run(['fusermount3', '-uz', self.mnt], capture_output=True, timeout=30)
+        super().stop(STOP_TIMEOUT)
         self.proc = None
 
 
@@ -605,7 +567,7 @@ class Bench:
         pid = daemon.proc.pid if daemon else None
         zc = daemon is not None and system.kind in LIBZCFUSE_KINDS
         try:
-            c0 = read_counters(directory) if zc else None
+            c0 = zcmount.counters(directory) if zc else None
         except OSError:
             c0 = None
         cpu0 = cpu_seconds(pid) if pid else None
@@ -646,7 +608,7 @@ class Bench:
             row['cpu_per_unit'] = row['cpu_s'] / per
         if zc and c0 is not None:
             try:
-                c1 = read_counters(directory)
+                c1 = zcmount.counters(directory)
                 for k in COUNTERS:
                     row[k.replace('.', '_')] = c1.get(k, 0) - c0.get(k, 0)
             except OSError:

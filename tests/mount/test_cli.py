@@ -339,6 +339,6 @@ def test_odd_paths_mount(name):
         write_file(J(m.mnt, name + '2'), b'two')
         assert read_file(J(m.src, name + '2')) == b'two'
         source = zctest.mount_entries(m.mnt)[-1]['source']
-        assert zctest._unescape(source) == m.src, source
+        assert zctest.unescape(source) == m.src, source
     finally:
         m.stop()

@@ -3,7 +3,9 @@
 Mount starts the daemon in the foreground on fresh temporary directories,
 waits for the mount to appear in /proc/self/mountinfo, and in every outcome
 unmounts it and reaps the daemon, failing when the daemon crashed, exited
-non-zero, or printed error lines.  Watchdog bounds a test: when it expires it
+non-zero, or printed error lines.  What it shares with the benchmark (the
+mountinfo parser, the counters, the daemon's start and stop) is in
+tests/lib/zcmount.py.  Watchdog bounds a test: when it expires it
 kills every daemon this process started, which aborts the FUSE connection so
 that a request stuck in the kernel returns, and then raises in the main
 thread.
@@ -39,6 +41,26 @@ import threading
 import time
 
 TOP = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
+# What the mount tests share with the benchmark: tests/lib.
+_LIB = os.path.join(TOP, 'tests', 'lib')
+if _LIB not in sys.path:
+    sys.path.insert(0, _LIB)
+
+import zcmount  # noqa: E402
+
+# Used by the tests as zctest.NAME.
+DaemonError = zcmount.DaemonError
+TimeLimitExceeded = zcmount.TimeLimitExceeded
+unescape = zcmount.unescape
+mount_entries = zcmount.mount_entries
+is_mounted = zcmount.is_mounted
+wait_until = zcmount.wait_until
+fusermount_unmount = zcmount.fusermount_unmount
+parse_counters = zcmount.parse_counters
+counters = zcmount.counters
+backend_counters = zcmount.backend_counters
+counter_delta = zcmount.counter_delta
+
 BACKEND_BINS = {
     'zcfuse': os.path.join(TOP, 'build', 'daemon', 'zcfuse'),
     'memfs': os.path.join(TOP, 'build', 'examples', 'memfs'),
@@ -57,20 +79,13 @@ BACKEND_LACKS = {
     },
     'blobstore': {},
 }
-MOUNT_TIMEOUT = 10.0
-EXIT_TIMEOUT = 10.0
+# Read at every mount: test_valgrind.py raises them.
+MOUNT_TIMEOUT = zcmount.MOUNT_TIMEOUT
+EXIT_TIMEOUT = zcmount.EXIT_TIMEOUT
 
 # Lines on the daemon's stderr that fail a test unless the test allows them.
 ERROR_RE = re.compile(r'error|warning|fatal|abort|assert|sanitizer|segmentation|'
                       r'leak|panic|traceback|\bbug\b|corrupt|overflow', re.IGNORECASE)
-
-
-class DaemonError(AssertionError):
-    """The daemon failed to mount, crashed, or reported errors."""
-
-
-class TimeLimitExceeded(AssertionError):
-    """A watchdog expired."""
 
 
 def current_backend():
@@ -170,36 +185,11 @@ class UringParam:
         return False
 
 
-def parse_counters(text):
-    """Counter lines ("name value") as a dict."""
-    out = {}
-    for line in text.splitlines():
-        name, value = line.rsplit(' ', 1)
-        out[name] = int(value)
-    return out
-
-
 def drop_caches(what=3):
     """Write back dirty data and drop clean caches (what: 1 pages, 2 names, 3 both)."""
     os.sync()
     with open('/proc/sys/vm/drop_caches', 'w') as f:
         f.write('%d\n' % what)
-
-
-def counters(mnt):
-    """The daemon's counters (user.zcfuse.stats of the mount root) as a dict."""
-    return parse_counters(os.getxattr(mnt, 'user.zcfuse.stats').decode())
-
-
-def backend_counters(mnt):
-    """The passthrough backend's counters (user.zcfuse.backend): inodes,
-    descriptors, reopens, open files."""
-    return parse_counters(os.getxattr(mnt, 'user.zcfuse.backend').decode())
-
-
-def counter_delta(after, before, name):
-    """How much counter name grew from before to after (absent counts as 0)."""
-    return after.get(name, 0) - before.get(name, 0)
 
 
 def possible_cpus():
@@ -211,62 +201,6 @@ def possible_cpus():
         lo, _, hi = part.partition('-')
         count += (int(hi) if hi else int(lo)) - int(lo) + 1
     return count
-
-
-# ---------------------------------------------------------------- mountinfo
-
-def _unescape(field):
-    return re.sub(r'\\([0-7]{3})', lambda m: chr(int(m.group(1), 8)), field)
-
-
-def mount_entries(path):
-    """Entries of /proc/self/mountinfo whose mount point is path (a real path).
-
-    Each entry is a dict with keys dev ('major:minor'), fstype, source, opts
-    (per-mount options) and super (super block options).
-    """
-    found = []
-    # Names are bytes: one that is not UTF-8 must not break every reader.
-    with open('/proc/self/mountinfo', errors='surrogateescape') as f:
-        for line in f:
-            left, _, right = line.partition(' - ')
-            fields = left.split()
-            if len(fields) < 5 or _unescape(fields[4]) != path:
-                continue
-            rfields = right.split()
-            found.append({'dev': fields[2], 'opts': fields[5],
-                          'fstype': rfields[0] if rfields else '',
-                          'source': rfields[1] if len(rfields) > 1 else '',
-                          'super': rfields[2] if len(rfields) > 2 else ''})
-    return found
-
-
-def is_mounted(path):
-    return bool(mount_entries(path))
-
-
-def wait_until(cond, timeout, what):
-    """Poll cond() with short, growing waits; raise TimeLimitExceeded."""
-    deadline = time.monotonic() + timeout
-    delay = 0.001
-    while True:
-        if cond():
-            return
-        if time.monotonic() > deadline:
-            raise TimeLimitExceeded('%s: not done after %.1f s' % (what, timeout))
-        time.sleep(delay)
-        delay = min(delay * 2, 0.05)
-
-
-def fusermount_unmount(path, lazy=False):
-    """Run fusermount3 -u (or -uz); return (ok, message)."""
-    flag = '-uz' if lazy else '-u'
-    try:
-        r = subprocess.run(['fusermount3', flag, path], stdin=subprocess.DEVNULL,
-                           stdout=subprocess.PIPE, stderr=subprocess.STDOUT, timeout=20)
-    except subprocess.TimeoutExpired:
-        return False, 'fusermount3 %s %s timed out' % (flag, path)
-    return r.returncode == 0, r.stdout.decode(errors='replace').strip()
 
 
 def _system_libraries():
@@ -326,7 +260,7 @@ def user_python(uid, gid):
     return '/usr/bin/python3'
 
 
-class UserMount:
+class UserMount(zcmount.FuseDaemon):
     """The daemon run by the unprivileged user "nobody" (mounting through
     fusermount3) on a fresh SOURCE and MOUNTPOINT it owns. Skips the test
     where that cannot be done. /dev/fuse, 0600 on some machines, is opened
@@ -337,8 +271,8 @@ class UserMount:
     the block, when everything else is removed)."""
 
     def __init__(self, opts):
+        super().__init__()
         self.opts = opts
-        self.proc = None
         self.base = None
         self.dev_mode = None
         self.saved_log = None
@@ -363,6 +297,7 @@ class UserMount:
         try:
             self.base = tempfile.mkdtemp(prefix='zcfuse-test-', dir=tmp_root())
             os.chmod(self.base, 0o755)
+            self.log_file = os.path.join(self.base, 'daemon.log')
             self.src, self.mnt = os.path.join(self.base, 'src'), os.path.join(self.base, 'mnt')
             for d in (self.src, self.mnt):
                 os.mkdir(d)
@@ -372,28 +307,19 @@ class UserMount:
             os.chmod(bindir, 0o755)
             binary, env = copy_program(zcfuse_bin(), bindir)
             self.python = user_python(self.uid, self.gid)
-            with open(self.log_path(), 'wb') as log:
-                self.proc = subprocess.Popen(
-                    [binary, self.src, self.mnt, '-f', '-o', ','.join(self.opts)],
-                    stdin=subprocess.DEVNULL, stdout=log, stderr=log, user=self.uid,
-                    group=self.gid, extra_groups=[], start_new_session=True, cwd='/',
-                    env=env)
-            wait_until(lambda: is_mounted(self.mnt) or self.proc.poll() is not None, 10,
-                       'the unprivileged mount')
-            assert self.proc.poll() is None, self.log()
+            self.spawn([binary, self.src, self.mnt, '-f', '-o', ','.join(self.opts)],
+                       user=self.uid, group=self.gid, extra_groups=[], cwd='/', env=env)
+            try:
+                self.wait_mounted(10)
+            except DaemonError as e:
+                raise DaemonError('the unprivileged mount: %s:\n%s' % (e, self.log())) from None
         except BaseException:
             self.__exit__(None, None, None)
             raise
         return self
 
-    def log_path(self):
-        return os.path.join(self.base, 'daemon.log')
-
     def log(self):
-        if self.saved_log is not None:
-            return self.saved_log
-        with open(self.log_path(), errors='replace') as f:
-            return f.read()
+        return self.saved_log if self.saved_log is not None else self.log_text()
 
     def run(self, args, timeout=60):
         """Run args as the user (only it can look into its mount)."""
@@ -402,14 +328,7 @@ class UserMount:
 
     def __exit__(self, exc_type, exc, tb):
         try:
-            if self.base and is_mounted(self.mnt):
-                fusermount_unmount(self.mnt, lazy=True)
-            if self.proc is not None and self.proc.poll() is None:
-                try:
-                    self.proc.wait(timeout=10)
-                except subprocess.TimeoutExpired:
-                    self.proc.kill()
-                    self.proc.wait()
+            self.stop()
         finally:
             if self.dev_mode is not None:
                 os.chmod('/dev/fuse', self.dev_mode)
@@ -455,7 +374,7 @@ _active = set()
 _lock = threading.Lock()
 
 
-class Mount:
+class Mount(zcmount.FuseDaemon):
     """A zcfuse mount on temporary directories.
 
     Attributes after entering: base, src (SOURCE; None for a backend without
@@ -482,6 +401,7 @@ class Mount:
     def __init__(self, opts=None, extra_opts=(), args=(), populate=None,
                  allowed_stderr=(), check_stderr=True, expected_exit=0, foreground=True,
                  add_f=True, backend=None, binary=None, store=None, umask=0o077):
+        super().__init__()
         self.backend = backend or current_backend()
         self.binary = binary or (zcfuse_bin() if backend is None else BACKEND_BINS[backend])
         self.has_source = self.backend == 'zcfuse'
@@ -503,7 +423,6 @@ class Mount:
         self.add_f = add_f
         # The daemon's umask, unlike any caller's: it must never matter.
         self.umask = umask
-        self.proc = None
         self.bg_pid = None
         self.aborted = None
         self.base = None
@@ -537,7 +456,7 @@ class Mount:
         for d in dirs:
             os.mkdir(d)
             os.chmod(d, 0o755)
-        self.stderr_path = os.path.join(self.base, 'daemon.log')
+        self.log_file = os.path.join(self.base, 'daemon.log')
 
     def __enter__(self):
         self.make_dirs()
@@ -557,29 +476,14 @@ class Mount:
     def start(self):
         with _lock:
             _active.add(self)
-        log = open(self.stderr_path, 'wb')
-        try:
-            self.proc = subprocess.Popen(self.command(), stdin=subprocess.DEVNULL, stdout=log,
-                                         stderr=log, start_new_session=True, umask=self.umask)
-        finally:
-            log.close()
+        self.spawn(self.command(), umask=self.umask)
         if self.foreground:
-            self._wait_mounted()
+            try:
+                self.wait_mounted(MOUNT_TIMEOUT)
+            except DaemonError as e:
+                raise DaemonError('%s:\n%s' % (e, self.stderr_text())) from None
         else:
             self._wait_daemonized()
-
-    def _wait_mounted(self):
-        deadline = time.monotonic() + MOUNT_TIMEOUT
-        delay = 0.001
-        while not is_mounted(self.mnt):
-            if self.proc.poll() is not None:
-                raise DaemonError('daemon exited with status %d before mounting:\n%s'
-                                  % (self.proc.returncode, self.stderr_text()))
-            if time.monotonic() > deadline:
-                raise DaemonError('mount did not appear within %.0f s:\n%s'
-                                  % (MOUNT_TIMEOUT, self.stderr_text()))
-            time.sleep(delay)
-            delay = min(delay * 2, 0.05)
 
     def _wait_daemonized(self):
         try:
@@ -602,11 +506,7 @@ class Mount:
                               % (self.mnt, pids))
 
     def stderr_text(self):
-        try:
-            with open(self.stderr_path, 'rb') as f:
-                return f.read().decode(errors='replace')
-        except OSError:
-            return ''
+        return self.log_text()
 
     def connection_id(self):
         """The FUSE connection number (the device minor) from mountinfo."""
@@ -657,17 +557,12 @@ class Mount:
 
     def unmount(self):
         """Unmount (plain, lazy as fallback); return a list of problems."""
-        problems = []
         self.settle_releases()
-        if is_mounted(self.mnt):
-            ok, msg = fusermount_unmount(self.mnt)
-            if not ok:
-                problems.append('fusermount3 -u failed: %s' % msg)
-                fusermount_unmount(self.mnt, lazy=True)
-        return problems
+        return super().unmount()
 
     def stop(self, raise_errors=True):
-        """Unmount, reap the daemon, check its exit and stderr."""
+        """Unmount, reap the daemon, check its exit and stderr; raise
+        DaemonError, or return the report when raise_errors is False."""
         with _alarm_blocked():
             report = self._stop()
         if report and raise_errors:
@@ -679,12 +574,7 @@ class Mount:
         problems = self.unmount()
         hard = []
         if self.proc is not None and self.foreground:
-            try:
-                rc = self.proc.wait(timeout=EXIT_TIMEOUT)
-            except subprocess.TimeoutExpired:
-                hard.append('daemon did not exit within %.0f s after unmount' % EXIT_TIMEOUT)
-                self.proc.kill()
-                rc = self.proc.wait()
+            rc, hard = self.reap(EXIT_TIMEOUT)
             if self.aborted:
                 hard.append('daemon killed: %s' % self.aborted)
             elif rc != self.expected_exit:
