@@ -735,6 +735,46 @@ static int reopen_for_cache_reads(int fd, int flags)
 	return rw;
 }
 
+/*
+ * A file's data as its change time, modification time and size show it.
+ * Every write, truncate or other change on SOURCE moves the change time,
+ * which the kernel takes finer than its clock tick once it was looked at
+ * (multigrain time stamps) on the file systems that keep it so.
+ */
+static uint64_t file_sig(const struct stat *st)
+{
+	const uint64_t v[5] = { (uint64_t)st->st_ctim.tv_sec, (uint64_t)st->st_ctim.tv_nsec,
+				(uint64_t)st->st_mtim.tv_sec, (uint64_t)st->st_mtim.tv_nsec,
+				(uint64_t)st->st_size };
+	uint64_t h = 0xcbf29ce484222325ULL;
+	size_t i;
+
+	for (i = 0; i < 5; i++) {
+		h ^= v[i];
+		h *= 0x100000001b3ULL;
+		h ^= h >> 29;
+	}
+	return h | 1;
+}
+
+/*
+ * The kernel's pages of regular file @inode (opened as @fd) may stay when
+ * the file looks as it did at its last open: nothing changed it since,
+ * through the mount or behind it. Otherwise the open drops them (and the
+ * kernel, which negotiated FUSE_AUTO_INVAL_DATA, asks for the new size).
+ */
+static void cache_decide(struct pt_inode *inode, int fd, struct zc_file *file)
+{
+	struct stat st;
+	uint64_t sig = 0, seen;
+
+	if (fstat(fd, &st) == 0)
+		sig = file_sig(&st);
+	seen = __atomic_exchange_n(&inode->cache_sig, sig, __ATOMIC_ACQ_REL);
+	if (sig && seen == sig)
+		file->open_flags_out |= ZC_FOPEN_KEEP_CACHE;
+}
+
 static int pt_open(const struct zc_ctx *ctx, zc_ino_t ino, struct zc_file *file)
 {
 	struct pt_fs *fs = ctx_fs(ctx);
@@ -781,8 +821,10 @@ static int pt_open(const struct zc_ctx *ctx, zc_ino_t ino, struct zc_file *file)
 		opens_record(fs, fd, ctx->uid);
 		pt_table_open(&fs->table, inode);
 		file->fh = (uint64_t)fd;
-		if (inode->type == S_IFREG)
+		if (inode->type == S_IFREG) {
 			file->backing_fd = fd;
+			cache_decide(inode, fd, file);
+		}
 	} else {
 		opens_give_back(fs, ctx->uid);
 	}

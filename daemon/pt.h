@@ -38,6 +38,11 @@ struct pt_inode {
 	int fd;
 	uint32_t refs;
 	uint32_t opens;
+	/*
+	 * What the file looked like at its last open (file_sig()), or 0:
+	 * the kernel's cached pages are still good when it looks the same.
+	 */
+	uint64_t cache_sig;
 	uint16_t type; /* S_IFMT bits */
 	bool keyed;    /* in the (dev, ino) index; not once a newer inode took it */
 	uint8_t handle_bytes;

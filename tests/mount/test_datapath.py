@@ -267,3 +267,69 @@ def test_write_error_reaches_the_caller():
         finally:
             os.close(fd)
         assert zctest.read_file(os.path.join(m.src, 'huge')) == b'still fine'
+
+
+def read_through(path):
+    with open(path, 'rb') as f:
+        return f.read()
+
+
+# The page cache across opens: the default cache mode, with writeback, and
+# over the ring. (cache=always keeps pages whatever changes; cache=never has
+# none.)
+CACHE_MODES = [
+    ['cache=auto'],
+    # Attributes trusted for a minute: the open that finds a change drops them.
+    ['cache=auto', 'attr_timeout=60'],
+    ['cache=auto', 'writeback'],
+    ['cache=auto', 'io_uring=strict'],
+]
+
+
+@pytest.mark.parametrize('opts', CACHE_MODES, ids=mode_id)
+def test_unchanged_file_keeps_its_pages(opts, uring_param):
+    """A file read through the mount and opened again unchanged is read from
+    the kernel's page cache (no READ reaches the daemon); once SOURCE changes
+    it (same size, then longer, then shorter), the next open shows the new
+    data at once, and its size."""
+    skip_without_uring(opts, uring_param)
+    rng = random.Random(5)
+    first = bytes(rng.getrandbits(8) for _ in range(256 * 1024))
+    with zctest.Mount(opts=opts) as m:
+        src, mnt = os.path.join(m.src, 'f'), os.path.join(m.mnt, 'f')
+        zctest.write_file(src, first)
+        assert read_through(mnt) == first
+        before = counters(m.mnt)
+        for _ in range(3):
+            assert read_through(mnt) == first
+        after = counters(m.mnt)
+        assert delta(after, before, 'requests.READ') == 0, 'unchanged file read again'
+
+        # Same size, other bytes, written on SOURCE behind the mount's back.
+        second = bytes(b ^ 0x5a for b in first)
+        with open(src, 'r+b') as f:
+            f.write(second)
+        assert read_through(mnt) == second
+        expect = second
+        if 'writeback' not in opts:
+            # Longer, then shorter: the size is the new one at the next
+            # open. (With writeback caching the kernel keeps its own size
+            # of a file it caches, whatever the daemon says.)
+            third = second + b'tail' * 1000
+            with open(src, 'ab') as f:
+                f.write(b'tail' * 1000)
+            assert read_through(mnt) == third
+            assert os.stat(mnt).st_size == len(third)
+            os.truncate(src, 1000)
+            expect = third[:1000]
+            assert read_through(mnt) == expect
+
+        # A change through the mount is seen too, and the next open of the
+        # unchanged file is served from the cache again.
+        with open(mnt, 'r+b') as f:
+            f.write(b'X' * 10)
+        expect = b'X' * 10 + expect[10:]
+        assert read_through(mnt) == expect
+        before = counters(m.mnt)
+        assert read_through(mnt) == expect
+        assert delta(counters(m.mnt), before, 'requests.READ') == 0
