@@ -14,10 +14,13 @@
 /*
  * The kernel's limit (fuse max_pages_limit) serves copy mode. With splice a
  * request takes 1 + max_pages pipe slots, so max_write is one page less than
- * the pipe: 255 pages with a 1 MiB (256-slot) pipe.
+ * the pipe: 255 pages with a 1 MiB (256-slot) pipe, the most that
+ * fs.pipe-max-size allows by default. Where it allows 2 MiB (512 slots; a
+ * pipe's size is a power of two pages), max_write is the kernel's 256 pages
+ * and a 1 MiB read or write is one request instead of two.
  */
 #define ZC_MAX_WRITE_PAGES 256UL
-#define ZC_PIPE_WANT	   (1UL << 20)
+#define ZC_PIPE_WANT	   (2UL << 20)
 /* The headers in front of a WRITE's data. */
 #define ZC_WRITE_HEADERS (sizeof(struct fuse_in_header) + sizeof(struct fuse_write_in))
 
@@ -45,6 +48,9 @@ void zc_data_policy_init(struct zc_data_policy *p, bool splice, size_t threshold
 	if (pipe_max > ZC_PIPE_WANT)
 		pipe_max = ZC_PIPE_WANT;
 	pipe_max &= ~(ZC_PAGE - 1);
+	/* The kernel rounds a pipe up to a power of two pages: ask for no more than it gives. */
+	while (pipe_max & (pipe_max - 1))
+		pipe_max &= pipe_max - 1;
 	if (pipe_max < 32 * ZC_PAGE) {
 		zc_stat_fallback(st, ZC_FALLBACK_PIPE_SIZE);
 		return;

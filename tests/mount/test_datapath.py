@@ -333,3 +333,65 @@ def test_unchanged_file_keeps_its_pages(opts, uring_param):
         before = counters(m.mnt)
         assert read_through(mnt) == expect
         assert delta(counters(m.mnt), before, 'requests.READ') == 0
+
+
+PIPE_MAX = '/proc/sys/fs/pipe-max-size'
+
+
+@pytest.fixture
+def pipe_max_2mib():
+    """fs.pipe-max-size at 2 MiB for one test, and put back after."""
+    try:
+        with open(PIPE_MAX) as f:
+            old = f.read().strip()
+        with open(PIPE_MAX, 'w') as f:
+            f.write(str(2 * MIB))
+    except OSError as e:
+        pytest.skip('cannot raise %s: %s' % (PIPE_MAX, e.strerror))
+    try:
+        yield
+    finally:
+        with open(PIPE_MAX, 'w') as f:
+            f.write(old)
+
+
+@pytest.mark.parametrize('opts', [['cache=never'], ['cache=never', 'nosplice']],
+                         ids=mode_id)
+def test_whole_mib_requests_with_larger_pipes(opts, pipe_max_2mib):
+    """Where fs.pipe-max-size allows 2 MiB pipes, max_write is the kernel's
+    256 pages: a 1 MiB direct write or read is one request, not 1020 KiB +
+    4 KiB, and every byte of it goes through the pipes (or memory, in copy
+    mode) intact."""
+    n = 8
+    chunk = bytes(random.Random(9).getrandbits(8) for _ in range(4096)) * 256
+    # Page-aligned buffers: an unaligned one spans 257 pages, which the
+    # kernel splits however large max_write is.
+    buf = mmap.mmap(-1, MIB)
+    with zctest.Mount(opts=opts) as m:
+        path = os.path.join(m.mnt, 'f')
+        before = counters(m.mnt)
+        buf[:] = chunk
+        fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_CLOEXEC, 0o644)
+        try:
+            for _ in range(n):
+                assert os.write(fd, buf) == MIB
+        finally:
+            os.close(fd)
+        mid = counters(m.mnt)
+        fd = os.open(path, os.O_RDONLY | os.O_CLOEXEC)
+        try:
+            for i in range(n):
+                buf[:] = bytes(MIB)
+                assert os.readv(fd, [buf]) == MIB
+                assert buf[:] == chunk, 'block %d differs' % i
+        finally:
+            os.close(fd)
+        after = counters(m.mnt)
+    buf.close()
+    assert delta(mid, before, 'requests.WRITE') == n
+    # The last read may ask once more past the end.
+    assert n <= delta(after, mid, 'requests.READ') <= n + 1
+    moved = delta(after, before, 'data.read') + delta(after, before, 'data.written')
+    assert moved == 2 * n * MIB
+    via_pipe = delta(after, before, 'data.read.pipe') + delta(after, before, 'data.written.pipe')
+    assert via_pipe == (0 if 'nosplice' in opts else moved)
