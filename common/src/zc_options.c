@@ -123,7 +123,7 @@ static void set_default_permissions(struct zc_opts *opts, union zc_opt_value val
 /* io_uring keeps the strictness asked for before; noio_uring drops it. */
 static void set_io_uring(struct zc_opts *opts, union zc_opt_value value)
 {
-	opts->io_uring = value.on;
+	opts->io_uring = value.on ? ZC_URING_ON : ZC_URING_OFF;
 	if (!value.on)
 		opts->uring.strict = false;
 }
@@ -131,7 +131,7 @@ static void set_io_uring(struct zc_opts *opts, union zc_opt_value value)
 /* io_uring=strict or io_uring=fallback. */
 static void set_io_uring_mode(struct zc_opts *opts, union zc_opt_value value)
 {
-	opts->io_uring = true;
+	opts->io_uring = ZC_URING_ON;
 	opts->uring.strict = value.choice == 0;
 }
 
@@ -250,8 +250,10 @@ static const struct zc_opt_desc zc_opt_table[] = {
 	    .help = "receive requests and send replies through\n"
 		    "FUSE over io_uring (Linux 6.14+, module\n"
 		    "parameter fuse.enable_uring=Y); says why and\n"
-		    "falls back to /dev/fuse when refused",
-	    .neg_help = "requests through /dev/fuse (default)",
+		    "falls back to /dev/fuse when refused\n"
+		    "(default: the ring where the kernel allows\n"
+		    "it, one line says which and why)",
+	    .neg_help = "requests through /dev/fuse",
 	},
 	{
 	    .name = "io_uring",

@@ -197,6 +197,41 @@ out:
 	return r;
 }
 
+/*
+ * FUSE over io_uring, asked for or by default. By default the one line
+ * says which transport the mount uses and why; asked for, only a refusal
+ * is worth a line (and with io_uring=strict, an exit).
+ */
+static int session_prepare_ring(struct zc_session *s)
+{
+	bool by_default = s->opts.io_uring == ZC_URING_AUTO;
+	char why[256];
+	int r;
+
+	r = zc_uring_setup(&s->chan, &s->opts.uring, why, sizeof(why));
+	if (r == -EOPNOTSUPP && by_default) {
+		zc_notice(s, "transport: /dev/fuse, since io_uring is not available: %s", why);
+		return 0;
+	}
+	if (r == -EOPNOTSUPP && !s->opts.uring.strict) {
+		/* The one line that says why; the mount goes on without it. */
+		zc_notice(s, "io_uring: %s; requests go through /dev/fuse", why);
+		return 0;
+	}
+	if (r == -EOPNOTSUPP) {
+		zc_set_error(s, "io_uring=strict: %s", why);
+		return r;
+	}
+	if (r < 0) {
+		zc_set_error(s, "cannot set up io_uring: %s", strerror(-r));
+		return r;
+	}
+	if (by_default)
+		zc_notice(s, "transport: FUSE over io_uring, since the kernel allows it "
+			     "(-o noio_uring for /dev/fuse)");
+	return 0;
+}
+
 /* The transport and the libfuse session, once per zc_session. */
 static int session_prepare(struct zc_session *s)
 {
@@ -218,20 +253,10 @@ static int session_prepare(struct zc_session *s)
 			return r;
 		}
 	}
-	if (s->opts.io_uring) {
-		char why[256];
-
-		r = zc_uring_setup(&s->chan, &s->opts.uring, why, sizeof(why));
-		if (r == -EOPNOTSUPP && !s->opts.uring.strict) {
-			/* The one line that says why; the mount goes on without it. */
-			zc_notice(s, "io_uring: %s; requests go through /dev/fuse", why);
-		} else if (r == -EOPNOTSUPP) {
-			zc_set_error(s, "io_uring=strict: %s", why);
+	if (s->opts.io_uring != ZC_URING_OFF) {
+		r = session_prepare_ring(s);
+		if (r < 0)
 			return r;
-		} else if (r < 0) {
-			zc_set_error(s, "cannot set up io_uring: %s", strerror(-r));
-			return r;
-		}
 	}
 	return session_create(s);
 }

@@ -40,8 +40,8 @@ struct zc_opts {
 	bool splice;
 	size_t splice_threshold;
 	bool passthrough;
-	/* FUSE over io_uring: asked for, and how the ring is served. */
-	bool io_uring;
+	/* FUSE over io_uring: where the kernel allows it, or as asked; how the ring is served. */
+	enum zc_uring_choice io_uring;
 	struct zc_uring_conf uring;
 };
 

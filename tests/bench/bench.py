@@ -90,11 +90,15 @@ LIBZCFUSE_KINDS = ('zcfuse',) + EXAMPLE_KINDS
 SYSTEMS = [
     System('native', 'native'),
     System('libfuse', 'libfuse'),
-    System('zcfuse-splice', 'zcfuse'),
-    System('zcfuse-copy', 'zcfuse', ['nosplice']),
+    # No options beyond the setting's own: what a user gets (FUSE over
+    # io_uring where the kernel allows it, which the run switches on when
+    # it measures a ring row, else /dev/fuse).
+    System('zcfuse-default', 'zcfuse'),
+    System('zcfuse-splice', 'zcfuse', ['noio_uring']),
+    System('zcfuse-copy', 'zcfuse', ['noio_uring', 'nosplice']),
     # Kernel passthrough: open files served by the kernel; under writeback it
     # falls back to splice (the kernel refuses both at once).
-    System('zcfuse-passthrough', 'zcfuse', ['passthrough']),
+    System('zcfuse-passthrough', 'zcfuse', ['noio_uring', 'passthrough']),
     System('blobstore', 'blobstore', default=False),
     System('memfs', 'memfs', default=False),
     # FUSE over io_uring; strict, so that a refused ring shows as FAIL.
@@ -105,6 +109,13 @@ SYSTEMS = [
 ]
 
 URING_PARAM = '/sys/module/fuse/parameters/enable_uring'
+
+
+def uses_ring(system):
+    """Asks for FUSE over io_uring, or gets it by default (this tree's libzcfuse)."""
+    if system.kind not in LIBZCFUSE_KINDS or 'noio_uring' in system.opts:
+        return False
+    return not system.binary or any(o.startswith('io_uring') for o in system.opts)
 
 # -o options per daemon kind and setting.  cached: page cache on the mount;
 # direct: every request reaches the daemon (FUSE direct_io, buffered fio);
@@ -1085,8 +1096,9 @@ def main(argv):
         log('bench: warning: ' + msg)
         bench.notes.append(msg)
     uring_old = None
-    if any(o.startswith('io_uring') for s in a.systems for o in s.opts):
-        # The io_uring rows need the fuse module's enable_uring; put it back after.
+    if any(uses_ring(s) for s in a.systems):
+        # The io_uring rows (and libzcfuse's default) need the fuse module's
+        # enable_uring; put it back after.
         try:
             with open(URING_PARAM) as f:
                 uring_old = f.read().strip()

@@ -136,20 +136,21 @@ static void test_io_uring(void)
 {
 	struct zc_session *s = new_session();
 
-	CHECK(!s->opts.io_uring);
+	/* By default the ring where the kernel allows it (zc_session_mount() decides). */
+	CHECK_EQ(s->opts.io_uring, ZC_URING_AUTO);
 	CHECK_EQ(s->opts.uring.depth, ZC_URING_DEPTH_DEFAULT);
 	CHECK(s->opts.uring.pin);
 	CHECK(s->opts.uring.idle);
 	CHECK_EQ(zc_session_set_option(s, "io_uring"), 0);
-	CHECK(s->opts.io_uring && !s->opts.uring.strict);
+	CHECK(s->opts.io_uring == ZC_URING_ON && !s->opts.uring.strict);
 	CHECK_EQ(zc_session_set_option(s, "io_uring=strict"), 0);
-	CHECK(s->opts.io_uring && s->opts.uring.strict);
+	CHECK(s->opts.io_uring == ZC_URING_ON && s->opts.uring.strict);
 	CHECK_EQ(zc_session_set_option(s, "io_uring=fallback"), 0);
-	CHECK(s->opts.io_uring && !s->opts.uring.strict);
+	CHECK(s->opts.io_uring == ZC_URING_ON && !s->opts.uring.strict);
 	CHECK_EQ(zc_session_set_option(s, "io_uring=maybe"), -EINVAL);
 	CHECK_STR_CONTAINS(zc_session_error(s), "strict or fallback");
 	CHECK_EQ(zc_session_set_option(s, "noio_uring"), 0);
-	CHECK(!s->opts.io_uring);
+	CHECK_EQ(s->opts.io_uring, ZC_URING_OFF);
 	CHECK_EQ(zc_session_set_option(s, "uring_depth=32"), 0);
 	CHECK_EQ(s->opts.uring.depth, 32);
 	CHECK_EQ(zc_session_set_option(s, "uring_depth=0"), -EINVAL);
@@ -299,15 +300,15 @@ static void test_enum_kind(void)
 	/* io_uring is a flag and an enum: bare, with a word, and negated. */
 	CHECK_EQ(zc_session_set_option(s, "io_uring=strict"), 0);
 	CHECK_EQ(zc_session_set_option(s, "io_uring"), 0);
-	CHECK(s->opts.io_uring && s->opts.uring.strict);
+	CHECK(s->opts.io_uring == ZC_URING_ON && s->opts.uring.strict);
 	check_rejected(
 	    s, "io_uring=", "bad value for option 'io_uring': '' (expected strict or fallback)");
 	check_rejected(s, "noio_uring=strict", "option 'noio_uring' takes no value");
-	CHECK(s->opts.io_uring && s->opts.uring.strict);
+	CHECK(s->opts.io_uring == ZC_URING_ON && s->opts.uring.strict);
 	CHECK_EQ(zc_session_set_option(s, "noio_uring"), 0);
-	CHECK(!s->opts.io_uring && !s->opts.uring.strict);
+	CHECK(s->opts.io_uring == ZC_URING_OFF && !s->opts.uring.strict);
 	CHECK_EQ(zc_session_set_option(s, "io_uring=fallback"), 0);
-	CHECK(s->opts.io_uring && !s->opts.uring.strict);
+	CHECK(s->opts.io_uring == ZC_URING_ON && !s->opts.uring.strict);
 	zc_session_destroy(s);
 }
 
