@@ -18,6 +18,7 @@ kernel's INIT arrives, after the daemon has detached.
 import contextlib
 import os
 import re
+import shlex
 import shutil
 import signal
 import socket
@@ -399,4 +400,103 @@ def test_error_before_detaching_stays_on_stderr(namespaces_work):
                                 err), err
             assert sink.texts() == []
         finally:
+            sink.close()
+
+
+# ------------------------------------------------------------- the unit
+
+def unit_lines(text):
+    """The unit's KEY=VALUE lines, by key, comments left out."""
+    keys = {}
+    for line in text.splitlines():
+        line = line.strip()
+        if line and not line.startswith(('#', ';', '[')):
+            key, value = line.split('=', 1)
+            keys.setdefault(key, []).append(value)
+    return keys
+
+
+def expand_exec(line, path, instance, env):
+    """ExecStart= as systemd expands it: specifiers, ${VAR} one word, $VAR split."""
+    words = []
+    for word in shlex.split(line):
+        word = word.replace('%f', path).replace('%i', instance)
+        m = re.fullmatch(r'\$\{(\w+)\}|\$(\w+)', word)
+        if m and m.group(1):
+            words.append(env.get(m.group(1), ''))
+        elif m:
+            words += env.get(m.group(2), '').split()
+        else:
+            words.append(word)
+    return words
+
+
+def test_unit_template():
+    """zcfuse@.service is a valid unit whose command mounts as Type=notify wants."""
+    unit_path = os.environ.get('ZCFUSE_UNIT')
+    if not unit_path:
+        pytest.skip('ZCFUSE_UNIT is not set (meson test sets it)')
+    for tool in ('systemd-analyze', 'systemd-escape'):
+        if shutil.which(tool) is None:
+            pytest.skip('%s (package systemd) is not installed' % tool)
+    text = read_text(unit_path)
+    keys = unit_lines(text)
+    assert keys['Type'] == ['notify' if WITH_LIBSYSTEMD else 'exec']
+    conf_file = keys['EnvironmentFile'][0]
+    assert conf_file.endswith('/zcfuse/%i.conf'), conf_file
+    with scratch() as (base, src, mnt):
+        instance = subprocess.run(['systemd-escape', '--path', mnt], check=True,
+                                  stdout=subprocess.PIPE, text=True).stdout.strip()
+        # The unit as installed, with the daemon and configuration of this tree.
+        exec_start = keys['ExecStart'][0]
+        program = exec_start.split()[0]
+        assert os.path.basename(program) == 'zcfuse', exec_start
+        conf_dir = J(base, 'zcfuse')
+        os.mkdir(conf_dir)
+        local = text.replace(program, zctest.zcfuse_bin()).replace(
+            os.path.dirname(conf_file), conf_dir)
+        with open(J(base, 'zcfuse@.service'), 'w') as f:
+            f.write(local)
+        with open(J(conf_dir, instance + '.conf'), 'w') as f:
+            f.write('SOURCE=%s\nOPTIONS=-o cache=auto,allow_other\n' % src)
+        r = subprocess.run(['systemd-analyze', 'verify', '--man=no',
+                            J(base, 'zcfuse@%s.service' % instance)],
+                           stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True,
+                           timeout=30)
+        assert r.returncode == 0 and r.stdout == '', r.stdout
+
+        env = {'SOURCE': src, 'OPTIONS': '-o cache=auto,allow_other'}
+        cmd = expand_exec(unit_lines(local)['ExecStart'][0], mnt, instance, env)
+        sink = DatagramSink(J(base, 'notify'),
+                            lambda text: zctest.is_mounted(mnt, 'fuse'))
+        proc = None
+        try:
+            proc = start(cmd, dict(os.environ, NOTIFY_SOCKET=sink.path), J(base, 'stderr'))
+            if WITH_LIBSYSTEMD:
+                ready = sink.wait_for(has_field('READY', '1'), 10, 'READY=1')
+                assert ready['seen'] and ready['pid'] == proc.pid
+            else:
+                zctest.wait_until(lambda: zctest.is_mounted(mnt, 'fuse'), 10, 'mount')
+            assert 'allow_other' in zctest.mount_entries(mnt)[-1]['super']
+            zctest.write_file(J(mnt, 'f'), b'from the unit')
+            assert zctest.read_file(J(src, 'f')) == b'from the unit'
+            # systemctl stop: SIGTERM to the main process, then ExecStopPost.
+            proc.send_signal(signal.SIGTERM)
+            assert proc.wait(10) == 0, read_text(J(base, 'stderr'))
+            if WITH_LIBSYSTEMD:
+                stopping = sink.wait_for(has_field('STOPPING', '1'), 10, 'STOPPING=1')
+                assert stopping['pid'] == proc.pid
+            else:
+                assert sink.texts() == []
+            assert not zctest.is_mounted(mnt)
+            stop_post = keys['ExecStopPost'][0]
+            assert stop_post.startswith('-'), 'ExecStopPost= must ignore failure: %s' % stop_post
+            r = subprocess.run(expand_exec(stop_post[1:], mnt, instance, env),
+                               stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True,
+                               timeout=10)
+            assert r.stdout == '', 'ExecStopPost= is not quiet: %r' % r.stdout
+        finally:
+            if proc is not None and proc.poll() is None:
+                proc.kill()
+                proc.wait()
             sink.close()
