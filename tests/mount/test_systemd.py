@@ -500,3 +500,17 @@ def test_unit_template():
                 proc.kill()
                 proc.wait()
             sink.close()
+
+
+@pytest.mark.parametrize('opt,message', [
+    ('log=journal', "zcfuse: bad value for option 'log': 'journal'"),
+    ('log', "zcfuse: option 'log' needs a value (log=...)"),
+])
+def test_bad_log_option(opt, message):
+    with scratch() as (base, src, mnt):
+        r = subprocess.run([zctest.zcfuse_bin(), src, mnt, '-o', opt], stdin=subprocess.DEVNULL,
+                           stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+                           timeout=10)
+        assert r.returncode == 2
+        assert r.stderr == message + '\n'
+        assert not zctest.is_mounted(mnt)
