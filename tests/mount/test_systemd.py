@@ -38,6 +38,9 @@ WITH_LIBSYSTEMD = os.environ.get('ZCFUSE_SYSTEMD', '1') == '1'
 # The notice a passthrough mount with writeback caching gives at INIT.
 NOTICE = 'passthrough is off for this mount'
 NOTICE_OPTS = ['-o', 'passthrough,writeback']
+# On /dev/fuse, so that the default transport's line (FUSE over io_uring
+# where the kernel allows it) is not among the messages looked at.
+TRANSPORT_OPTS = ['-o', 'noio_uring']
 # syslog(3) priority of a notice from facility daemon: LOG_DAEMON | LOG_NOTICE.
 DAEMON_NOTICE = 3 * 8 + 5
 
@@ -196,7 +199,8 @@ def test_ready_after_mount_stopping_at_exit(foreground, stop):
         proc = None
         try:
             env = dict(os.environ, NOTIFY_SOCKET=sink.path)
-            cmd = [zctest.zcfuse_bin(), src, mnt] + (['-f'] if foreground else [])
+            cmd = [zctest.zcfuse_bin(), src, mnt] + TRANSPORT_OPTS
+            cmd += ['-f'] if foreground else []
             proc = start(cmd, env, J(base, 'stderr'))
             started.append(proc)
             if not WITH_LIBSYSTEMD:
@@ -271,7 +275,8 @@ def test_no_ready_when_mount_fails():
         try:
             env = dict(os.environ, NOTIFY_SOCKET=sink.path)
             for extra in (['-f'], []):
-                proc = start([zctest.zcfuse_bin(), src, J(mnt, 'missing')] + extra, env)
+                proc = start([zctest.zcfuse_bin(), src, J(mnt, 'missing')] + TRANSPORT_OPTS + extra,
+                             env)
                 assert proc.wait(10) == 1
             time.sleep(0.2)
             assert not any('READY' in t for t in sink.texts()), sink.texts()
@@ -345,7 +350,7 @@ def test_notice_destination(namespaces_work, foreground, log, where):
         stderr_path = J(base, 'stderr')
         proc = None
         try:
-            cmd = [zctest.zcfuse_bin(), src, mnt] + NOTICE_OPTS
+            cmd = [zctest.zcfuse_bin(), src, mnt] + TRANSPORT_OPTS + NOTICE_OPTS
             cmd += ['-f'] if foreground else []
             cmd += ['-o', 'log=' + log] if log else []
             proc = in_namespace(cmd, sink.path, stderr_path)
@@ -386,14 +391,41 @@ def test_notice_destination(namespaces_work, foreground, log, where):
             sink.close()
 
 
+def test_before_and_after_detaching(namespaces_work):
+    """Detached by default: what is said while mounting reaches the caller's
+    stderr (the line naming the default transport), what comes later the
+    system log."""
+    with scratch() as (base, src, mnt):
+        sink = DatagramSink(J(base, 'log'))
+        stderr_path = J(base, 'stderr')
+        proc = None
+        try:
+            proc = in_namespace([zctest.zcfuse_bin(), src, mnt] + NOTICE_OPTS, sink.path,
+                                stderr_path)
+            assert proc.wait(10) == 0, read_text(stderr_path)
+            main = daemon_pid(mnt)
+            sink.wait_for(lambda m: NOTICE in m['text'], 10, 'notice in the log')
+            os.kill(main, signal.SIGTERM)
+            zctest.wait_until(lambda: not zctest.pid_alive(main), 10, 'daemon exit')
+            err = read_text(stderr_path)
+            assert re.fullmatch(r'zcfuse: transport: [^\n]*\n', err), err
+            logged = sink.texts()
+            assert len(logged) == 1 and 'transport' not in logged[0], logged
+        finally:
+            if proc is not None and proc.poll() is None:
+                proc.kill()
+                proc.wait()
+            sink.close()
+
+
 def test_error_before_detaching_stays_on_stderr(namespaces_work):
     """A daemon that cannot mount says so where its caller sees it."""
     with scratch() as (base, src, mnt):
         sink = DatagramSink(J(base, 'log'))
         stderr_path = J(base, 'stderr')
         try:
-            proc = in_namespace([zctest.zcfuse_bin(), src, J(mnt, 'missing')], sink.path,
-                                stderr_path)
+            proc = in_namespace([zctest.zcfuse_bin(), src, J(mnt, 'missing')] + TRANSPORT_OPTS,
+                                sink.path, stderr_path)
             assert proc.wait(10) == 1
             err = read_text(stderr_path)
             assert re.fullmatch(r"zcfuse: mountpoint '.*missing': No such file or directory\n",
