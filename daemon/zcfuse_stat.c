@@ -217,8 +217,11 @@ static int read_sample(const char *path, struct sample *s)
 	return r;
 }
 
-/* Refuse, with one line, a path that is not a FUSE mount's root before reading it. */
-static int check_mountpoint(const char *path)
+/*
+ * Refuse, with one line, a path that is not a FUSE mount before reading it;
+ * @watching: it was one at the last row.
+ */
+static int check_mountpoint(const char *path, bool watching)
 {
 	struct statfs sfs;
 	struct stat st;
@@ -232,7 +235,9 @@ static int check_mountpoint(const char *path)
 		return -1;
 	}
 	if (sfs.f_type != FUSE_SUPER_MAGIC) {
-		errorf("%s: not a zcfuse mount (not a FUSE file system)", path);
+		errorf(watching ? "%s: no longer a zcfuse mount (unmounted)"
+				: "%s: not a zcfuse mount (not a FUSE file system)",
+		       path);
 		return -1;
 	}
 	return 0;
@@ -450,7 +455,7 @@ static int watch(const char *path, double interval, unsigned long count)
 		timespec_add(&next, interval);
 		while (clock_nanosleep(CLOCK_MONOTONIC, TIMER_ABSTIME, &next, NULL) == EINTR)
 			;
-		if (read_sample(path, &after) < 0)
+		if (check_mountpoint(path, true) < 0 || read_sample(path, &after) < 0)
 			goto out;
 		print_row(&before, &after);
 		swap = before;
@@ -503,7 +508,7 @@ int main(int argc, char *argv[])
 		return 2;
 	if (argc > 3 && parse_count(argv[3], &count) < 0)
 		return 2;
-	if (check_mountpoint(mountpoint) < 0)
+	if (check_mountpoint(mountpoint, false) < 0)
 		return 1;
 	if (argc > 2)
 		return watch(mountpoint, interval, count);
