@@ -19,7 +19,13 @@ import pytest
 import zctest
 
 MIB = 1 << 20
-INTERVAL = 0.5
+# A row's rates are its counters' growth over the time between two readings,
+# which is INTERVAL give or take the scheduler's delays (the readings keep
+# to a fixed clock, so a late one makes the next interval shorter): summed
+# over rows, rate * INTERVAL gives the amount moved within a factor well
+# below 2 even on a loaded machine.
+INTERVAL = 1.0
+FACTOR = 2.0
 TOTAL_MIB = 48
 
 
@@ -116,7 +122,7 @@ def watch_io(mnt, do_io, quiet_rows=2):
             if time.monotonic() > deadline:
                 pytest.fail('no quiet rows within 30 s of the I/O: %r' % rows[-5:])
             rows.append(w.next_row())
-            quiet = quiet + 1 if rows[-1]['req/s'] * w.interval <= 8 else 0
+            quiet = quiet + 1 if rows[-1]['req/s'] * w.interval <= 6 else 0
         return w.interval, rows
     finally:
         w.stop()
@@ -148,7 +154,7 @@ def total_mib(rows, interval, column):
     return sum(r[column] for r in rows) * interval
 
 
-def check_amount(rows, interval, column, mib, low=0.8, high=1.15):
+def check_amount(rows, interval, column, mib, low=1 / FACTOR, high=FACTOR):
     got = total_mib(rows, interval, column)
     assert low * mib <= got <= high * mib, \
         '%s adds up to %.1f MiB over %d rows; %d MiB moved' % (column, got, len(rows), mib)
@@ -192,14 +198,14 @@ def test_rates_add_up_to_the_io(opts, mechanism):
         assert total_mib(rows, interval, 'rd_MiB/s') == 0
         # 1 MiB writes: at least one WRITE request per MiB, at most eight.
         writes = sum(r['WRITE'] for r in rows) * interval
-        assert TOTAL_MIB * 0.8 <= writes <= TOTAL_MIB * 8, writes
+        assert TOTAL_MIB / FACTOR <= writes <= TOTAL_MIB * 8 * FACTOR, writes
         assert sum(r['OPEN'] for r in rows) * interval >= 0.5
 
         interval, rows = watch_io(m.mnt, lambda: read_file(path))
         check_amount(rows, interval, 'rd_MiB/s', TOTAL_MIB)
         check_amount(rows, interval, mechanism, TOTAL_MIB)
         assert total_mib(rows, interval, 'wr_MiB/s') == 0
-        assert sum(r['READ'] for r in rows) * interval >= TOTAL_MIB * 0.8
+        assert sum(r['READ'] for r in rows) * interval >= TOTAL_MIB / FACTOR
 
 
 @pytest.mark.timeout(120)
@@ -252,7 +258,7 @@ def test_passthrough_opens():
 
         interval, rows = watch_io(m.mnt, opens)
     got = sum(r['pt_opens'] for r in rows) * interval
-    assert 16 <= got <= 24, rows
+    assert 20 / FACTOR <= got <= 20 * FACTOR, rows
 
 
 @pytest.mark.timeout(120)
@@ -264,7 +270,7 @@ def test_ring_bytes():
             path = os.path.join(m.mnt, 'big')
             interval, rows = watch_io(m.mnt, lambda: write_file(path, TOTAL_MIB))
     # The ring carries the data and each request's header and arguments.
-    check_amount(rows, interval, 'ring', TOTAL_MIB, low=0.8, high=1.3)
+    check_amount(rows, interval, 'ring', TOTAL_MIB)
     check_amount(rows, interval, 'wr_MiB/s', TOTAL_MIB)
     assert total_mib(rows, interval, 'spliced') == 0
 
