@@ -246,6 +246,34 @@ def test_fallbacks_named_as_they_happen():
 
 
 @pytest.mark.timeout(120)
+def test_other_backend_and_passthrough_causes():
+    """memfs has no counters of its own and no file to pass through: the
+    table has no backend lines, and the rows name the cause after 'pt.'."""
+    memfs = os.environ.get('ZCFUSE_MEMFS_BIN') or zctest.BACKEND_BINS['memfs']
+    with zctest.Mount(opts=['passthrough'], backend='memfs', binary=memfs,
+                      allowed_stderr=[r'passthrough: the backend offers no backing file']) as m:
+        path = os.path.join(m.mnt, 'f')
+        zctest.write_file(path, b'data')
+        status, out, err = run_stat([m.mnt])
+        assert status == 0 and err == '', (status, err)
+        table = parse_table(out)
+        assert not [n for n in table if n.startswith('backend.')], sorted(table)
+        assert table['passthrough.fallback.no_backing'] >= 1
+
+        def opens():
+            for _ in range(5):
+                with open(path, 'rb') as f:
+                    assert f.read() == b'data'
+
+        before = zctest.counters(m.mnt)
+        interval, rows = watch_io(m.mnt, opens)
+        after = zctest.counters(m.mnt)
+    seen = sum(r['fallbacks'].get('pt.no_backing', 0) for r in rows)
+    assert seen == zctest.counter_delta(after, before, 'passthrough.fallback.no_backing') == 5
+    assert sum(r['pt_opens'] for r in rows) == 0
+
+
+@pytest.mark.timeout(120)
 def test_passthrough_opens():
     with zctest.Mount(opts=['cache=auto', 'passthrough']) as m:
         path = os.path.join(m.mnt, 'f')
