@@ -25,6 +25,7 @@
 #define FUSE_SUPER_MAGIC  0x65735546
 #define INTERVAL_MAX_SECS 86400.0
 #define MIB		  (1024.0 * 1024.0)
+#define XATTR_BUF_SIZE	  8192
 
 struct counter {
 	char *name;
@@ -125,25 +126,31 @@ static int sample_add(struct sample *s, const char *prefix, const char *name, si
 	return 0;
 }
 
-/* The value of extended attribute @name of @path, NUL-terminated, in *@ret (to free). */
+/*
+ * The value of extended attribute @name of @path, NUL-terminated, in *@ret
+ * (to free). One getxattr() call, a request of the mount, unless the value
+ * outgrows the buffer.
+ */
 static int read_xattr(const char *path, const char *name, char **ret)
 {
-	char *buf = NULL;
-	ssize_t size, n;
+	size_t size = XATTR_BUF_SIZE;
+	char *buf;
+	ssize_t n;
 
 	for (;;) {
-		size = getxattr(path, name, NULL, 0);
-		if (size < 0)
-			return -errno;
-		buf = malloc((size_t)size + 1);
+		buf = malloc(size + 1);
 		if (!buf)
 			return -ENOMEM;
-		n = getxattr(path, name, buf, (size_t)size);
+		n = getxattr(path, name, buf, size);
 		if (n >= 0)
 			break;
 		free(buf);
-		if (errno != ERANGE) /* grew between the two calls: ask again */
+		if (errno != ERANGE)
 			return -errno;
+		n = getxattr(path, name, NULL, 0);
+		if (n < 0)
+			return -errno;
+		size = (size_t)n + XATTR_BUF_SIZE; /* room to grow before the next call */
 	}
 	buf[n] = '\0';
 	*ret = buf;
@@ -184,25 +191,36 @@ static int parse_counters(struct sample *s, const char *prefix, const char *text
 	return 0;
 }
 
+/* Say, in one line, why the counters of @path could not be read (-@err). */
+static void report_unreadable(const char *path, int err, bool watching)
+{
+	struct statfs sfs;
+
+	if (watching && statfs(path, &sfs) == 0 && sfs.f_type != FUSE_SUPER_MAGIC)
+		errorf("%s: no longer a zcfuse mount (unmounted)", path);
+	else if (err == -ENODATA || err == -EOPNOTSUPP)
+		errorf("%s: not the root of a zcfuse mount (it has no %s attribute)", path,
+		       STATS_XATTR);
+	else
+		errorf("%s: %s", path, strerror(-err));
+}
+
 /*
  * Read the mount's counters into @s (cleared first), and the backend's own
- * (user.zcfuse.backend, when it has them) after "backend.". Prints why
- * and returns -errno when they cannot be read.
+ * (user.zcfuse.backend, when it has them) after "backend.": two GETXATTR
+ * requests and nothing else, so that a quiet mount shows two a row.
+ * @watching: rows were printed before. Prints why and returns -errno when
+ * the counters cannot be read.
  */
-static int read_sample(const char *path, struct sample *s)
+static int read_sample(const char *path, struct sample *s, bool watching)
 {
 	char *text = NULL;
 	int r;
 
 	sample_clear(s);
 	r = read_xattr(path, STATS_XATTR, &text);
-	if (r == -ENODATA || r == -EOPNOTSUPP) {
-		errorf("%s: not the root of a zcfuse mount (it has no %s attribute)", path,
-		       STATS_XATTR);
-		return r;
-	}
 	if (r < 0) {
-		errorf("%s: %s", path, strerror(-r));
+		report_unreadable(path, r, watching);
 		return r;
 	}
 	clock_gettime(CLOCK_MONOTONIC, &s->at);
@@ -217,11 +235,8 @@ static int read_sample(const char *path, struct sample *s)
 	return r;
 }
 
-/*
- * Refuse, with one line, a path that is not a FUSE mount before reading it;
- * @watching: it was one at the last row.
- */
-static int check_mountpoint(const char *path, bool watching)
+/* Refuse, with one line, a path that is not a FUSE mount before reading it. */
+static int check_mountpoint(const char *path)
 {
 	struct statfs sfs;
 	struct stat st;
@@ -235,9 +250,7 @@ static int check_mountpoint(const char *path, bool watching)
 		return -1;
 	}
 	if (sfs.f_type != FUSE_SUPER_MAGIC) {
-		errorf(watching ? "%s: no longer a zcfuse mount (unmounted)"
-				: "%s: not a zcfuse mount (not a FUSE file system)",
-		       path);
+		errorf("%s: not a zcfuse mount (not a FUSE file system)", path);
 		return -1;
 	}
 	return 0;
@@ -447,7 +460,7 @@ static int watch(const char *path, double interval, unsigned long count)
 	unsigned long row;
 	int status = 1;
 
-	if (read_sample(path, &before) < 0)
+	if (read_sample(path, &before, false) < 0)
 		goto out;
 	print_header();
 	next = before.at;
@@ -455,7 +468,7 @@ static int watch(const char *path, double interval, unsigned long count)
 		timespec_add(&next, interval);
 		while (clock_nanosleep(CLOCK_MONOTONIC, TIMER_ABSTIME, &next, NULL) == EINTR)
 			;
-		if (check_mountpoint(path, true) < 0 || read_sample(path, &after) < 0)
+		if (read_sample(path, &after, true) < 0)
 			goto out;
 		print_row(&before, &after);
 		swap = before;
@@ -508,11 +521,11 @@ int main(int argc, char *argv[])
 		return 2;
 	if (argc > 3 && parse_count(argv[3], &count) < 0)
 		return 2;
-	if (check_mountpoint(mountpoint, false) < 0)
+	if (check_mountpoint(mountpoint) < 0)
 		return 1;
 	if (argc > 2)
 		return watch(mountpoint, interval, count);
-	if (read_sample(mountpoint, &s) < 0)
+	if (read_sample(mountpoint, &s, false) < 0)
 		return 1;
 	print_table(&s);
 	status = fflush(stdout) == 0 ? 0 : 1;
