@@ -15,7 +15,8 @@ libfuse in the same setting.  A run that failed (mount, fio error, daemon
 death, no data moved) makes its cell FAIL, never a number.
 
 Writes table.md, summary.csv, results.csv (one row per run, with zcfuse's
-counter deltas), logs/ and PNG plots into the results folder.  Exits 1 when
+counter deltas), logs/ and the figures (plots.py: PNG and SVG in plots/) into
+the results folder.  Exits 1 when
 any cell failed, 77 when fio is missing.  tests/bench/run installs what is
 needed and builds zcfuse, then runs this.
 
@@ -53,6 +54,7 @@ TOP = os.path.dirname(os.path.dirname(HERE))
 # What the benchmark shares with the mount tests: tests/lib.
 sys.path.insert(0, os.path.join(TOP, 'tests', 'lib'))
 
+import plots  # noqa: E402
 import zcmount  # noqa: E402
 from zcmount import is_mounted  # noqa: E402
 
@@ -916,94 +918,14 @@ def write_summary_csv(path, cells):
 
 # ------------------------------------------------------------------ plots
 
-COLOURS = {
-    ('native', NATIVE_SETTING): '#636363',
-    ('libfuse', 'cached'): '#9ecae1', ('libfuse', 'direct'): '#3182bd',
-    ('libfuse', 'writeback'): '#08519c',
-    ('zcfuse-splice', 'cached'): '#a1d99b', ('zcfuse-splice', 'direct'): '#31a354',
-    ('zcfuse-splice', 'writeback'): '#006d2c',
-    ('zcfuse-copy', 'cached'): '#fdae6b', ('zcfuse-copy', 'direct'): '#e6550d',
-    ('zcfuse-copy', 'writeback'): '#a63603',
-    ('zcfuse-passthrough', 'cached'): '#dadaeb', ('zcfuse-passthrough', 'direct'): '#9e9ac8',
-    ('zcfuse-passthrough', 'writeback'): '#6a51a3',
-}
-SPARE_COLOURS = ['#bcbddc', '#756bb1', '#54278f', '#fa9fb5', '#dd3497', '#7a0177']
-
-
-def plots(bench, cells):
-    """One PNG per backing and workload group: throughput (with min-max bars) and CPU."""
-    if not shutil.which('gnuplot'):
-        bench.notes.append('gnuplot is not installed: no plots')
+def figures(bench, summary_csv):
+    """The figures of this run (plots.py), in plots/; returns the files made."""
+    try:
+        return plots.draw(summary_csv, os.path.join(bench.out, 'plots'))
+    except plots.PlotError as e:
+        bench.notes.append(str(e))
+        log('bench: %s' % e)
         return []
-    pdir = os.path.join(bench.out, 'plots')
-    os.makedirs(pdir, exist_ok=True)
-    made = []
-    groups = []
-    for w in bench.workloads:
-        if w.group not in groups:
-            groups.append(w.group)
-    for b in bench.args.backings:
-        for g in groups:
-            ws = [w for w in bench.workloads if w.group == g]
-            series = []
-            for w in ws:
-                for s, st in cells_for(w, bench.systems):
-                    if (s.name, st) not in series:
-                        series.append((s.name, st))
-            dat = os.path.join(pdir, '%s-%s.dat' % (b, g))
-            with open(dat, 'w') as f:
-                for w in ws:
-                    vals = [w.name]
-                    for sn, st in series:
-                        c = cells.get((b, w.name, sn, st))
-                        if c is None or not c.ok:
-                            vals += ['0', '0', '0', '0']
-                        else:
-                            vals += ['%g' % c.median, '%g' % c.lo, '%g' % c.hi,
-                                     '%g' % (c.cpu or 0)]
-                    f.write(' '.join(vals) + '\n')
-            png = os.path.join(bench.out, '%s-%s.png' % (b, g))
-            gp = os.path.join(pdir, '%s-%s.gp' % (b, g))
-            spare = iter(SPARE_COLOURS * 4)
-            colours = [COLOURS.get(k) or next(spare) for k in series]
-            titles = []
-            for sn, st in series:
-                failed = any(not cells[(b, w.name, sn, st)].ok for w in ws
-                             if (b, w.name, sn, st) in cells)
-                titles.append(('%s %s' % (sn, st if st != NATIVE_SETTING else '')).strip() +
-                              (' (FAIL)' if failed else ''))
-            thr = ', '.join("'%s' using %d:%d:%d%s title '%s' lc rgb '%s'" % (
-                dat if i == 0 else '', 2 + 4 * i, 3 + 4 * i, 4 + 4 * i,
-                ':xtic(1)' if i == 0 else '', titles[i], colours[i]) for i in range(len(series)))
-            cpu_series = [i for i, (sn, st) in enumerate(series) if sn != 'native']
-            cpu = ', '.join("'%s' using %d%s title '%s' lc rgb '%s'" % (
-                dat, 5 + 4 * i, ':xtic(1)' if j == 0 else '', titles[i], colours[i])
-                for j, i in enumerate(cpu_series))
-            w0 = ws[0]
-            script = [
-                "set terminal pngcairo size 1100,900 font 'sans,10'",
-                "set output '%s'" % png,
-                "set multiplot layout 2,1 title '%s: %s'" % (b, g),
-                'set style data histograms',
-                'set style histogram errorbars gap 2 lw 1',
-                "set style fill solid 0.9 border rgb 'black'",
-                'set key outside right top vertical',
-                'set grid ytics', 'set yrange [0:*]', 'set offsets 0, 0, graph 0.05, 0',
-                "set ylabel '%s (median, min-max)'" % w0.unit,
-                'plot ' + thr,
-                'set style histogram clustered gap 2',
-                "set ylabel 'daemon CPU %s'" % w0.cpu_unit,
-                ('plot ' + cpu) if cpu_series else '',
-                'unset multiplot',
-            ]
-            with open(gp, 'w') as f:
-                f.write('\n'.join(script) + '\n')
-            r = subprocess.run(['gnuplot', gp], capture_output=True, text=True)
-            if r.returncode != 0:
-                bench.notes.append('gnuplot failed on %s: %s' % (gp, r.stderr.strip()[-200:]))
-            else:
-                made.append(png)
-    return made
 
 
 # ------------------------------------------------------------------ main
@@ -1127,15 +1049,16 @@ def main(argv):
     took = time.monotonic() - bench.started
 
     cells = summarize(bench.rows, a.backings, a.workloads, a.systems)
-    write_summary_csv(os.path.join(a.out, 'summary.csv'), cells)
-    pngs = plots(bench, cells)
+    summary_csv = os.path.join(a.out, 'summary.csv')
+    write_summary_csv(summary_csv, cells)
+    made = figures(bench, summary_csv)
     md = markdown(bench, cells, took, interrupted)
     with open(os.path.join(a.out, 'table.md'), 'w') as f:
         f.write(md + '\n')
     print(md)
     failed = [c for c in cells.values() if not c.ok]
-    print('\nResults in %s: table.md, summary.csv, results.csv, %d plot(s), logs/ (took %s)' % (
-        a.out, len(pngs), fmt_duration(took)))
+    print('\nResults in %s: table.md, summary.csv, results.csv, plots/ (%d figures, PNG and SVG), '
+          'logs/ (took %s)' % (a.out, len(made) // 2, fmt_duration(took)))
     if failed:
         print('%d of %d cells FAILED' % (len(failed), len(cells)))
     return status or (1 if failed else 0)
