@@ -233,7 +233,14 @@ def workload_figure(base, backing, workload, cells, colour):
                    if c['ok'] and c['cpu_per_unit'] is not None] + [0.0])
     cpu_max = cpu_top * 1.3 or 1.0
 
-    sc = Script(max(760, 180 + 90 * len(settings) * n // 2 + 60 * len(settings)), 760)
+    # the key over the top panel, in as many rows as two columns take (gnuplot
+    # may fit more); the figure grows with it
+    key_rows = math.ceil((len(systems) + (native is not None)) / 2)
+    height = 680 + 18 * key_rows
+    sc = Script(max(900, 160 + 46 * n * len(settings) + 60 * len(settings)), height)
+    key_top = 1.0 - 40.0 / height
+    panel_top = 1.0 - (48.0 + 18 * key_rows) / height
+    cpu_h = 250.0 / height
     bars, cpus, fails = {}, {}, []
     for i, s in enumerate(systems):
         rows, cpu_rows = [], []
@@ -271,17 +278,18 @@ def workload_figure(base, backing, workload, cells, colour):
            'set xtics (%s) scale 0 font \',11\'' % xtics,
            'set grid ytics lc rgb \'#dddddd\'', 'set border 3', 'set ytics nomirror',
            'set lmargin 12', 'set rmargin 3',
-           # the key over the top panel, in rows
-           'set key at screen 0.5, screen 0.935 center top horizontal '
-           'maxcols 4 samplen 3 spacing 1.1 width 2 font \',10\'',
+           'set key at screen 0.5, screen %g center top horizontal maxrows %d samplen 3 '
+           'width 2 font \',10\'' % (key_top, key_rows),
            # top panel: throughput
-           'set origin 0, 0.34', 'set size 1, 0.58', 'set tmargin 5', 'set bmargin 2',
+           'set origin 0, %g' % cpu_h, 'set size 1, %g' % (panel_top - cpu_h),
+           'set tmargin 1.5',
+           'set bmargin 2',
            'set yrange [0:%g]' % ymax,
            'set format y %s' % quote('%.1s%c' if ymax >= 1e4 else '%g'),
            'set ylabel %s' % quote('%s (median, min-max)' % unit))
     plot = []
     if native_v is not None:
-        what = 'native %s %s%s' % (short(native_v), unit, ', off the scale' if native_off else '')
+        what = 'native %s%s' % (short(native_v), ' (off the scale)' if native_off else '')
         plot.append('%g with lines dt 2 lw 2 lc rgb %s title %s' % (
             native_v, quote(colour[NATIVE]), quote(what)))
     elif native is not None:
@@ -295,15 +303,15 @@ def workload_figure(base, backing, workload, cells, colour):
                      i, quote(colour[s]), quote(s)),
                  '$s%d using 1:5:(0):($6 - $5) with vectors nohead lc rgb \'#222222\' lw 1.2 '
                  'notitle' % i,
-                 '$s%d using 1:(($6 > $2 ? $6 : $2) + %g):7 with labels rotate by 90 left '
-                 'font \',8\' notitle' % (i, ymax * 0.012)]
+                 '$s%d using 1:($6 > $2 ? $6 : $2):7 with labels rotate by 90 left '
+                 'offset 0, 0.5 font \',8\' notitle' % i]
     if fails:
-        plot.append('$fail using 1:(%g):2 with labels rotate by 90 left font \',8\' '
-                    'tc rgb \'#b2182b\' notitle' % (ymax * 0.012))
+        plot.append('$fail using 1:(0):2 with labels rotate by 90 left offset 0, 0.5 '
+                    'font \',8\' tc rgb \'#b2182b\' notitle')
     sc.add('plot ' + ', \\\n     '.join(plot))
 
     # bottom panel: the daemon's CPU time
-    sc.add('unset key', 'set origin 0, 0', 'set size 1, 0.34', 'set tmargin 1',
+    sc.add('unset key', 'set origin 0, 0', 'set size 1, %g' % cpu_h, 'set tmargin 1',
            'set bmargin 3', 'set yrange [0:%g]' % cpu_max, 'set format y \'%g\'',
            'set ylabel %s' % quote('daemon CPU %s' % cpu_unit))
     plot = ['NaN notitle']
@@ -311,8 +319,8 @@ def workload_figure(base, backing, workload, cells, colour):
         if cpus[s]:
             plot += ['$c%d using 1:2:3:4:(0):2 with boxxyerror lc rgb %s notitle' % (
                          i, quote(colour[s])),
-                     '$c%d using 1:($2 + %g):5 with labels rotate by 90 left font \',8\' '
-                     'notitle' % (i, cpu_max * 0.02)]
+                     '$c%d using 1:2:5 with labels rotate by 90 left offset 0, 0.5 '
+                     'font \',8\' notitle' % i]
     sc.add('plot ' + ', \\\n     '.join(plot), 'unset multiplot')
     return sc.render(base)
 
@@ -367,7 +375,9 @@ def summary_figure(base, backing, cells, colour):
         tics.append('%s %g' % (quote('%gx' % t), t))
         t *= 2
     panel_h = 260
-    height = 110 + panel_h * len(panels)
+    key_rows = math.ceil((len(systems) + 1) / 3)
+    key_h = 48 + 18 * key_rows
+    height = key_h + 10 + panel_h * len(panels)
     most = max([len(ws) for _, ws, _, _ in panels] + [1])
     sc = Script(max(900, 140 + most * (24 * n + 30)), height)
     sc.add('set multiplot title %s font \',13\'' % quote(
@@ -377,7 +387,7 @@ def summary_figure(base, backing, cells, colour):
            'set logscale y 2', 'set yrange [%g:%g]' % (lo, hi), 'set ytics (%s)' % ', '.join(tics),
            'set grid ytics lc rgb \'#dddddd\'', 'set border 3', 'set ytics nomirror',
            'set lmargin 10', 'set rmargin 3', 'set tmargin 1.5', 'set bmargin 2.5')
-    top = 1.0 - 90.0 / height
+    top = 1.0 - key_h / height
     for p, (st, ws, rows, notes) in enumerate(panels):
         size = (panel_h / height)
         sc.add('set origin 0, %g' % (top - size * (p + 1)), 'set size 1, %g' % size,
@@ -386,8 +396,8 @@ def summary_figure(base, backing, cells, colour):
                    '%s %d' % (quote(w), k + 1) for k, w in enumerate(ws)),
                'set ylabel %s' % quote(st + ': x libfuse'))
         if p == 0:
-            sc.add('set key at screen 0.5, screen %g center top horizontal maxcols 5 '
-                   'samplen 2 width 2 font \',10\'' % (1.0 - 38.0 / height))
+            sc.add('set key at screen 0.5, screen %g center top horizontal maxrows %d '
+                   'samplen 2 width 2 font \',10\'' % (1.0 - 40.0 / height, key_rows))
         else:
             sc.add('unset key')
         plot = []
@@ -399,8 +409,8 @@ def summary_figure(base, backing, cells, colour):
                     name, quote(colour[s]), quote(s)))
                 # labels above bars that rise, below those that fall (no empty blocks:
                 # gnuplot 5.4 crashes on a labels plot with no defined point)
-                for suffix, keep, y, align in (('u', lambda r: r >= 1, '$2 * 1.04', 'left'),
-                                               ('d', lambda r: r < 1, '$2 / 1.04', 'right')):
+                for suffix, keep, y, align in (('u', lambda r: r >= 1, '$2 * 1.03', 'left'),
+                                               ('d', lambda r: r < 1, '$2 / 1.03', 'right')):
                     lab = [row for row in rows[s] if keep(float(row[1]))]
                     if lab:
                         sc.block(name + suffix, lab)
