@@ -2,7 +2,7 @@
 """Benchmark zcfuse against plain libfuse and the native file system.
 
 Usage: bench.py [--quick|--full|--smoke] [--out DIR] [--workloads a,b] [--systems a,b]
-                [--backings tmpfs,disk] [--reps N] [--runtime SECS]
+                [--backings tmpfs,disk] [--reps N] [--runtime SECS] [--estimate]
 
 For each backing store (a tmpfs of our own, a directory on the root disk) it
 lays out the data files, mounts every system in every setting over the same
@@ -207,6 +207,52 @@ def cells_for(w, systems):
         else:
             cells.extend((s, st) for st in settings_for(w))
     return cells
+
+
+# What a run costs besides its own runtime, for the estimate of how long the
+# benchmark takes (--estimate, and the progress line until runs are timed).
+# Measured on the 2-core VM: a --quick run (174 runs of 1 s) took 4 min 40 s.
+RUN_OVERHEAD = 0.4          # per timed run: starting fio or meta.py, sync(2), counters
+PROCESS_OVERHEAD = 0.3      # per warm-up process
+MOUNT_SECS = 0.3            # per mount
+START_SECS = 5.0            # the idle-load probe and compiling passthrough_ll
+LAYOUT_MIB_S = 1000.0       # laying out the data files
+TREE_LAYOUT_SECS = 15.0     # creating the tree of TREE_FILES files
+# Files per second of one tree walk, per setting: guesses from the README's
+# table (a mount walks stat at 5 000 to 97 000 files/s, find at over 600 000).
+TREE_RATES = {'stat': {NATIVE_SETTING: 500000.0, 'cached': 35000.0, 'direct': 10000.0},
+              'find': {NATIVE_SETTING: 2000000.0, 'cached': 600000.0, 'direct': 600000.0}}
+
+
+def estimate(args):
+    """(cells, runs, seconds) that a run of this configuration should take."""
+    cells = sum(len(cells_for(w, args.systems)) for w in args.workloads)
+    runs = cells * args.reps * len(args.backings)
+    per_backing = 0.0
+    for w in args.workloads:
+        for s, st in cells_for(w, args.systems):
+            if w.kind == 'tree':
+                took = TREE_FILES / TREE_RATES[w.rw].get(st, 10000.0)
+            else:
+                took = args.runtime
+            per_backing += args.reps * (took + RUN_OVERHEAD)
+    filesets = {}
+    for w in args.workloads:
+        if w.kind == 'fio':
+            filesets[w.fileset] = max(filesets.get(w.fileset, 0), w.jobs)
+    layout_mib = sum((args.seq_mib if f in SEQ_FILESETS else args.rand_mib) * jobs
+                     for f, jobs in filesets.items())
+    settings = set()
+    for w in args.workloads:
+        settings.update(settings_for(w))
+    mounts = len([s for s in args.systems if s.kind != 'native']) * len(settings)
+    warm = len(filesets) * args.warmup + (PROCESS_OVERHEAD if filesets else 0.0)
+    if any(w.kind == 'meta' for w in args.workloads):
+        warm += args.warmup + PROCESS_OVERHEAD
+    per_backing += layout_mib / LAYOUT_MIB_S + mounts * MOUNT_SECS + (mounts + 1) * warm
+    if any(w.kind == 'tree' for w in args.workloads):
+        per_backing += TREE_LAYOUT_SECS
+    return cells * len(args.backings), runs, START_SECS + per_backing * len(args.backings)
 
 
 # ------------------------------------------------------------------ helpers
@@ -639,11 +685,11 @@ class Bench:
         self.done_runs += 1
         if self.run_count:
             per_run = self.run_secs / self.run_count
+            setup = statistics.mean(self.setup_secs)
+            backings_left = len(self.args.backings) - len(self.setup_secs)
+            left = per_run * (self.total_runs - self.done_runs + 1) + setup * backings_left
         else:
-            per_run = self.args.runtime + 0.5
-        setup = statistics.mean(self.setup_secs) if self.setup_secs else 15.0
-        backings_left = len(self.args.backings) - len(self.setup_secs)
-        left = per_run * (self.total_runs - self.done_runs + 1) + setup * backings_left
+            left = max(0.0, estimate(self.args)[2] - (time.monotonic() - self.started))
         line = '[%d/%d] %s, ~%s left' % (self.done_runs, self.total_runs, what,
                                           fmt_duration(left))
         if sys.stderr.isatty():
@@ -836,6 +882,12 @@ def markdown(bench, cells, took, interrupted):
                'files: sequential %d MiB, random one file per job of %d MiB' % (
                    datetime.datetime.now().strftime('%Y-%m-%d %H:%M'), fmt_duration(took),
                    a.reps, ('%g' % a.runtime), a.seq_mib, a.rand_mib))
+    if bench.run_count:
+        out.append('- time: set-up of the backings %s, %d runs %s (%.2f s a run), estimated '
+                   'beforehand %s' % (
+                       fmt_duration(sum(bench.setup_secs)), bench.run_count,
+                       fmt_duration(bench.run_secs), bench.run_secs / bench.run_count,
+                       fmt_duration(estimate(a)[2])))
     ok_rows = [r for r in bench.rows if r['status'] == 'ok']
     load = statistics.mean(r['other_load'] for r in ok_rows) if ok_rows else 0.0
     steal = statistics.mean(r['steal'] for r in ok_rows) if ok_rows else 0.0
@@ -944,6 +996,9 @@ def parse_args(argv):
     ap.add_argument('--backings', help='comma separated: tmpfs,disk')
     ap.add_argument('--reps', type=int, help='runs per cell')
     ap.add_argument('--runtime', type=float, help='seconds per run')
+    ap.add_argument('--estimate', action='store_true',
+                    help='print how many runs this would make and how long it should take, '
+                    'and exit')
     ap.add_argument('--baseline-bin', metavar='ZCFUSE',
                     help='another build of the zcfuse daemon, measured beside this one in '
                     'the same run as system zcfuse-baseline (splice, default options)')
@@ -991,6 +1046,11 @@ def parse_args(argv):
 
 def main(argv):
     a = parse_args(argv)
+    if a.estimate:
+        cells, runs, secs = estimate(a)
+        print('%s: %d cells, %d runs of %g s, about %s' % (
+            a.profile, cells, runs, a.runtime, fmt_duration(secs)))
+        return 0
     if not shutil.which('fio'):
         log('bench: fio is not installed')
         return 77
