@@ -156,6 +156,13 @@ def field(text):
     return '"' + str(text).replace('"', "'") + '"'
 
 
+def key_rows(titles, width):
+    """Rows the key takes: gnuplot fits as many columns as the widest title allows."""
+    column = 7 * max([len(t) for t in titles] + [1]) + 80
+    columns = max(1, int((width - 120) / column))
+    return max(1, math.ceil(len(titles) / columns))
+
+
 def reason_word(reason):
     """FAIL, or FAIL (EMFILE) when the reason names an errno."""
     for word in ('EMFILE', 'ENFILE', 'ENOSPC', 'EIO', 'ENOTCONN', 'ENOMEM'):
@@ -233,13 +240,18 @@ def workload_figure(base, backing, workload, cells, colour):
                    if c['ok'] and c['cpu_per_unit'] is not None] + [0.0])
     cpu_max = cpu_top * 1.3 or 1.0
 
-    # the key over the top panel, in as many rows as two columns take (gnuplot
-    # may fit more); the figure grows with it
-    key_rows = math.ceil((len(systems) + (native is not None)) / 2)
-    height = 680 + 18 * key_rows
-    sc = Script(max(900, 160 + 46 * n * len(settings) + 60 * len(settings)), height)
+    # the key over the top panel; the figure grows with it
+    native_title = None
+    if native_v is not None:
+        native_title = 'native %s%s' % (short(native_v), ' (off the scale)' if native_off else '')
+    elif native is not None:
+        native_title = 'native ' + reason_word(native['reason'])
+    fig_width = max(900, 160 + 46 * n * len(settings) + 60 * len(settings))
+    key_lines = key_rows(systems + ([native_title] if native_title else []), fig_width)
+    height = 680 + 18 * key_lines
+    sc = Script(fig_width, height)
     key_top = 1.0 - 40.0 / height
-    panel_top = 1.0 - (48.0 + 18 * key_rows) / height
+    panel_top = 1.0 - (48.0 + 18 * key_lines) / height
     cpu_h = 250.0 / height
     bars, cpus, fails = {}, {}, []
     for i, s in enumerate(systems):
@@ -274,12 +286,13 @@ def workload_figure(base, backing, workload, cells, colour):
     title = '%s, %s (%s)' % (workload, backing, unit)
     sc.add('set multiplot title %s font \',13\'' % quote(title),
            'set style fill solid 0.95 border rgb \'#333333\'',
+           'set style textbox opaque noborder margins 0.5, 0.5',
            'set xrange [0.5:%g]' % (len(settings) + 0.5),
            'set xtics (%s) scale 0 font \',11\'' % xtics,
            'set grid ytics lc rgb \'#dddddd\'', 'set border 3', 'set ytics nomirror',
            'set lmargin 12', 'set rmargin 3',
            'set key at screen 0.5, screen %g center top horizontal maxrows %d samplen 3 '
-           'width 2 font \',10\'' % (key_top, key_rows),
+           'width 2 font \',10\'' % (key_top, key_lines),
            # top panel: throughput
            'set origin 0, %g' % cpu_h, 'set size 1, %g' % (panel_top - cpu_h),
            'set tmargin 1.5',
@@ -288,13 +301,10 @@ def workload_figure(base, backing, workload, cells, colour):
            'set format y %s' % quote('%.1s%c' if ymax >= 1e4 else '%g'),
            'set ylabel %s' % quote('%s (median, min-max)' % unit))
     plot = []
-    if native_v is not None:
-        what = 'native %s%s' % (short(native_v), ' (off the scale)' if native_off else '')
-        plot.append('%g with lines dt 2 lw 2 lc rgb %s title %s' % (
-            native_v, quote(colour[NATIVE]), quote(what)))
-    elif native is not None:
-        plot.append('NaN with lines dt 2 lw 2 lc rgb %s title %s' % (
-            quote(colour[NATIVE]), quote('native ' + reason_word(native['reason']))))
+    if native_title:
+        plot.append('%s with lines dt 2 lw 2 lc rgb %s title %s' % (
+            '%g' % native_v if native_v is not None else 'NaN', quote(colour[NATIVE]),
+            quote(native_title)))
     for i, s in enumerate(systems):
         if not bars[s]:
             plot.append('NaN with boxes lc rgb %s title %s' % (quote(colour[s]), quote(s)))
@@ -303,7 +313,7 @@ def workload_figure(base, backing, workload, cells, colour):
                      i, quote(colour[s]), quote(s)),
                  '$s%d using 1:5:(0):($6 - $5) with vectors nohead lc rgb \'#222222\' lw 1.2 '
                  'notitle' % i,
-                 '$s%d using 1:($6 > $2 ? $6 : $2):7 with labels rotate by 90 left '
+                 '$s%d using 1:($6 > $2 ? $6 : $2):7 with labels boxed rotate by 90 left '
                  'offset 0, 0.5 font \',8\' notitle' % i]
     if fails:
         plot.append('$fail using 1:(0):2 with labels rotate by 90 left offset 0, 0.5 '
@@ -375,11 +385,12 @@ def summary_figure(base, backing, cells, colour):
         tics.append('%s %g' % (quote('%gx' % t), t))
         t *= 2
     panel_h = 260
-    key_rows = math.ceil((len(systems) + 1) / 3)
-    key_h = 48 + 18 * key_rows
-    height = key_h + 10 + panel_h * len(panels)
     most = max([len(ws) for _, ws, _, _ in panels] + [1])
-    sc = Script(max(900, 140 + most * (24 * n + 30)), height)
+    fig_width = max(900, 140 + most * (24 * n + 30))
+    rows_of_key = key_rows(systems + ['plain libfuse = 1.0'], fig_width)
+    key_h = 48 + 18 * rows_of_key
+    height = key_h + 10 + panel_h * len(panels)
+    sc = Script(fig_width, height)
     sc.add('set multiplot title %s font \',13\'' % quote(
                '%s: median / plain libfuse\'s median in the same setting (above 1 = faster)'
                % backing),
@@ -397,7 +408,7 @@ def summary_figure(base, backing, cells, colour):
                'set ylabel %s' % quote(st + ': x libfuse'))
         if p == 0:
             sc.add('set key at screen 0.5, screen %g center top horizontal maxrows %d '
-                   'samplen 2 width 2 font \',10\'' % (1.0 - 40.0 / height, key_rows))
+                   'samplen 2 width 2 font \',10\'' % (1.0 - 40.0 / height, rows_of_key))
         else:
             sc.add('unset key')
         plot = []
