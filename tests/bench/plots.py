@@ -364,10 +364,10 @@ def summary_figure(base, backing, cells, colour):
                 x = k + 1 - 0.42 + width * (i + 0.5)
                 if c is None:
                     continue
+                if not lib_ok:
+                    continue        # no ratios here: the note says why
                 if not c['ok']:
                     notes.append((x, reason_word(c['reason'])))
-                    continue
-                if not lib_ok:
                     continue
                 r = c['median'] / lib['median']
                 if r <= 0:
