@@ -403,6 +403,7 @@ class Bench:
         self.run_secs = 0.0         # time spent in runs, for the estimate of what is left
         self.run_count = 0
         self.setup_secs = []        # time each backing took to set up
+        self.teardown_secs = 0.0    # unmounting and stopping the daemons
         self.started = time.monotonic()
         self.meta_seq = 0
         self.csv_file = None
@@ -449,11 +450,30 @@ class Bench:
             self.csv_file = None
 
     def stop_daemons(self):
-        for d in self.daemons.values():
+        """Unmount every mount, then reap the daemons within one STOP_TIMEOUT: one
+        at a time, a daemon slow to exit would hold up every one after it."""
+        running = [d for d in self.daemons.values() if d.proc is not None]
+        problems = {}
+        for d in running:
             try:
-                d.stop()
+                problems[d] = d.unmount()
             except Exception as e:      # keep unmounting the others
-                log('bench: stopping %s: %s' % (d.mnt, e))
+                problems[d] = ['unmount: %s' % e]
+        deadline = time.monotonic() + STOP_TIMEOUT
+        for d in running:
+            try:
+                _, late = d.reap(max(0.1, deadline - time.monotonic()))
+                if late:
+                    problems[d].append('the daemon did not exit within %.0f s of the unmounts '
+                                       'and was killed' % STOP_TIMEOUT)
+                if is_mounted(d.mnt):
+                    zcmount.fusermount_unmount(d.mnt, lazy=True)
+            except Exception as e:
+                problems[d].append('stop: %s' % e)
+            d.proc = None
+            if problems[d] and self.backing:
+                self.notes.append('%s: %s %s at the end: %s' % (
+                    self.backing, d.system.name, d.setting, '; '.join(problems[d])))
         self.daemons = {}
 
     def backing_dir(self, backing):
@@ -751,7 +771,9 @@ class Bench:
                         self.csv_file.flush()
                         if row['status'] != 'ok':
                             log('\nbench: FAIL %s: %s' % (what, row['reason']))
+            t0 = time.monotonic()
             self.drop_backing(data)
+            self.teardown_secs += time.monotonic() - t0
         if sys.stderr.isatty():
             sys.stderr.write('\n')
 
@@ -883,11 +905,11 @@ def markdown(bench, cells, took, interrupted):
                    datetime.datetime.now().strftime('%Y-%m-%d %H:%M'), fmt_duration(took),
                    a.reps, ('%g' % a.runtime), a.seq_mib, a.rand_mib))
     if bench.run_count:
-        out.append('- time: set-up of the backings %s, %d runs %s (%.2f s a run), estimated '
-                   'beforehand %s' % (
+        out.append('- time: set-up of the backings %s, %d runs %s (%.2f s a run), tear-down %s; '
+                   'estimated beforehand %s' % (
                        fmt_duration(sum(bench.setup_secs)), bench.run_count,
                        fmt_duration(bench.run_secs), bench.run_secs / bench.run_count,
-                       fmt_duration(estimate(a)[2])))
+                       fmt_duration(bench.teardown_secs), fmt_duration(estimate(a)[2])))
     ok_rows = [r for r in bench.rows if r['status'] == 'ok']
     load = statistics.mean(r['other_load'] for r in ok_rows) if ok_rows else 0.0
     steal = statistics.mean(r['steal'] for r in ok_rows) if ok_rows else 0.0
