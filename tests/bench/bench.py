@@ -211,8 +211,10 @@ def cells_for(w, systems):
 
 # What a run costs besides its own runtime, for the estimate of how long the
 # benchmark takes (--estimate, and the progress line until runs are timed).
-# Measured on the 2-core VM: a --quick run (174 runs of 1 s) took 4 min 40 s.
-RUN_OVERHEAD = 0.4          # per timed run: starting fio or meta.py, sync(2), counters
+# Measured on the 2-core VM in a --quick run of seven systems: set-up 43 s,
+# 174 runs of 1 s in 3 min 48 s (1.31 s each); stopping the daemons at the
+# end takes a second or so, at most STOP_TIMEOUT.
+RUN_OVERHEAD = 0.3          # per timed run: starting fio or meta.py, sync(2), counters
 PROCESS_OVERHEAD = 0.3      # per warm-up process
 MOUNT_SECS = 0.3            # per mount
 START_SECS = 5.0            # the idle-load probe and compiling passthrough_ll

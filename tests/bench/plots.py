@@ -5,10 +5,11 @@ Usage: plots.py SUMMARY_CSV [--out DIR]
 
 Per backing and workload, BACKING-WORKLOAD.png and .svg: the settings
 (cached, direct, writeback) along the axis, one bar per system in each,
-coloured by family (plain libfuse blue, zcfuse over /dev/fuse green, kernel
-passthrough purple, io_uring orange, the example backends pink; variants
-in shades of their family's colour), min-max whiskers, the native file
-system as a dashed line, and the daemon's CPU time per unit below.
+coloured by family (plain libfuse blue, zcfuse's default and its /dev/fuse
+modes green, kernel passthrough purple, io_uring orange, the example
+backends pink; variants in shades of their family's colour), min-max
+whiskers, the native file system as a dashed line, and the daemon's CPU time
+per unit below.
 Per backing, BACKING-summary.png and .svg: every system's median divided
 by plain libfuse's in the same setting, one panel per setting, every
 workload along the axis, on a log scale with 1.0 marked.
