@@ -235,6 +235,15 @@ int main(int argc, char *argv[])
 			goto out;
 		}
 	}
+	/* mount -o remount: change the mount that is there, set nothing up. */
+	r = zc_session_remount(s, mountpoint);
+	if (r != 0) {
+		if (r < 0)
+			errorf("%s\n", zc_session_error(s));
+		else
+			status = 0;
+		goto out;
+	}
 	mnt = realpath(mountpoint, NULL);
 	if (mnt && path_is_below(mnt, source)) {
 		errorf("mountpoint '%s' is inside source '%s'\n", mnt, source);
