@@ -4,6 +4,7 @@
  * the help text (zc_options_help()).
  */
 #include <errno.h>
+#include <linux/capability.h>
 #include <math.h>
 #include <pthread.h>
 #include <stdint.h>
@@ -12,6 +13,7 @@
 #include <string.h>
 #include <sys/mount.h>
 
+#include "zc_util.h"
 #include "zcfuse_i.h"
 
 #define ZC_THREADS_MAX	 256
@@ -634,8 +636,16 @@ static int set_lib_option(struct zc_session *s, const char *name, const char *va
 	if (!d)
 		return -EINVAL;
 	switch (d->kind) {
-	case ZC_OPT_FLAG:
 	case ZC_OPT_MOUNT_FLAG:
+		/* Set on the mount point after mounting: fusermount3 cannot. */
+		if (!d->libfuse && d->mount_flag && !negated && !zc_has_capability(CAP_SYS_ADMIN)) {
+			zc_set_error(
+			    s, "option '%s' needs CAP_SYS_ADMIN (fusermount3 cannot set it)", name);
+			return -EPERM;
+		}
+		value.on = !negated;
+		break;
+	case ZC_OPT_FLAG:
 		value.on = !negated;
 		break;
 	case ZC_OPT_UINT:

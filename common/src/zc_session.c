@@ -8,7 +8,6 @@
 #include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
-#include <linux/capability.h>
 #include <string.h>
 #include <sys/mount.h>
 #include <sys/stat.h>
@@ -18,7 +17,6 @@
 #include "zc_dev.h"
 #include "zc_lowlevel.h"
 #include "zc_uring.h"
-#include "zc_util.h"
 #include "zc_waiter.h"
 #include "zcfuse_i.h"
 
@@ -329,28 +327,6 @@ out:
 	return r;
 }
 
-/*
- * The checks before a fresh mount that are about the options: what only
- * remount takes, and flags that libfuse cannot set, which need the right
- * to change a mount.
- */
-static int check_mount_options(struct zc_session *s)
-{
-	unsigned long after = zc_opts_flags_after_mount(&s->opts);
-
-	if (s->opts.kernel_ids) {
-		zc_set_error(s, "options user_id and group_id go with remount only "
-				"(the kernel sets them at mount)");
-		return -EINVAL;
-	}
-	if (after && !zc_has_capability(CAP_SYS_ADMIN)) {
-		zc_set_error(s, "option '%s' needs CAP_SYS_ADMIN (fusermount3 cannot set it)",
-			     zc_opts_flag_name(after));
-		return -EPERM;
-	}
-	return 0;
-}
-
 ZC_EXPORT int zc_session_mount(struct zc_session *s, const char *mountpoint)
 {
 	unsigned long after;
@@ -366,9 +342,11 @@ ZC_EXPORT int zc_session_mount(struct zc_session *s, const char *mountpoint)
 		r = zc_session_remount(s, mountpoint);
 		return r < 0 ? r : 0;
 	}
-	r = check_mount_options(s);
-	if (r < 0)
-		return r;
+	if (s->opts.kernel_ids) {
+		zc_set_error(s, "options user_id and group_id go with remount only "
+				"(the kernel sets them at mount)");
+		return -EINVAL;
+	}
 	if (stat(mountpoint, &st) < 0) {
 		r = -errno;
 		zc_set_error(s, "mountpoint '%s': %s", mountpoint, strerror(-r));
