@@ -332,7 +332,8 @@ static const struct zc_opt_desc zc_opt_table[] = {
 	    .kind = ZC_OPT_TEXT,
 	    ZC_OPT_FIELD(subtype),
 	    .metavar = "NAME",
-	    .help = "the type is fuse.NAME (default: zcfuse)",
+	    .help = "the type is fuse.NAME (default: the\n"
+		    "program's name, which mount(8) runs)",
 	},
 	{
 	    .name = "remount",

@@ -174,16 +174,19 @@ static int session_create(struct zc_session *s)
 {
 	struct fuse_args args = FUSE_ARGS_INIT(0, NULL);
 	const char *fsname = s->opts.fsname ? s->opts.fsname : s->fsname;
+	/* Type fuse.PROGRAM: what mount.fuse3 runs again for mount -o remount. */
+	const char *subtype = s->opts.subtype ? s->opts.subtype : program_invocation_short_name;
 	const char *flags[16];
 	size_t n_flags, i;
 	int r = -ENOMEM;
 
+	if (!subtype || !*subtype)
+		subtype = "zcfuse";
 	if (fuse_opt_add_arg(&args, "zcfuse"))
 		goto out;
 	if (fsname && add_mount_opt_escaped(&args, "fsname", fsname) < 0)
 		goto out;
-	if (add_mount_opt_escaped(&args, "subtype", s->opts.subtype ? s->opts.subtype : "zcfuse") <
-	    0)
+	if (add_mount_opt_escaped(&args, "subtype", subtype) < 0)
 		goto out;
 	if (s->opts.allow_other && add_mount_opt(&args, "allow_other") < 0)
 		goto out;

@@ -38,7 +38,7 @@ struct zc_opts {
 	 * default MS_NOSUID | MS_NODEV, as libfuse mounts).
 	 */
 	unsigned long mount_flags;
-	/* fsname= and subtype= (NULL: the program's name, "zcfuse"). */
+	/* fsname= and subtype= (NULL: zc_session_set_fsname()'s, the program's name). */
 	char *fsname;
 	char *subtype;
 	/* remount: change the flags of the mount there instead of mounting. */

@@ -85,6 +85,8 @@ class HelperNamespace:
                 os.mkdir(d)
                 os.chmod(d, 0o755)
             os.symlink(os.path.realpath(zctest.zcfuse_bin()), J(bindir, 'zcfuse'))
+            os.symlink(os.path.realpath(zctest.BACKEND_BINS['blobstore']),
+                       J(bindir, 'blobstore'))
             self.holder = subprocess.Popen(
                 ['unshare', '--mount', '--propagation', 'private', '--', 'sh', '-c',
                  'mount --bind "$1" "$2" && echo ready && exec sleep 3600', 'sh', bindir,
@@ -333,6 +335,25 @@ def test_remount_ro_busy():
         assert line.startswith('zcfuse: ') and 'open for writing' in line, line
         assert 'rw' in mount_flags(ns.entry())
         write_file(ns.path('open'), b'still writable')
+
+
+def test_blobstore_type_and_remount():
+    """An example program of the library: type fuse.blobstore runs it, and
+    its mount is of that type, so that mount(8) finds it again to remount."""
+    with HelperNamespace() as ns:
+        store = J(ns.base, 'store.blob')
+        entry = ns.mounted(['-t', 'fuse.blobstore', store, ns.mnt, '-o', 'nosuid,nodev'])
+        assert entry['fstype'] == 'fuse.blobstore', entry
+        assert zctest.unescape(entry['source']) == store, entry
+        write_file(ns.path('f'), b'in the store')
+        r = ns.mount(['-o', 'remount,ro', ns.mnt])
+        assert r.returncode == 0 and r.stderr == '', r
+        assert {'ro', 'nosuid', 'nodev'} <= mount_flags(ns.entry())
+        assert zctest.attempt(write_file, ns.path('f'), b'x') == zctest.Err(errno.EROFS)
+        r = ns.mount(['-o', 'remount,rw', ns.mnt])
+        assert r.returncode == 0 and r.stderr == '', r
+        write_file(ns.path('g'), b'after')
+        assert read_file(ns.path('f')) == b'in the store'
 
 
 # --------------------------------------------------------------- bad options
