@@ -446,7 +446,9 @@ def test_remount_refused():
         assert status == 1, (status, err)
         line = one_line(err, 'remount of a plain directory')
         assert line == "zcfuse: cannot remount '%s': it is not a FUSE mount" % m.src, line
-    with zctest.UserMount(['rw']) as um:
+    with zctest.UserMount(['rw', 'suid', 'dev']) as um:
+        # fusermount3 mounts a user's file system nosuid,nodev whatever is asked.
+        assert {'nosuid', 'nodev'} <= mount_flags(zctest.mount_entries(um.mnt)[-1])
         binary = J(os.path.dirname(um.log_file), 'bin', 'zcfuse')
         env = dict(os.environ, LD_LIBRARY_PATH=os.path.dirname(binary))
         status, out, err = run_program([binary, um.src, um.mnt, '-o', 'remount,ro'],
