@@ -12,6 +12,20 @@
 
 static enum log_dest log_dest = LOG_TO_STDERR;
 
+/*
+ * Notices said while mounting by a daemon about to detach, kept for the
+ * destination it has once detached (the system log): a mount through
+ * mount(8) or fstab succeeds without a word on the terminal. Errors are not
+ * kept: they reach the caller at once.
+ */
+#define LOG_HELD_MAX 8
+static bool log_holding;
+static unsigned int log_held_count;
+static struct {
+	int priority;
+	char line[512];
+} log_held[LOG_HELD_MAX];
+
 int log_parse_dest(const char *word, enum log_dest *ret)
 {
 	if (!strcmp(word, "stderr"))
@@ -80,6 +94,15 @@ static void log_vmsg(int priority, const char *fmt, va_list ap)
 	if (n && msg[n - 1] == '\n')
 		msg[n - 1] = '\0';
 	escape_line(msg, line, sizeof(line));
+	if (log_holding && priority > LOG_ERR && log_held_count < LOG_HELD_MAX) {
+		size_t len = strnlen(line, sizeof(log_held[0].line) - 1);
+
+		log_held[log_held_count].priority = priority;
+		memcpy(log_held[log_held_count].line, line, len);
+		log_held[log_held_count].line[len] = '\0';
+		log_held_count++;
+		return;
+	}
 	if (log_dest == LOG_TO_SYSLOG)
 		syslog(priority, "%s", line);
 	else
@@ -114,4 +137,19 @@ void log_set_dest(enum log_dest dest)
 		openlog("zcfuse", LOG_PID, LOG_DAEMON);
 	log_dest = dest;
 	fuse_set_log_func(log_libfuse);
+}
+
+void log_hold_notices(void)
+{
+	log_holding = true;
+}
+
+void log_release_notices(void)
+{
+	unsigned int i;
+
+	log_holding = false;
+	for (i = 0; i < log_held_count; i++)
+		log_msg(log_held[i].priority, "%s", log_held[i].line);
+	log_held_count = 0;
 }

@@ -32,4 +32,12 @@ void log_set_dest(enum log_dest dest);
  */
 __attribute__((format(printf, 2, 3))) void log_msg(int priority, const char *fmt, ...);
 
+/*
+ * Keep notices (not errors) until log_release_notices(), which writes them
+ * where messages go by then: a daemon that detaches says what it noticed
+ * while mounting in the system log rather than on its caller's terminal.
+ */
+void log_hold_notices(void);
+void log_release_notices(void);
+
 #endif

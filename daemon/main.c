@@ -198,6 +198,15 @@ int main(int argc, char *argv[])
 	}
 	if (conf.log_set)
 		log_set_dest(conf.log);
+	/* mount -o remount: change the mount that is there, set nothing up. */
+	r = zc_session_remount(s, mountpoint);
+	if (r != 0) {
+		if (r < 0)
+			log_msg(LOG_ERR, "%s\n", zc_session_error(s));
+		else
+			status = 0;
+		goto out;
+	}
 	mnt = realpath(mountpoint, NULL);
 	if (mnt && path_is_below(mnt, source)) {
 		log_msg(LOG_ERR, "mountpoint '%s' is inside source '%s'\n", mnt, source);
@@ -231,6 +240,9 @@ int main(int argc, char *argv[])
 		log_msg(LOG_ERR, "%s\n", strerror(-r));
 		goto out;
 	}
+	/* Detaching to the system log: what mounting notices goes there too. */
+	if (!cl.foreground && !conf.log_set)
+		log_hold_notices();
 	r = zc_session_mount(s, mountpoint);
 	if (r < 0) {
 		log_msg(LOG_ERR, "%s\n", zc_session_error(s));
@@ -246,6 +258,7 @@ int main(int argc, char *argv[])
 		}
 		if (!conf.log_set)
 			log_set_dest(LOG_TO_SYSLOG);
+		log_release_notices();
 	}
 	r = zc_session_loop(s);
 	service_notify_stopping();
@@ -254,6 +267,7 @@ int main(int argc, char *argv[])
 	else
 		status = 0;
 out:
+	log_release_notices(); /* kept while mounting, which failed: on stderr */
 	zc_session_destroy(s);
 	if (fs_ready)
 		pt_fs_fini(&fs);

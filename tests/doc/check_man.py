@@ -127,7 +127,12 @@ def table_options(source):
     m = re.search(r'zc_opt_table\[\]\s*=\s*\{(.*?)\n\};', text, re.S)
     if not m:
         return None
-    return set(re.findall(r'\.(?:neg_)?name\s*=\s*"([^"]+)"', m.group(1)))
+    names = set(re.findall(r'\.(?:neg_)?name\s*=\s*"([^"]+)"', m.group(1)))
+    # An entry that matches a prefix (x-) stands for every name it starts (x-*).
+    for prefix in re.findall(r'\.name\s*=\s*"([^"]+)"[^}]*\.prefix\s*=\s*true', m.group(1)):
+        names.discard(prefix)
+        names.add(prefix + '*')
+    return names
 
 
 def help_options(binary):
