@@ -86,7 +86,7 @@ class HelperNamespace:
                 os.mkdir(d)
                 os.chmod(d, 0o755)
             os.symlink(os.path.realpath(zctest.zcfuse_bin()), J(bindir, 'zcfuse'))
-            os.symlink(os.path.realpath(zctest.BACKEND_BINS['blobstore']),
+            os.symlink(os.path.realpath(zctest.backend_bin('blobstore')),
                        J(bindir, 'blobstore'))
             self.holder = subprocess.Popen(
                 ['unshare', '--mount', '--propagation', 'private', '--', 'sh', '-c',

@@ -232,7 +232,7 @@ def test_unprivileged_mount_falls_back():
 def test_backend_without_backing_file_falls_back():
     """memfs keeps data in memory: it has no file to pass through."""
     zctest.require_fuse()
-    memfs = os.environ.get('ZCFUSE_MEMFS_BIN') or zctest.BACKEND_BINS['memfs']
+    memfs = zctest.backend_bin('memfs')
     with zctest.Mount(opts=['passthrough'], backend='memfs', binary=memfs) as m:
         before = counters(m.mnt)
         data = pattern(3, 3 * MIB)
@@ -256,7 +256,7 @@ def test_no_backing_file_is_the_cause_while_the_file_is_open():
     The cause counted is still the open's own: a file the backend offers no
     backing file for falls back for that reason, however many are open."""
     zctest.require_fuse()
-    memfs = os.environ.get('ZCFUSE_MEMFS_BIN') or zctest.BACKEND_BINS['memfs']
+    memfs = zctest.backend_bin('memfs')
     with zctest.Mount(opts=['passthrough'], backend='memfs', binary=memfs) as m:
         path = os.path.join(m.mnt, 'f')
         zctest.write_file(path, b'data')

@@ -250,7 +250,7 @@ def test_fallbacks_named_as_they_happen():
 def test_other_backend_and_passthrough_causes():
     """memfs has no counters of its own and no file to pass through: the
     table has no backend lines, and the rows name the cause after 'pt.'."""
-    memfs = os.environ.get('ZCFUSE_MEMFS_BIN') or zctest.BACKEND_BINS['memfs']
+    memfs = zctest.backend_bin('memfs')
     with zctest.Mount(opts=['passthrough'], backend='memfs', binary=memfs,
                       allowed_stderr=[r'passthrough: the backend offers no backing file']) as m:
         path = os.path.join(m.mnt, 'f')

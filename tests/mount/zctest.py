@@ -101,6 +101,24 @@ def current_backend():
     return name
 
 
+def backend_bin(name):
+    """The executable of backend name (zcfuse, memfs, blobstore): ZCFUSE_<NAME>_BIN,
+    else the one built beside ZCFUSE_BIN (a sanitizer build's examples for its
+    daemon), else this tree's build directory."""
+    given = os.environ.get('ZCFUSE_%s_BIN' % name.upper())
+    if given:
+        return given
+    daemon = os.environ.get('ZCFUSE_BIN')
+    if daemon:
+        if name == current_backend():
+            return daemon
+        build = os.path.dirname(os.path.dirname(os.path.realpath(daemon)))
+        beside = os.path.join(build, 'daemon' if name == 'zcfuse' else 'examples', name)
+        if os.access(beside, os.X_OK):
+            return beside
+    return BACKEND_BINS[name]
+
+
 def zcfuse_bin():
     return os.environ.get('ZCFUSE_BIN') or BACKEND_BINS[current_backend()]
 
@@ -418,7 +436,7 @@ class Mount(zcmount.FuseDaemon):
                  add_f=True, backend=None, binary=None, store=None, umask=0o077):
         super().__init__()
         self.backend = backend or current_backend()
-        self.binary = binary or (zcfuse_bin() if backend is None else BACKEND_BINS[backend])
+        self.binary = binary or (zcfuse_bin() if backend is None else backend_bin(backend))
         self.has_source = self.backend == 'zcfuse'
         self.store = store
         if populate is not None and not self.has_source:
