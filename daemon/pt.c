@@ -81,7 +81,8 @@ struct pt_creds {
  *   in it (zc_ctx_create_group()), which decides setgid inheritance and the
  *   parent's group permissions; all when it does not say.
  * - PT_GROUPS_NONE: none, for operations where groups count only in
- *   permission checks (unlink, rmdir, rename, link).
+ *   permission checks (unlink, rmdir, rename, link) and the directory's
+ *   mode shows that none is needed (no_groups_do()).
  * A check that fewer groups fail fails with EACCES or EPERM and changes
  * nothing: the operation is then tried again with all (creds_retry()).
  */
@@ -259,6 +260,28 @@ static bool fewer_groups_do(const struct zc_ctx *ctx, const struct pt_inode *dir
 	if (stat_fd(dir->fd, &st) < 0)
 		return false;
 	return st.st_uid == ctx->uid || (st.st_mode & (S_IWOTH | S_IXOTH)) != (S_IWOTH | S_IXOTH);
+}
+
+/*
+ * Whether a removal, rename or link in directory @dir (write and search
+ * permission on it) does without supplementary groups: when the caller owns
+ * it, or its group is the caller's own gid and the group class may change
+ * it (groups then decide nothing), or the kernel checked with every group
+ * and the other class may change it (see fewer_groups_do()). Otherwise a
+ * group is needed, and the kernel does not say which: all are read.
+ */
+static bool no_groups_do(const struct zc_ctx *ctx, const struct pt_inode *dir)
+{
+	const mode_t wx = S_IWOTH | S_IXOTH;
+	struct stat st;
+
+	if (stat_fd(dir->fd, &st) < 0)
+		return false;
+	if (st.st_uid == ctx->uid)
+		return true;
+	if (st.st_gid == ctx->gid && (st.st_mode >> 3 & wx) == wx)
+		return true;
+	return zc_ctx_kernel_checks_permissions(ctx) && (st.st_mode & wx) == wx;
 }
 
 /* Act as the caller only when the kernel did not check permissions. */
@@ -657,7 +680,8 @@ static int pt_link(const struct zc_ctx *ctx, zc_ino_t ino, zc_ino_t newparent, c
 	 * Groups count in the checks on the file linked (protected_hardlinks)
 	 * too, which the kernel made with default_permissions only.
 	 */
-	which = zc_ctx_kernel_checks_permissions(ctx) ? PT_GROUPS_NONE : PT_GROUPS_ALL;
+	which = zc_ctx_kernel_checks_permissions(ctx) && no_groups_do(ctx, dir) ? PT_GROUPS_NONE
+										: PT_GROUPS_ALL;
 	proc_path(path, inode->fd);
 	do {
 		r = creds_enter_groups(ctx, which, &creds);
@@ -689,7 +713,7 @@ static int remove_name(const struct zc_ctx *ctx, zc_ino_t parent, const char *na
 	dir = pt_table_get(&fs->table, parent);
 	if (!dir)
 		return -errno;
-	which = fewer_groups_do(ctx, dir) ? PT_GROUPS_NONE : PT_GROUPS_ALL;
+	which = no_groups_do(ctx, dir) ? PT_GROUPS_NONE : PT_GROUPS_ALL;
 	do {
 		r = creds_enter_groups(ctx, which, &creds);
 		if (r < 0)
@@ -735,9 +759,8 @@ static int pt_rename(const struct zc_ctx *ctx, zc_ino_t parent, const char *name
 	 * Moving a directory to another parent also needs write permission
 	 * on it, which the kernel checked with default_permissions only.
 	 */
-	which = fewer_groups_do(ctx, from) &&
-			(from == to || zc_ctx_kernel_checks_permissions(ctx)) &&
-			fewer_groups_do(ctx, to)
+	which = (from == to || zc_ctx_kernel_checks_permissions(ctx)) && no_groups_do(ctx, from) &&
+			(from == to || no_groups_do(ctx, to))
 		    ? PT_GROUPS_NONE
 		    : PT_GROUPS_ALL;
 	do {
