@@ -11,7 +11,9 @@ the mode they change, setgid clearing), seen at once through the mount;
 extended attribute listings that hide trusted.* from the unprivileged;
 setuid and setgid clearing on writes, O_DIRECT writes, fallocate and
 chown; capabilities a root caller dropped; execute-only binaries and
-write-only opens under writeback; extended attributes of symlinks.
+write-only opens under writeback; extended attributes of symlinks;
+creates, removals and setgid through supplementary groups (the group the
+kernel names with a create, and the ones it does not).
 
 The mount options come from ZCFUSE_MOUNT_OPTS (the suite's mode) plus
 allow_other and each test's own.
@@ -130,8 +132,6 @@ def prepare_acl_tree(root):
         os.chmod(J(root, name), mode)
         if acl:
             setfacl(J(root, name), '-m', acl)
-        write_file(J(root, name, 'victim'), b'v')
-        os.chown(J(root, name, 'victim'), OTHER, OTHER)
     f('denied', 0o644, 'u:%d:---' % UID)
     f('granted', 0o600, 'u:%d:r--' % UID)
     f('readonly', 0o666, 'u:%d:r--' % UID)
