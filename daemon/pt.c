@@ -202,8 +202,8 @@ static int creds_enter_groups(const struct zc_ctx *ctx, enum pt_groups which,
 	if (n > 0 || !pt_tls_no_groups) {
 		if (syscall(SYS_setgroups, (size_t)n, groups) < 0)
 			return -errno;
-		saved->groups_set = true;
-		pt_tls_no_groups = false;
+		saved->groups_set = n > 0;
+		pt_tls_no_groups = n == 0;
 	}
 	saved->ids_switched = true;
 	setfsgid(ctx->gid);
