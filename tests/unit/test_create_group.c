@@ -30,7 +30,8 @@ static int parse(const void *ext, size_t extlen, unsigned int units, uint32_t *r
 	len += sizeof(in);
 	memcpy(p + len, "name", 5);
 	len += 5;
-	memcpy(p + len, ext, extlen);
+	if (extlen)
+		memcpy(p + len, ext, extlen);
 	len += extlen;
 	return zc_req_create_group(&hdr, p, len, ret_gid);
 }
