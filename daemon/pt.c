@@ -63,10 +63,42 @@ static int check_name(const char *name)
  * this leaves out, on the side of refusing).
  */
 struct pt_creds {
-	const struct pt_fs *fs;
+	struct pt_fs *fs;
 	bool ids_switched;
 	bool caps_switched;
+	/* Groups were set (to be taken back), and fewer than the caller's. */
+	bool groups_set;
+	bool groups_partial;
 };
+
+/*
+ * The supplementary groups an operation takes on. Reading them all from
+ * /proc costs more than the rest of acting as the caller, and most
+ * operations need none or one:
+ * - PT_GROUPS_ALL: all of them, where a group changes a result without an
+ *   error (setgid cleared by chmod, chown, an ACL, a truncate or a write).
+ * - PT_GROUPS_CREATE: the parent's group when the kernel says the caller is
+ *   in it (zc_ctx_create_group()), which decides setgid inheritance and the
+ *   parent's group permissions; all when it does not say.
+ * - PT_GROUPS_NONE: none, for operations where groups count only in
+ *   permission checks (unlink, rmdir, rename, link) and the directory's
+ *   mode shows that none is needed (no_groups_do()).
+ * A check that fewer groups fail fails with EACCES or EPERM and changes
+ * nothing: the operation is then tried again with all (creds_retry()).
+ */
+enum pt_groups {
+	PT_GROUPS_ALL,
+	PT_GROUPS_CREATE,
+	PT_GROUPS_NONE,
+};
+
+/* This thread's supplementary groups are none (it set them so). */
+static __thread bool pt_tls_no_groups;
+
+static int stat_fd(int fd, struct stat *st)
+{
+	return fstatat(fd, "", st, AT_EMPTY_PATH | AT_SYMLINK_NOFOLLOW) < 0 ? -errno : 0;
+}
 
 /* The daemon's own effective and permitted capabilities. */
 static int caps_get(uint64_t *ret_eff, uint64_t *ret_perm)
@@ -114,12 +146,40 @@ static void creds_exit(const struct pt_creds *saved)
 	if (saved->ids_switched) {
 		setfsuid(0);
 		setfsgid(0);
-		syscall(SYS_setgroups, (size_t)0, NULL);
 	}
+	if (saved->groups_set)
+		pt_tls_no_groups = syscall(SYS_setgroups, (size_t)0, NULL) == 0;
 	errno = e;
 }
 
-static int creds_enter(const struct zc_ctx *ctx, struct pt_creds *saved)
+/* The groups @which asks for, into @groups: how many, and whether fewer than the caller's. */
+static int creds_groups(const struct zc_ctx *ctx, enum pt_groups which, gid_t *groups,
+			bool *ret_partial)
+{
+	int n;
+
+	*ret_partial = true;
+	switch (which) {
+	case PT_GROUPS_NONE:
+		return 0;
+	case PT_GROUPS_CREATE:
+		n = zc_ctx_create_group(ctx, &groups[0]);
+		if (n >= 0)
+			return n;
+		break; /* the kernel did not say */
+	case PT_GROUPS_ALL:
+		break;
+	}
+	*ret_partial = false;
+	__atomic_fetch_add(&ctx_fs(ctx)->groups_read, 1, __ATOMIC_RELAXED);
+	n = zc_ctx_getgroups(ctx, groups, PT_GROUPS_MAX);
+	if (n < 0)
+		n = 0; /* the caller is gone: act with its primary group alone */
+	return n > PT_GROUPS_MAX ? PT_GROUPS_MAX : n;
+}
+
+static int creds_enter_groups(const struct zc_ctx *ctx, enum pt_groups which,
+			      struct pt_creds *saved)
 {
 	struct pt_fs *fs = ctx_fs(ctx);
 	gid_t groups[PT_GROUPS_MAX];
@@ -129,20 +189,22 @@ static int creds_enter(const struct zc_ctx *ctx, struct pt_creds *saved)
 	saved->fs = fs;
 	saved->ids_switched = false;
 	saved->caps_switched = false;
+	saved->groups_set = false;
+	saved->groups_partial = false;
 	if (!fs->creds_switch)
 		return 0;
 	caps = caller_caps(fs, ctx);
 	/* Root with every capability the daemon has: nothing to change. */
 	if (ctx->uid == 0 && ctx->gid == 0 && caps == fs->caps_eff)
 		return 0;
-	n = zc_ctx_getgroups(ctx, groups, PT_GROUPS_MAX);
-	if (n < 0)
-		n = 0; /* the caller is gone: act with its primary group alone */
-	if (n > PT_GROUPS_MAX)
-		n = PT_GROUPS_MAX;
+	n = creds_groups(ctx, which, groups, &saved->groups_partial);
 	/* Raw system calls: glibc's wrappers would change every thread. */
-	if (syscall(SYS_setgroups, (size_t)n, groups) < 0)
-		return -errno;
+	if (n > 0 || !pt_tls_no_groups) {
+		if (syscall(SYS_setgroups, (size_t)n, groups) < 0)
+			return -errno;
+		saved->groups_set = n > 0;
+		pt_tls_no_groups = n == 0;
+	}
 	saved->ids_switched = true;
 	setfsgid(ctx->gid);
 	setfsuid(ctx->uid);
@@ -164,6 +226,64 @@ fail:
 	return r;
 }
 
+static int creds_enter(const struct zc_ctx *ctx, struct pt_creds *saved)
+{
+	return creds_enter_groups(ctx, PT_GROUPS_ALL, saved);
+}
+
+/* Fewer groups than the caller's were refused (@r): try again with all of them. */
+static bool creds_retry(const struct pt_creds *saved, int r)
+{
+	if (!saved->groups_partial || (r != -EACCES && r != -EPERM))
+		return false;
+	__atomic_fetch_add(&saved->fs->groups_retried, 1, __ATOMIC_RELAXED);
+	return true;
+}
+
+/*
+ * Whether a change in directory @dir may be made with fewer groups than
+ * the caller's. Fewer groups can fail a permission check (which is then
+ * retried), but they can also pass one through the "other" class where a
+ * group the caller is in would have been refused (mode 0707, or a named
+ * group of an ACL without write). With default_permissions the kernel
+ * checked first, with every group and the ACLs (FUSE_POSIX_ACL), so the
+ * backing file system's check can only refuse more. Without it, fewer
+ * groups do only where the other class cannot grant the change (write and
+ * search) or the caller owns @dir.
+ */
+static bool fewer_groups_do(const struct zc_ctx *ctx, const struct pt_inode *dir)
+{
+	struct stat st;
+
+	if (zc_ctx_kernel_checks_permissions(ctx))
+		return true;
+	if (stat_fd(dir->fd, &st) < 0)
+		return false;
+	return st.st_uid == ctx->uid || (st.st_mode & (S_IWOTH | S_IXOTH)) != (S_IWOTH | S_IXOTH);
+}
+
+/*
+ * Whether a removal, rename or link in directory @dir (write and search
+ * permission on it) does without supplementary groups: when the caller owns
+ * it, or its group is the caller's own gid and the group class may change
+ * it (groups then decide nothing), or the kernel checked with every group
+ * and the other class may change it (see fewer_groups_do()). Otherwise a
+ * group is needed, and the kernel does not say which: all are read.
+ */
+static bool no_groups_do(const struct zc_ctx *ctx, const struct pt_inode *dir)
+{
+	const mode_t wx = S_IWOTH | S_IXOTH;
+	struct stat st;
+
+	if (stat_fd(dir->fd, &st) < 0)
+		return false;
+	if (st.st_uid == ctx->uid)
+		return true;
+	if (st.st_gid == ctx->gid && (st.st_mode >> 3 & wx) == wx)
+		return true;
+	return zc_ctx_kernel_checks_permissions(ctx) && (st.st_mode & wx) == wx;
+}
+
 /* Act as the caller only when the kernel did not check permissions. */
 static int creds_enter_unchecked(const struct zc_ctx *ctx, struct pt_creds *saved)
 {
@@ -171,14 +291,11 @@ static int creds_enter_unchecked(const struct zc_ctx *ctx, struct pt_creds *save
 		saved->fs = ctx_fs(ctx);
 		saved->ids_switched = false;
 		saved->caps_switched = false;
+		saved->groups_set = false;
+		saved->groups_partial = false;
 		return 0;
 	}
 	return creds_enter(ctx, saved);
-}
-
-static int stat_fd(int fd, struct stat *st)
-{
-	return fstatat(fd, "", st, AT_EMPTY_PATH | AT_SYMLINK_NOFOLLOW) < 0 ? -errno : 0;
 }
 
 /* This thread's umask is its own (unshare(CLONE_FS)): 1, or -1 if it cannot be. */
@@ -478,6 +595,7 @@ static int make_node(const struct zc_ctx *ctx, zc_ino_t parent, const char *name
 	struct pt_fs *fs = ctx_fs(ctx);
 	struct pt_inode *dir;
 	struct pt_creds creds;
+	enum pt_groups which;
 	int r;
 
 	r = check_name(name);
@@ -486,22 +604,26 @@ static int make_node(const struct zc_ctx *ctx, zc_ino_t parent, const char *name
 	dir = pt_table_get(&fs->table, parent);
 	if (!dir)
 		return -errno;
-	r = creds_enter(ctx, &creds);
-	if (r < 0)
-		goto out;
-	switch (mk->kind) {
-	case PT_MAKE_NODE:
-		r = mknodat(dir->fd, name, creation_mode(ctx, mk->mode), mk->rdev);
-		break;
-	case PT_MAKE_DIR:
-		r = mkdirat(dir->fd, name, creation_mode(ctx, mk->mode));
-		break;
-	case PT_MAKE_SYMLINK:
-		r = symlinkat(mk->target, dir->fd, name);
-		break;
-	}
-	r = r < 0 ? -errno : 0;
-	creds_exit(&creds);
+	which = fewer_groups_do(ctx, dir) ? PT_GROUPS_CREATE : PT_GROUPS_ALL;
+	do {
+		r = creds_enter_groups(ctx, which, &creds);
+		if (r < 0)
+			goto out;
+		switch (mk->kind) {
+		case PT_MAKE_NODE:
+			r = mknodat(dir->fd, name, creation_mode(ctx, mk->mode), mk->rdev);
+			break;
+		case PT_MAKE_DIR:
+			r = mkdirat(dir->fd, name, creation_mode(ctx, mk->mode));
+			break;
+		case PT_MAKE_SYMLINK:
+			r = symlinkat(mk->target, dir->fd, name);
+			break;
+		}
+		r = r < 0 ? -errno : 0;
+		creds_exit(&creds);
+		which = PT_GROUPS_ALL;
+	} while (creds_retry(&creds, r));
 	if (r == 0)
 		r = do_lookup(fs, dir, name, ret_entry, NULL);
 out:
@@ -539,6 +661,7 @@ static int pt_link(const struct zc_ctx *ctx, zc_ino_t ino, zc_ino_t newparent, c
 	struct pt_fs *fs = ctx_fs(ctx);
 	struct pt_inode *inode, *dir = NULL;
 	struct pt_creds creds;
+	enum pt_groups which;
 	char path[32];
 	int r;
 
@@ -553,12 +676,21 @@ static int pt_link(const struct zc_ctx *ctx, zc_ino_t ino, zc_ino_t newparent, c
 		r = -errno;
 		goto out;
 	}
-	r = creds_enter(ctx, &creds);
-	if (r < 0)
-		goto out;
+	/*
+	 * Groups count in the checks on the file linked (protected_hardlinks)
+	 * too, which the kernel made with default_permissions only.
+	 */
+	which = zc_ctx_kernel_checks_permissions(ctx) && no_groups_do(ctx, dir) ? PT_GROUPS_NONE
+										: PT_GROUPS_ALL;
 	proc_path(path, inode->fd);
-	r = linkat(AT_FDCWD, path, dir->fd, newname, AT_SYMLINK_FOLLOW) < 0 ? -errno : 0;
-	creds_exit(&creds);
+	do {
+		r = creds_enter_groups(ctx, which, &creds);
+		if (r < 0)
+			goto out;
+		r = linkat(AT_FDCWD, path, dir->fd, newname, AT_SYMLINK_FOLLOW) < 0 ? -errno : 0;
+		creds_exit(&creds);
+		which = PT_GROUPS_ALL;
+	} while (creds_retry(&creds, r));
 	if (r == 0)
 		r = do_lookup(fs, dir, newname, ret_entry, NULL);
 out:
@@ -572,6 +704,7 @@ static int remove_name(const struct zc_ctx *ctx, zc_ino_t parent, const char *na
 	struct pt_fs *fs = ctx_fs(ctx);
 	struct pt_inode *dir;
 	struct pt_creds creds;
+	enum pt_groups which;
 	int r;
 
 	r = check_name(name);
@@ -580,11 +713,15 @@ static int remove_name(const struct zc_ctx *ctx, zc_ino_t parent, const char *na
 	dir = pt_table_get(&fs->table, parent);
 	if (!dir)
 		return -errno;
-	r = creds_enter(ctx, &creds);
-	if (r == 0) {
+	which = no_groups_do(ctx, dir) ? PT_GROUPS_NONE : PT_GROUPS_ALL;
+	do {
+		r = creds_enter_groups(ctx, which, &creds);
+		if (r < 0)
+			break;
 		r = unlinkat(dir->fd, name, flags) < 0 ? -errno : 0;
 		creds_exit(&creds);
-	}
+		which = PT_GROUPS_ALL;
+	} while (creds_retry(&creds, r));
 	pt_table_put(&fs->table, dir);
 	return r;
 }
@@ -605,6 +742,7 @@ static int pt_rename(const struct zc_ctx *ctx, zc_ino_t parent, const char *name
 	struct pt_fs *fs = ctx_fs(ctx);
 	struct pt_inode *from, *to = NULL;
 	struct pt_creds creds;
+	enum pt_groups which;
 	int r;
 
 	if (check_name(name) < 0 || check_name(newname) < 0)
@@ -617,11 +755,22 @@ static int pt_rename(const struct zc_ctx *ctx, zc_ino_t parent, const char *name
 		r = -errno;
 		goto out;
 	}
-	r = creds_enter(ctx, &creds);
-	if (r == 0) {
+	/*
+	 * Moving a directory to another parent also needs write permission
+	 * on it, which the kernel checked with default_permissions only.
+	 */
+	which = (from == to || zc_ctx_kernel_checks_permissions(ctx)) && no_groups_do(ctx, from) &&
+			(from == to || no_groups_do(ctx, to))
+		    ? PT_GROUPS_NONE
+		    : PT_GROUPS_ALL;
+	do {
+		r = creds_enter_groups(ctx, which, &creds);
+		if (r < 0)
+			break;
 		r = renameat2(from->fd, name, to->fd, newname, flags) < 0 ? -errno : 0;
 		creds_exit(&creds);
-	}
+		which = PT_GROUPS_ALL;
+	} while (creds_retry(&creds, r));
 out:
 	pt_table_put(&fs->table, to);
 	pt_table_put(&fs->table, from);
@@ -839,7 +988,8 @@ static int pt_create(const struct zc_ctx *ctx, zc_ino_t parent, const char *name
 	struct pt_fs *fs = ctx_fs(ctx);
 	struct pt_inode *dir, *inode;
 	struct pt_creds creds;
-	int fd, r;
+	enum pt_groups which;
+	int flags, fd, r;
 
 	r = check_name(name);
 	if (r < 0)
@@ -850,14 +1000,27 @@ static int pt_create(const struct zc_ctx *ctx, zc_ino_t parent, const char *name
 	r = opens_take(fs, ctx->uid);
 	if (r < 0)
 		goto out;
-	r = creds_enter(ctx, &creds);
-	if (r < 0)
-		goto out_opens;
-	/* O_NOFOLLOW: a symlink that appeared under this name is not followed. */
-	fd = openat(dir->fd, name, (file->flags & ~O_NOCTTY) | O_CREAT | O_NOFOLLOW | O_CLOEXEC,
-		    creation_mode(ctx, mode));
-	r = fd < 0 ? -errno : 0;
-	creds_exit(&creds);
+	/*
+	 * With the parent's group alone, only a new file is made: a file that
+	 * is there already (made on SOURCE behind the kernel's back) is
+	 * opened, and maybe truncated, with all the groups.
+	 */
+	which = fewer_groups_do(ctx, dir) ? PT_GROUPS_CREATE : PT_GROUPS_ALL;
+	flags = (file->flags & ~O_NOCTTY) | O_CREAT | O_NOFOLLOW | O_CLOEXEC;
+	for (;;) {
+		r = creds_enter_groups(ctx, which, &creds);
+		if (r < 0)
+			goto out_opens;
+		/* O_NOFOLLOW: a symlink that appeared under this name is not followed. */
+		fd = openat(dir->fd, name, flags | (creds.groups_partial ? O_EXCL : 0),
+			    creation_mode(ctx, mode));
+		r = fd < 0 ? -errno : 0;
+		creds_exit(&creds);
+		if (!creds_retry(&creds, r) &&
+		    !(creds.groups_partial && r == -EEXIST && !(flags & O_EXCL)))
+			break;
+		which = PT_GROUPS_ALL;
+	}
 	if (r == 0 && (file->open_flags_in & ZC_OPEN_IN_CACHE_READS) &&
 	    (file->flags & O_ACCMODE) == O_WRONLY) {
 		fd = reopen_for_cache_reads(fd, file->flags);
@@ -893,6 +1056,7 @@ static int pt_tmpfile(const struct zc_ctx *ctx, zc_ino_t parent, mode_t mode, st
 	struct pt_fs *fs = ctx_fs(ctx);
 	struct pt_inode *dir, *inode;
 	struct pt_creds creds;
+	enum pt_groups which;
 	char path[32];
 	struct stat st;
 	int fd, pfd, r;
@@ -903,13 +1067,18 @@ static int pt_tmpfile(const struct zc_ctx *ctx, zc_ino_t parent, mode_t mode, st
 	r = opens_take(fs, ctx->uid);
 	if (r < 0)
 		goto out;
-	r = creds_enter(ctx, &creds);
-	if (r < 0)
-		goto out_opens;
-	fd = openat(dir->fd, ".", (file->flags & ~(O_NOCTTY | O_EXCL)) | O_TMPFILE | O_CLOEXEC,
-		    creation_mode(ctx, mode));
-	r = fd < 0 ? -errno : 0;
-	creds_exit(&creds);
+	which = fewer_groups_do(ctx, dir) ? PT_GROUPS_CREATE : PT_GROUPS_ALL;
+	do {
+		r = creds_enter_groups(ctx, which, &creds);
+		if (r < 0)
+			goto out_opens;
+		fd = openat(dir->fd, ".",
+			    (file->flags & ~(O_NOCTTY | O_EXCL)) | O_TMPFILE | O_CLOEXEC,
+			    creation_mode(ctx, mode));
+		r = fd < 0 ? -errno : 0;
+		creds_exit(&creds);
+		which = PT_GROUPS_ALL;
+	} while (creds_retry(&creds, r));
 	if (r == 0 && (file->open_flags_in & ZC_OPEN_IN_CACHE_READS) &&
 	    (file->flags & O_ACCMODE) == O_WRONLY) {
 		fd = reopen_for_cache_reads(fd, file->flags);
@@ -1253,12 +1422,14 @@ static int format_stats(struct pt_fs *fs, char *buf, size_t size)
 	n = snprintf(text, sizeof(text),
 		     "inodes %llu\nfds %llu\nfds.idle %llu\nfds.idle_max %llu\n"
 		     "reopens %llu\nevictions %llu\nstale %llu\n"
-		     "opens %llu\nopens.max %llu\nopens.per_user %llu\n",
+		     "opens %llu\nopens.max %llu\nopens.per_user %llu\n"
+		     "groups.read %llu\ngroups.retried %llu\n",
 		     (unsigned long long)st.table.inodes, (unsigned long long)st.table.fds,
 		     (unsigned long long)st.table.cached, (unsigned long long)fs->table.max_fds,
 		     (unsigned long long)st.table.reopens, (unsigned long long)st.table.evictions,
 		     (unsigned long long)st.table.stale, (unsigned long long)st.opens,
-		     (unsigned long long)st.opens_max, (unsigned long long)st.opens_per_user);
+		     (unsigned long long)st.opens_max, (unsigned long long)st.opens_per_user,
+		     (unsigned long long)st.groups_read, (unsigned long long)st.groups_retried);
 	if (n < 0 || (size_t)n >= sizeof(text))
 		return -EIO;
 	if (size == 0)
@@ -1495,4 +1666,6 @@ void pt_fs_get_stats(struct pt_fs *fs, struct pt_fs_stats *ret)
 	ret->opens_max = fs->opens_max;
 	ret->opens_per_user = fs->opens_per_user;
 	pthread_mutex_unlock(&fs->opens_lock);
+	ret->groups_read = __atomic_load_n(&fs->groups_read, __ATOMIC_RELAXED);
+	ret->groups_retried = __atomic_load_n(&fs->groups_retried, __ATOMIC_RELAXED);
 }

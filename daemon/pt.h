@@ -148,6 +148,8 @@ struct pt_fs {
 	unsigned int opens, opens_max, opens_per_user;
 	uid_t *fd_owner;
 	size_t fd_owner_len;
+	/* Callers' groups read from /proc, and operations tried again with them. */
+	uint64_t groups_read, groups_retried;
 };
 
 extern const struct zc_backend_ops pt_ops;
@@ -160,6 +162,7 @@ void pt_fs_fini(struct pt_fs *fs);
 struct pt_fs_stats {
 	struct pt_table_stats table;
 	uint64_t opens, opens_max, opens_per_user;
+	uint64_t groups_read, groups_retried;
 };
 void pt_fs_get_stats(struct pt_fs *fs, struct pt_fs_stats *ret);
 

@@ -34,6 +34,31 @@
  */
 #define ZC_KERNEL_FMODE_EXEC 040
 
+/* ---- The parent's group with a create (7.39) ---- */
+
+/*
+ * INIT flag 34: CREATE, MKNOD, MKDIR, SYMLINK and TMPFILE carry, as a
+ * FUSE_EXT_GROUPS extension, the parent directory's group when the caller
+ * is in it and it is not the caller's fsgid (fs/fuse/dir.c,
+ * get_create_supp_group()); without the extension the caller is not in it
+ * but through its fsgid.
+ */
+#define ZC_FUSE_CREATE_SUPP_GROUP ZC_INIT_FLAGS2(34)
+
+/*
+ * Extensions lie at the end of a request, fuse_in_header.total_extlen
+ * 8-byte units of them, each a struct fuse_ext_header (its size, a
+ * multiple of 8, includes the header) and its body. Types up to
+ * FUSE_MAX_NR_SECCTX (31) are security contexts.
+ */
+#define ZC_FUSE_EXT_GROUPS 32
+
+/* The body of a ZC_FUSE_EXT_GROUPS extension. */
+struct zc_fuse_supp_groups {
+	uint32_t nr_groups;
+	uint32_t groups[];
+};
+
 /* ---- Shared mmap of FOPEN_DIRECT_IO files (7.39) ---- */
 
 /* INIT flag 36: MAP_SHARED of a direct_io file is allowed (page cache for it). */

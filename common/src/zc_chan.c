@@ -20,9 +20,11 @@ int zc_chan_init(struct zc_chan *c, struct zc_session *s, bool splice, size_t sp
 	 * cache=never and direct_io files can still be mapped shared. Node
 	 * ids live only as long as the kernel's lookups of them, so handles
 	 * of the mount could not be opened once it forgot a node or after a
-	 * remount: none are offered.
+	 * remount: none are offered. Creates carry the parent's group when
+	 * the caller is in it (zc_ctx_create_group()).
 	 */
-	c->want_flags2 = ZC_FUSE_DIRECT_IO_ALLOW_MMAP | ZC_FUSE_NO_EXPORT_SUPPORT;
+	c->want_flags2 =
+	    ZC_FUSE_DIRECT_IO_ALLOW_MMAP | ZC_FUSE_NO_EXPORT_SUPPORT | ZC_FUSE_CREATE_SUPP_GROUP;
 	zc_data_policy_init(&c->policy, splice, splice_threshold, &c->max_write, &c->stats);
 	c->bufsize = c->max_write + ZC_PAGE;
 	pthread_mutex_init(&c->lock, NULL);

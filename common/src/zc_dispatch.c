@@ -242,21 +242,43 @@ static void tmpfile_undo(struct zc_session *s, const struct tmpfile_reply *out)
 		s->ops.forget(&ctx, out->entry.nodeid, 1);
 }
 
+/*
+ * What a create request says of the parent's group, when the kernel was
+ * asked to say it (FUSE_CREATE_SUPP_GROUP); unknown otherwise.
+ */
+static void peek_create_group(struct zc_req *req, const char *arg, size_t len)
+{
+	uint32_t gid;
+	int r;
+
+	if (!(req->chan->flags2 & ZC_FUSE_CREATE_SUPP_GROUP))
+		return;
+	r = zc_req_create_group(req->hdr, arg, len, &gid);
+	if (r < 0)
+		return;
+	req->create_group = r;
+	req->create_gid = gid;
+}
+
 /* O_TMPFILE, which libfuse 3.14 answers ENOSYS to: served here, like CREATE. */
-static void dispatch_tmpfile(struct zc_req *req)
+static void dispatch_tmpfile(struct zc_req *req, size_t len)
 {
 	struct zc_chan *c = req->chan;
+	size_t arglen = len - sizeof(*req->hdr);
 	const struct fuse_create_in *in;
 	struct tmpfile_reply out;
 	ssize_t n;
 
-	in = zc_iter_pull(req->src, req->buf + sizeof(*req->hdr), sizeof(*in), &c->stats);
+	in = zc_iter_pull(req->src, req->buf + sizeof(*req->hdr), arglen, &c->stats);
 	zc_iter_discard(req->src, &c->stats);
-	if (!in) {
+	if (!in || arglen < sizeof(*in)) {
 		zc_req_reply(req, -EINVAL, NULL, 0);
 		return;
 	}
+	peek_create_group(req, (const char *)in, arglen);
+	zc_lowlevel_set_current(req);
 	n = tmpfile_open(c->s, req, in, &out);
+	zc_lowlevel_set_current(NULL);
 	if (n < 0) {
 		zc_req_reply(req, (int)n, NULL, 0);
 		return;
@@ -287,8 +309,9 @@ static bool request_malformed(const struct fuse_in_header *hdr, const char *arg,
 }
 
 /*
- * What libfuse 3.14 does not pass on: the kernel's INIT flags, and the
- * requests that ask the server to clear setuid and setgid.
+ * What libfuse 3.14 does not pass on: the kernel's INIT flags, the
+ * requests that ask the server to clear setuid and setgid, and the
+ * parent's group that creates carry.
  */
 static void peek_request(struct zc_req *req, const char *arg, size_t len)
 {
@@ -310,6 +333,12 @@ static void peek_request(struct zc_req *req, const char *arg, size_t len)
 		if (len >= sizeof(struct fuse_create_in))
 			req->kill_suidgid = ((const struct fuse_create_in *)arg)->open_flags &
 					    FUSE_OPEN_KILL_SUIDGID;
+		peek_create_group(req, arg, len);
+		break;
+	case FUSE_MKNOD:
+	case FUSE_MKDIR:
+	case FUSE_SYMLINK:
+		peek_create_group(req, arg, len);
 		break;
 	}
 }
@@ -350,6 +379,7 @@ void zc_dispatch(struct zc_req *req, size_t len)
 	req->hdr = hdr;
 	req->unique = hdr->unique;
 	req->opcode = hdr->opcode;
+	req->create_group = -ENODATA;
 	zc_stats_request(&c->stats, req->opcode);
 	switch (req->opcode) {
 	case FUSE_READ:
@@ -359,7 +389,7 @@ void zc_dispatch(struct zc_req *req, size_t len)
 		dispatch_write(req);
 		return; /* it told the data policy itself */
 	case FUSE_TMPFILE:
-		dispatch_tmpfile(req);
+		dispatch_tmpfile(req, len);
 		break;
 	default:
 		dispatch_lowlevel(req, len);

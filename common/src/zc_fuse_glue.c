@@ -37,6 +37,28 @@ void zc_lowlevel_serve(struct zc_req *req, const struct fuse_buf *fbuf)
 	zc_tls_serving = NULL;
 }
 
+void zc_lowlevel_set_current(struct zc_req *req)
+{
+	zc_tls_serving = req;
+}
+
+/*
+ * The request @ctx was made for is the one this thread serves: same
+ * session, same caller (a backend calls this from its operation).
+ */
+ZC_EXPORT int zc_ctx_create_group(const struct zc_ctx *ctx, gid_t *ret_gid)
+{
+	const struct zc_req *req = zc_tls_serving;
+
+	*ret_gid = (gid_t)-1;
+	if (!req || !req->hdr || ctx->priv != req->chan->s || ctx->pid != (pid_t)req->hdr->pid ||
+	    ctx->uid != req->hdr->uid || ctx->gid != req->hdr->gid || req->create_group < 0)
+		return -ENODATA;
+	if (req->create_group)
+		*ret_gid = req->create_gid;
+	return req->create_group;
+}
+
 /*
  * Open flags as the backend sees them. With writeback caching the kernel
  * reads to fill partial pages and handles O_APPEND itself, so the backing

@@ -23,12 +23,16 @@ int zc_lowlevel_attach(struct zc_session *s, int dev_fd);
 /*
  * The request libfuse serves on this thread: its callbacks' way to the
  * struct zc_req (libfuse 3.14 hands them no pointer of ours). Set only
- * while zc_lowlevel_serve() hands a request to libfuse.
+ * while zc_lowlevel_serve() hands a request to libfuse, or dispatch
+ * serves one itself (zc_lowlevel_set_current()).
  */
 struct zc_req *zc_lowlevel_current(void);
 
 /* Serve @req, whole in memory at @fbuf, through libfuse's parser and the callbacks below. */
 void zc_lowlevel_serve(struct zc_req *req, const struct fuse_buf *fbuf);
+
+/* The request served on this thread outside libfuse (NULL: none any more). */
+void zc_lowlevel_set_current(struct zc_req *req);
 
 /* The callbacks libfuse calls (zc_lowlevel.c). */
 extern const struct fuse_lowlevel_ops zc_lowlevel_ops;

@@ -3,8 +3,45 @@
 #include <errno.h>
 #include <linux/fuse.h>
 #include <stdlib.h>
+#include <string.h>
 
+#include "fuse_kernel_ext.h"
 #include "zc_req.h"
+
+int zc_req_create_group(const struct fuse_in_header *hdr, const void *arg, size_t len,
+			uint32_t *ret_gid)
+{
+	size_t extlen = (size_t)hdr->total_extlen * 8, off;
+	const char *ext;
+	int found = 0;
+
+	*ret_gid = 0;
+	if (extlen > len)
+		return -EINVAL;
+	ext = (const char *)arg + len - extlen;
+	/* Copied out: the extensions need not be aligned in memory. */
+	for (off = 0; off < extlen;) {
+		struct fuse_ext_header xh;
+		struct zc_fuse_supp_groups sg;
+
+		if (extlen - off < sizeof(xh))
+			return -EINVAL;
+		memcpy(&xh, ext + off, sizeof(xh));
+		if (xh.size < sizeof(xh) || xh.size % 8 || xh.size > extlen - off)
+			return -EINVAL;
+		if (xh.type == ZC_FUSE_EXT_GROUPS) {
+			if (found || xh.size < sizeof(xh) + sizeof(sg) + sizeof(uint32_t))
+				return -EINVAL;
+			memcpy(&sg, ext + off + sizeof(xh), sizeof(sg));
+			if (sg.nr_groups != 1)
+				return -EINVAL;
+			memcpy(ret_gid, ext + off + sizeof(xh) + sizeof(sg), sizeof(*ret_gid));
+			found = 1;
+		}
+		off += xh.size;
+	}
+	return found;
+}
 
 ssize_t zc_req_send(struct zc_req *req, const struct iovec *iov, int count)
 {

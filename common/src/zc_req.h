@@ -77,6 +77,9 @@ struct zc_req {
 	/* What dispatch learned of it, for the reply: set before the backend is called. */
 	bool kill_suidgid;
 	int32_t backing_id; /* kernel passthrough: the OPEN or CREATE reply carries it */
+	/* A create's word on the parent's group: zc_req_create_group()'s answer. */
+	int create_group;
+	uint32_t create_gid;
 
 	/* A READ between the backend's read() and read_done() (zc_data_wait_reads()). */
 	uint64_t read_fh;
@@ -84,6 +87,16 @@ struct zc_req {
 	/* Kept for a reply from another thread (zc_req_keep()). */
 	bool kept;
 };
+
+/*
+ * The group extension of a create request (FUSE_CREATE_SUPP_GROUP): its
+ * arguments @arg of @len bytes end in hdr->total_extlen 8-byte units of
+ * extensions. 1 with the group in *@ret_gid, 0 when there is none (the
+ * caller is not in the parent's group, or it is its fsgid), -EINVAL when
+ * the extensions do not fit or hold more than one group.
+ */
+int zc_req_create_group(const struct fuse_in_header *hdr, const void *arg, size_t len,
+			uint32_t *ret_gid);
 
 /* Send a reply from memory on @req's route: bytes sent, or -errno. */
 ssize_t zc_req_send(struct zc_req *req, const struct iovec *iov, int count);

@@ -545,7 +545,8 @@ static void send_init(int fd, struct zc_worker *w, bool old_kernel)
 	};
 
 	if (!old_kernel)
-		msg.init.flags2 = 1u << (37 - 32); /* FUSE_PASSTHROUGH */
+		msg.init.flags2 = 1u << (37 - 32) | /* FUSE_PASSTHROUGH */
+				  1u << (34 - 32);  /* FUSE_CREATE_SUPP_GROUP */
 	if (!old_kernel)
 		msg.init.flags =
 		    FUSE_ASYNC_READ | FUSE_POSIX_LOCKS | FUSE_ATOMIC_O_TRUNC | FUSE_EXPORT_SUPPORT |

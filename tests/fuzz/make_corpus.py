@@ -52,14 +52,19 @@ class Seq:
         self.unique = 100
         self.uid, self.gid = uid, gid
 
-    def req(self, opcode, nodeid=0, body=b'', uid=None, gid=None, unique=None):
+    def req(self, opcode, nodeid=0, body=b'', uid=None, gid=None, unique=None, ext=b'',
+            extlen=None):
+        """ext: extensions after the arguments (extlen 8-byte units of them by default)."""
         if unique is None:
             self.unique += 2
             unique = self.unique
         uid = self.uid if uid is None else uid
         gid = self.gid if gid is None else gid
+        if extlen is None:
+            extlen = len(ext) // 8
+        body += ext
         hdr = struct.pack('<IIQQIIIHH', 40 + len(body), OP[opcode] if isinstance(opcode, str)
-                          else opcode, unique, nodeid, uid, gid, 4242, 0, 0)
+                          else opcode, unique, nodeid, uid, gid, 4242, extlen, 0)
         self.parts.append(hdr + body)
         return self
 
@@ -94,11 +99,12 @@ class Seq:
     def readlink(self, node):
         return self.req('READLINK', node)
 
-    def symlink(self, parent, name, target):
-        return self.req('SYMLINK', parent, z(name) + z(target))
+    def symlink(self, parent, name, target, **kw):
+        return self.req('SYMLINK', parent, z(name) + z(target), **kw)
 
-    def mknod(self, parent, name, mode, rdev=0):
-        return self.req('MKNOD', parent, struct.pack('<IIII', mode, rdev, 0o022, 0) + z(name))
+    def mknod(self, parent, name, mode, rdev=0, **kw):
+        return self.req('MKNOD', parent, struct.pack('<IIII', mode, rdev, 0o022, 0) + z(name),
+                        **kw)
 
     def mkdir(self, parent, name, mode=0o755, **kw):
         return self.req('MKDIR', parent, struct.pack('<II', mode, 0o022) + z(name), **kw)
@@ -185,6 +191,14 @@ def z(name):
     return (name.encode() if isinstance(name, str) else name) + b'\0'
 
 
+def ext_groups(*gids, size=None, nr=None):
+    """A FUSE_EXT_GROUPS extension (type 32): its size, the count, the gids, padded to 8."""
+    body = struct.pack('<I', len(gids) if nr is None else nr) + \
+        b''.join(struct.pack('<I', g) for g in gids)
+    body += bytes(-(8 + len(body)) % 8)
+    return struct.pack('<II', 8 + len(body) if size is None else size, 32) + body
+
+
 def corpus():
     """{name: (Seq, [cfg, ...])}"""
     out = {}
@@ -208,6 +222,18 @@ def corpus():
         .unlink(ROOT, 'moved').rmdir(ROOT, 'nd').mknod(ROOT, 'node', S_IFREG | 0o600) \
         .unlink(ROOT, 'node')
     out['namespace'] = (s, [0, DEFAULT_PERMS])
+
+    # Creates with the parent's group (FUSE_CREATE_SUPP_GROUP), well and badly formed.
+    s = Seq(uid=1000, gid=1000).mkdir(ROOT, 'gd', ext=ext_groups(0)) \
+        .create(ROOT, 'gf', O_RDWR | O_CREAT, S_IFREG | 0o2775, ext=ext_groups(0)) \
+        .mknod(ROOT, 'gn', S_IFREG | 0o600, ext=ext_groups(0, 7)) \
+        .symlink(ROOT, 'gs', 't', ext=ext_groups(0, size=4096)) \
+        .mkdir(ROOT, 'gx', ext=ext_groups(0), extlen=400) \
+        .mkdir(ROOT, 'gy', ext=ext_groups(nr=0x40000000)) \
+        .mkdir(ROOT, 'gz', ext=struct.pack('<II', 16, 31) + bytes(8) + ext_groups(0)) \
+        .req('TMPFILE', ROOT, struct.pack('<IIII', O_RDWR, S_IFREG | 0o600, 0o022, 0),
+             ext=ext_groups(0))
+    out['supp-group'] = (s, [0, DEFAULT_PERMS])
 
     s = Seq().opendir(ROOT).req('READDIR', ROOT, struct.pack('<QQIIQII', 0, 0, 4096, 0, 0, 0, 0)) \
         .req('READDIRPLUS', ROOT, struct.pack('<QQIIQII', 0, 0, 4096, 0, 0, 0, 0)) \

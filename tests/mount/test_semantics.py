@@ -11,7 +11,9 @@ the mode they change, setgid clearing), seen at once through the mount;
 extended attribute listings that hide trusted.* from the unprivileged;
 setuid and setgid clearing on writes, O_DIRECT writes, fallocate and
 chown; capabilities a root caller dropped; execute-only binaries and
-write-only opens under writeback; extended attributes of symlinks.
+write-only opens under writeback; extended attributes of symlinks;
+creates, removals and setgid through supplementary groups (the group the
+kernel names with a create, and the ones it does not).
 
 The mount options come from ZCFUSE_MOUNT_OPTS (the suite's mode) plus
 allow_other and each test's own.
@@ -408,3 +410,147 @@ def test_access_from_a_setuid_program(perms):
                              stdout=subprocess.PIPE, user=UID, group=GID, extra_groups=[],
                              check=True).stdout.decode().split()
         assert out == ['0', '0', '1'], out
+
+
+# ------------------------------------------------------ supplementary groups
+
+SG1, SG2, SG3 = 40201, 40202, 40203  # groups of the caller
+NOT_MINE = 40299  # a group the caller is not in
+GROUP_DIRS = ['sup', 'sup_sgid', 'sup_sgid_open', 'prim_sgid', 'other_sgid', 'acl', 'neg',
+              'negacl']
+
+
+def prepare_group_tree(root):
+    """Directories the caller may change through one of its groups only."""
+    def d(name, gid, mode, acl=None):
+        os.mkdir(J(root, name))
+        os.chown(J(root, name), OTHER, gid)
+        os.chmod(J(root, name), mode)
+        if acl:
+            setfacl(J(root, name), '-m', acl)
+        write_file(J(root, name, 'victim'), b'v')
+        os.chown(J(root, name, 'victim'), OTHER, OTHER)
+    d('sup', SG1, 0o775)
+    d('sup_sgid', SG1, 0o2775)
+    # Anyone may create here: the group decides only whether setgid stays.
+    d('sup_sgid_open', SG1, 0o2777)
+    d('prim_sgid', GID, 0o2775)
+    d('other_sgid', NOT_MINE, 0o2777)
+    # Writable through a named group of the ACL alone.
+    d('acl', OTHER, 0o2770, 'g:%d:rwx' % SG2)
+    # Others may write, the caller's group may not: so neither may the caller.
+    d('neg', SG1, 0o757)
+    d('negacl', OTHER, 0o777, 'g:%d:r-x' % SG3)
+    for name, gid in (('mine_sup', SG1), ('mine_not', NOT_MINE)):
+        write_file(J(root, 'sup', name), b'x')
+        os.chown(J(root, 'sup', name), UID, gid)
+        os.chmod(J(root, 'sup', name), 0o664)
+
+
+def group_cases(top, dirs=GROUP_DIRS):
+    cases = []
+    for d in dirs:
+        p = lambda name: '%s/%s/%s' % (top, d, name)
+        cases += [
+            ['create', p('f'), 0o664], ['stat', p('f')],
+            ['create', p('fs'), 0o2775], ['stat', p('fs')],
+            ['open', p('o'), 'O_WRONLY|O_CREAT'], ['stat', p('o')],
+            ['mkdir', p('d'), 0o775], ['stat', p('d')],
+            ['mkfifo', p('p'), 0o664], ['stat', p('p')],
+            ['symlink', 'target', p('l')], ['stat', p('l')],
+            ['tmpfile', '%s/%s' % (top, d), 0o2775, 't', p('t')],
+            ['rename', p('f'), p('f2')], ['link', p('f2'), p('f3')],
+            ['unlink', p('f3')], ['unlink', p('f2')], ['rmdir', p('d')], ['unlink', p('l')],
+            ['unlink', p('victim')],
+            ['listdir', '%s/%s' % (top, d)],
+        ]
+    return cases
+
+
+def chmod_cases(top):
+    return [['chmod', '%s/sup/mine_sup' % top, 0o2664], ['stat', '%s/sup/mine_sup' % top],
+            ['chmod', '%s/sup/mine_not' % top, 0o2664], ['stat', '%s/sup/mine_not' % top]]
+
+
+@pytest.mark.timeout(120)
+@pytest.mark.parametrize('perms', PERMS)
+def test_supplementary_groups_as_on_source(perms):
+    # The directories' group is the caller's through a supplementary group
+    # (the kernel names it with the create) or through its primary one;
+    # others need a group the kernel does not name (an ACL's), or refuse
+    # one the caller is in.
+    callers = {'supp': (GID, [SG1, SG2, SG3]), 'prim': (SG1, [GID, SG2, SG3])}
+    with mount(perms) as m:
+        for top in callers:
+            for root in (m.src, m.ref):
+                os.mkdir(J(root, top))
+                prepare_group_tree(J(root, top))
+        for top, (gid, groups) in callers.items():
+            cases = group_cases(top) + chmod_cases(top)
+            res = zctest.run_as(UID, gid, (m.mnt, m.ref), cases, groups=groups)
+            want = compare(m, res, cases, 'uid %d gid %d groups %s' % (UID, gid, groups))
+            by = {tuple(map(str, c[:2])): w for c, w in zip(cases, want)}
+
+            def st(d, name):
+                w = by[('stat', '%s/%s/%s' % (top, d, name))]
+                assert w[0] == 'ok', (d, name, w)
+                return w[1]
+            # What a local file system does, spelled out.
+            for d in ('sup', 'sup_sgid', 'prim_sgid', 'other_sgid', 'acl'):
+                assert by[('create', '%s/%s/f' % (top, d))] == ['ok', None], d
+            assert st('sup', 'f')[2] == gid
+            assert st('sup_sgid', 'f')[2] == SG1 and st('sup_sgid', 'd')[0] & stat.S_ISGID
+            assert st('prim_sgid', 'fs')[0] & stat.S_ISGID  # in the group: kept
+            assert st('sup_sgid', 'fs')[0] & stat.S_ISGID
+            assert st('sup_sgid_open', 'fs')[0] & stat.S_ISGID
+            assert not st('other_sgid', 'fs')[0] & stat.S_ISGID  # not in it: cleared
+            assert not st('acl', 'fs')[0] & stat.S_ISGID
+            assert st('acl', 'd')[2] == OTHER
+            for d in ('neg', 'negacl'):
+                assert by[('create', '%s/%s/f' % (top, d))] == ['err', 'EACCES'], d
+            assert by[('unlink', '%s/sup/f2' % top)] == ['ok', None]
+            assert by[('unlink', '%s/acl/victim' % top)] == ['ok', None]
+            for d in ('neg', 'negacl'):
+                assert by[('unlink', '%s/%s/victim' % (top, d))] == ['err', 'EACCES'], d
+            assert st('sup', 'mine_sup')[0] & 0o7777 == 0o2664
+            assert st('sup', 'mine_not')[0] & 0o7777 == 0o664
+        for top in callers:
+            for name in ('sup/mine_sup', 'sup/mine_not', 'acl/fs', 'sup_sgid/o'):
+                a, b = os.stat(J(m.src, top, name)), os.stat(J(m.ref, top, name))
+                assert (a.st_mode, a.st_gid) == (b.st_mode, b.st_gid), name
+
+
+CREATE_OPS = ('create', 'open', 'mkdir', 'mkfifo', 'symlink', 'tmpfile')
+
+
+@pytest.mark.timeout(120)
+def test_creates_take_the_group_the_kernel_names():
+    # With default_permissions, creates need none of the caller's groups
+    # from /proc (the kernel names the parent's group when the caller is in
+    # it), nor do removals and renames in a directory the caller may change
+    # without a supplementary group. A group the kernel does not name (an
+    # ACL's) is read when fewer were refused.
+    with mount('default_permissions') as m:
+        for root in (m.src, m.ref):
+            os.mkdir(J(root, 'g'))
+            prepare_group_tree(J(root, 'g'))
+        creates_only = [c for c in group_cases('g', ['sup_sgid', 'sup'])
+                        if c[0] in CREATE_OPS + ('stat',)]
+        acl = group_cases('g', ['acl'])
+        for cases, reads, retries in (
+                (group_cases('g', ['prim_sgid', 'other_sgid']), 0, 0),
+                # (An O_TMPFILE file is then linked: that needs the group.)
+                (creates_only, len([c for c in creates_only if c[0] == 'tmpfile']), 0),
+                # Each create refused once; the tmpfile's link, the renames
+                # and removals need a group: all read at once.
+                (acl, len([c for c in acl if c[0] not in ('stat', 'listdir')]) +
+                 len([c for c in acl if c[0] == 'tmpfile']),
+                 len([c for c in acl if c[0] in CREATE_OPS]))):
+            before = zctest.backend_counters(m.mnt)
+            res = zctest.run_as(UID, GID, (m.mnt, m.ref), cases, groups=[SG1, SG2, SG3])
+            after = zctest.backend_counters(m.mnt)
+            want = compare(m, res, cases, 'uid %d' % UID)
+            assert all(w[0] == 'ok' for w in want), want
+            got = (zctest.counter_delta(after, before, 'groups.read'),
+                   zctest.counter_delta(after, before, 'groups.retried'))
+            assert got == (reads, retries), (cases[0], got)

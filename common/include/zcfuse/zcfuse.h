@@ -83,6 +83,20 @@ struct zc_ctx {
 int zc_ctx_getgroups(const struct zc_ctx *ctx, gid_t *list, int size);
 
 /**
+ * What the kernel said of the caller's groups with a create (create,
+ * mknod, mkdir, symlink, O_TMPFILE): whether the caller is in the parent
+ * directory's group through a supplementary group.
+ *
+ * Returns 1 with that group in *@ret_gid when it is; 0 when it is not (the
+ * caller is not in the parent's group, or it is the caller's own gid, @ctx
+ * gid); -ENODATA when the kernel did not say (not a create, a kernel
+ * before protocol 7.39, or called outside the backend operation @ctx was
+ * passed to, on another thread). Other supplementary groups the caller
+ * may have are not told: zc_ctx_getgroups() reads them all.
+ */
+int zc_ctx_create_group(const struct zc_ctx *ctx, gid_t *ret_gid);
+
+/**
  * The caller's effective capabilities (bit n: capability n), as they count
  * for the daemon's files: none for a caller in another user namespace
  * (but for uid 0, whose capabilities count as they are).
