@@ -163,6 +163,7 @@ struct bs_sb {
 	uint64_t index_block;
 	uint64_t index_len;
 	uint32_t index_crc;
+	uint32_t units; /* the size of the space in BS_UNIT_BLOCKS, where the superblock keeps it */
 };
 
 static void sb_encode(const struct bs_sb *sb, uint8_t out[BS_SB_SIZE])
@@ -177,7 +178,7 @@ static void sb_encode(const struct bs_sb *sb, uint8_t out[BS_SB_SIZE])
 	put_u64(&b, sb->index_block);
 	put_u64(&b, sb->index_len);
 	put_u32(&b, sb->index_crc);
-	put_u32(&b, 0);
+	put_u32(&b, sb->units);
 	put_u64(&b, sb->next_ino);
 	put_u32(&b, 0);
 	memset(out, 0, BS_SB_SIZE);
@@ -216,18 +217,21 @@ int bs_commit(struct bs_fs *fs)
 	sb.index_block = where.start;
 	sb.index_len = b.len;
 	sb.index_crc = bs_crc32c(b.p, b.len);
-	r = bs_pwrite(fs->fd, b.p, b.len, (off_t)(where.start * BS_BLOCK));
+	sb.units = 0;
+	if (fs->sized_by_sb)
+		sb.units = (uint32_t)((fs->total_blocks + BS_UNIT_BLOCKS - 1) / BS_UNIT_BLOCKS);
+	r = bs_space_write(fs, b.p, b.len, where.start * BS_BLOCK);
 	free(b.p);
-	if (r == 0 && fdatasync(fs->fd) < 0)
-		r = -errno;
+	if (r == 0)
+		r = fs->space->sync(fs);
 	if (r < 0) { /* nothing points at the new index: reuse (zeroed) after a commit */
 		bs_runs_add(&fs->pending, where.start, where.n);
 		return r;
 	}
 	sb_encode(&sb, slot);
-	r = bs_pwrite(fs->fd, slot, BS_BLOCK, (off_t)((sb.generation % 2) * BS_BLOCK));
-	if (r == 0 && fdatasync(fs->fd) < 0)
-		r = -errno;
+	r = fs->space->write_sb(fs, (int)(sb.generation % 2), slot, BS_BLOCK);
+	if (r == 0)
+		r = fs->space->sync(fs);
 	if (r < 0) { /* the superblock may have landed: keep the new index until the next commit */
 		bs_runs_add(&fs->pending, where.start, where.n);
 		return r;
@@ -324,9 +328,7 @@ static bool valid_name(const char *name)
 	       strcmp(name, ".") && strcmp(name, "..");
 }
 
-static int fail(struct bs_err *err, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
-
-static int fail(struct bs_err *err, const char *fmt, ...)
+int bs_fail(struct bs_err *err, const char *fmt, ...)
 {
 	va_list ap;
 
@@ -352,15 +354,15 @@ static int parse_inode(struct bs_fs *fs, struct bs_cur *c, struct bs_pending_dir
 	uint32_t i, n;
 
 	if (c->short_)
-		return fail(err, "index ends inside an inode");
+		return bs_fail(err, "index ends inside an inode");
 	if (ino == 0 || ino >= fs->next_ino || ino > (1ULL << 40) || bs_get_inode(fs, ino))
-		return fail(err, "bad or repeated inode number %llu", (unsigned long long)ino);
+		return bs_fail(err, "bad or repeated inode number %llu", (unsigned long long)ino);
 	if (!S_ISREG(mode) && !S_ISDIR(mode) && !S_ISLNK(mode) && !S_ISCHR(mode) &&
 	    !S_ISBLK(mode) && !S_ISFIFO(mode) && !S_ISSOCK(mode))
-		return fail(err, "inode %llu has a bad mode", (unsigned long long)ino);
+		return bs_fail(err, "inode %llu has a bad mode", (unsigned long long)ino);
 	inode = bs_new_inode(fs, ino, mode);
 	if (!inode)
-		return fail(err, "out of memory");
+		return bs_fail(err, "out of memory");
 	inode->st.st_uid = get_u32(c);
 	inode->st.st_gid = get_u32(c);
 	inode->st.st_nlink = get_u32(c);
@@ -370,8 +372,8 @@ static int parse_inode(struct bs_fs *fs, struct bs_cur *c, struct bs_pending_dir
 	get_time(c, &inode->st.st_mtim);
 	get_time(c, &inode->st.st_ctim);
 	if (inode->st.st_size < 0 || !inode->st.st_nlink)
-		return fail(err, "inode %llu has a bad size or link count",
-			    (unsigned long long)ino);
+		return bs_fail(err, "inode %llu has a bad size or link count",
+			       (unsigned long long)ino);
 	n = get_u32(c);
 	for (i = 0; i < n && !c->short_; i++) {
 		struct bs_xattr *x;
@@ -385,8 +387,8 @@ static int parse_inode(struct bs_fs *fs, struct bs_cur *c, struct bs_pending_dir
 			free(value);
 			if (x)
 				inode->xattrs = x;
-			return fail(err, "inode %llu has a bad extended attribute",
-				    (unsigned long long)ino);
+			return bs_fail(err, "inode %llu has a bad extended attribute",
+				       (unsigned long long)ino);
 		}
 		inode->xattrs = x;
 		x[inode->nr_xattrs++] = (struct bs_xattr){ name, value, size };
@@ -403,8 +405,8 @@ static int parse_inode(struct bs_fs *fs, struct bs_cur *c, struct bs_pending_dir
 				free(name);
 				if (grown)
 					*des = grown;
-				return fail(err, "directory %llu has a bad entry",
-					    (unsigned long long)ino);
+				return bs_fail(err, "directory %llu has a bad entry",
+					       (unsigned long long)ino);
 			}
 			*des = grown;
 			grown[(*nr_des)++] = (struct bs_pending_dirent){ ino, child, name };
@@ -413,7 +415,8 @@ static int parse_inode(struct bs_fs *fs, struct bs_cur *c, struct bs_pending_dir
 		n = get_u32(c);
 		inode->target = n <= 4095 ? get_str(c, n) : NULL;
 		if (!inode->target)
-			return fail(err, "symlink %llu has a bad target", (unsigned long long)ino);
+			return bs_fail(err, "symlink %llu has a bad target",
+				       (unsigned long long)ino);
 	} else if (S_ISREG(mode)) {
 		n = get_u32(c);
 		for (i = 0; i < n && !c->short_; i++) {
@@ -427,14 +430,14 @@ static int parse_inode(struct bs_fs *fs, struct bs_cur *c, struct bs_pending_dir
 			    (inode->nr_ext &&
 			     inode->ext[inode->nr_ext - 1].fblk + inode->ext[inode->nr_ext - 1].n >
 				 e.fblk))
-				return fail(err, "file %llu has a bad extent map",
-					    (unsigned long long)ino);
+				return bs_fail(err, "file %llu has a bad extent map",
+					       (unsigned long long)ino);
 			if (bs_ext_insert_at(inode, inode->nr_ext, e) < 0)
-				return fail(err, "out of memory");
+				return bs_fail(err, "out of memory");
 		}
 	}
 	if (c->short_)
-		return fail(err, "index ends inside inode %llu", (unsigned long long)ino);
+		return bs_fail(err, "index ends inside inode %llu", (unsigned long long)ino);
 	return 0;
 }
 
@@ -444,16 +447,16 @@ static int mark_used(uint8_t *used, uint64_t total, uint64_t start, uint64_t n, 
 	uint64_t b;
 
 	if (start < BS_FIRST_DATA)
-		return fail(err, "index is inconsistent: data in the superblock area");
+		return bs_fail(err, "index is inconsistent: data in the superblock area");
 	if (start + n > total)
-		return fail(err,
-			    "file data lies past the end of the file (%llu blocks): the store "
-			    "is truncated",
-			    (unsigned long long)total);
+		return bs_fail(err,
+			       "file data lies past the end of the file (%llu blocks): the store "
+			       "is truncated",
+			       (unsigned long long)total);
 	for (b = start; b < start + n; b++) {
 		if (used[b / 8] & (1u << (b % 8)))
-			return fail(err, "index is inconsistent: block %llu is used twice",
-				    (unsigned long long)b);
+			return bs_fail(err, "index is inconsistent: block %llu is used twice",
+				       (unsigned long long)b);
 		used[b / 8] |= (uint8_t)(1u << (b % 8));
 	}
 	return 0;
@@ -470,7 +473,7 @@ static int link_tree(struct bs_fs *fs, struct bs_pending_dirent *des, size_t nr_
 	int r = 0;
 
 	if (!root || !S_ISDIR(root->st.st_mode))
-		return fail(err, "index is inconsistent: no root directory");
+		return bs_fail(err, "index is inconsistent: no root directory");
 	root->parent = BS_ROOT_INO;
 	for (i = 0; i < nr_des; i++) {
 		struct bs_inode *dir = bs_get_inode(fs, des[i].dir);
@@ -480,13 +483,14 @@ static int link_tree(struct bs_fs *fs, struct bs_pending_dirent *des, size_t nr_
 
 		if (!child || child == root || bs_find(dir, des[i].name, NULL) ||
 		    (S_ISDIR(child->st.st_mode) && child->refs))
-			return fail(err, "index is inconsistent: bad entry '%s' in directory %llu",
-				    des[i].name, (unsigned long long)des[i].dir);
+			return bs_fail(err,
+				       "index is inconsistent: bad entry '%s' in directory %llu",
+				       des[i].name, (unsigned long long)des[i].dir);
 		nlink = child->st.st_nlink;
 		mtime = dir->st.st_mtim;
 		ctime = dir->st.st_ctim;
 		if (bs_add_dirent(dir, des[i].name, child) < 0)
-			return fail(err, "out of memory");
+			return bs_fail(err, "out of memory");
 		child->st.st_nlink = nlink;
 		dir->st.st_mtim = mtime;
 		dir->st.st_ctim = ctime;
@@ -507,20 +511,20 @@ static int link_tree(struct bs_fs *fs, struct bs_pending_dirent *des, size_t nr_
 			/* add_dirent counted subdirectories once more */
 			inode->st.st_nlink = want;
 			if (inode != root && inode->refs != 1)
-				return fail(err,
-					    "index is inconsistent: directory %zu has %u names", i,
-					    inode->refs);
+				return bs_fail(err,
+					       "index is inconsistent: directory %zu has %u names",
+					       i, inode->refs);
 		} else if (inode->refs != inode->st.st_nlink) {
-			return fail(err,
-				    "index is inconsistent: inode %zu has %u names, link "
-				    "count %lu",
-				    i, inode->refs, (unsigned long)inode->st.st_nlink);
+			return bs_fail(err,
+				       "index is inconsistent: inode %zu has %u names, link "
+				       "count %lu",
+				       i, inode->refs, (unsigned long)inode->st.st_nlink);
 		}
 	}
 	/* Every block belongs to one owner: superblocks, the index, a file, or nobody. */
 	used = calloc(total / 8 + 1, 1);
 	if (!used)
-		return fail(err, "out of memory");
+		return bs_fail(err, "out of memory");
 	used[0] |= 3;
 	r = mark_used(used, total, fs->index.start, fs->index.n, err);
 	for (i = 0; r == 0 && i < fs->nr_inodes; i++)
@@ -533,7 +537,7 @@ static int link_tree(struct bs_fs *fs, struct bs_pending_dirent *des, size_t nr_
 		while (run < total && !(used[run / 8] & (1u << (run % 8))))
 			run++;
 		if (run > b && bs_runs_add(&fs->free, b, run - b) < 0)
-			r = fail(err, "out of memory");
+			r = bs_fail(err, "out of memory");
 		b = run + 1;
 	}
 	free(used);
@@ -541,13 +545,13 @@ static int link_tree(struct bs_fs *fs, struct bs_pending_dirent *des, size_t nr_
 }
 
 /* Read and check one superblock slot: 1 if good, 0 if no magic, -1 if bad. */
-static int read_slot(int fd, int slot, struct bs_sb *sb, uint32_t *ret_version)
+static int read_slot(struct bs_fs *fs, int slot, struct bs_sb *sb, uint32_t *ret_version)
 {
 	uint8_t buf[BS_SB_SIZE];
 	struct bs_cur c = { buf, buf + sizeof(buf), false };
 	uint32_t crc;
 
-	if (bs_pread(fd, buf, sizeof(buf), (off_t)(slot * BS_BLOCK)) < 0)
+	if (fs->space->read_sb(fs, slot, buf, sizeof(buf)) < 0)
 		return 0;
 	if (memcmp(buf, BS_MAGIC, 8))
 		return 0;
@@ -562,13 +566,13 @@ static int read_slot(int fd, int slot, struct bs_sb *sb, uint32_t *ret_version)
 	sb->index_block = get_u64(&c);
 	sb->index_len = get_u64(&c);
 	sb->index_crc = get_u32(&c);
-	get_u32(&c);
+	sb->units = get_u32(&c);
 	sb->next_ino = get_u64(&c);
 	return 1;
 }
 
-/* Load the store of fs->fd (its size is @size bytes); a message in @err on failure. */
-static int load(struct bs_fs *fs, off_t size, struct bs_err *err)
+/* Load the store of a space of @size bytes (unless the superblock says); a message in @err on failure. */
+static int load(struct bs_fs *fs, uint64_t size, struct bs_err *err)
 {
 	struct bs_pending_dirent *des = NULL;
 	struct bs_sb sb[2], *cur = NULL;
@@ -580,38 +584,41 @@ static int load(struct bs_fs *fs, off_t size, struct bs_err *err)
 	uint64_t count;
 
 	for (s = 0; s < 2; s++)
-		found[s] = read_slot(fs->fd, s, &sb[s], &version[s]);
+		found[s] = read_slot(fs, s, &sb[s], &version[s]);
 	if (!found[0] && !found[1])
-		return fail(err, "not a blob store (no superblock with the blob store magic)");
+		return bs_fail(err, "not a blob store (no superblock with the blob store magic)");
 	if (found[0] < 1 && found[1] < 1)
-		return fail(err, "superblock checksum mismatch: the store is corrupt");
+		return bs_fail(err, "superblock checksum mismatch: the store is corrupt");
 	for (s = 0; s < 2; s++)
 		if (found[s] == 1 && version[s] != BS_VERSION)
-			return fail(err, "format version %u is not supported (this is version %d)",
-				    version[s], BS_VERSION);
+			return bs_fail(err,
+				       "format version %u is not supported (this is version %d)",
+				       version[s], BS_VERSION);
 	/* The newest slot that checks out; a torn newest one falls back to the other. */
 	for (s = 0; s < 2; s++)
 		if (found[s] == 1 && (!cur || sb[s].generation > cur->generation))
 			cur = &sb[s];
-	fs->total_blocks = (uint64_t)size / BS_BLOCK;
+	if (fs->sized_by_sb)
+		size = (uint64_t)cur->units * BS_UNIT_BLOCKS * BS_BLOCK;
+	fs->total_blocks = size / BS_BLOCK;
 	if (cur->index_len == 0 || cur->index_len > (1ULL << 32) ||
 	    cur->index_block < BS_FIRST_DATA || cur->index_block > fs->total_blocks ||
 	    cur->index_block + (cur->index_len + BS_BLOCK - 1) / BS_BLOCK > fs->total_blocks)
-		return fail(err,
-			    "the index lies past the end of the file (%lld bytes): the store "
-			    "is truncated",
-			    (long long)size);
+		return bs_fail(err,
+			       "the index lies past the end of the %s (%llu bytes): the store "
+			       "is truncated",
+			       fs->sized_by_sb ? "space" : "file", (unsigned long long)size);
 	index = malloc(cur->index_len);
 	if (!index)
-		return fail(err, "out of memory");
-	r = bs_pread(fs->fd, index, cur->index_len, (off_t)(cur->index_block * BS_BLOCK));
+		return bs_fail(err, "out of memory");
+	r = bs_space_read(fs, index, cur->index_len, cur->index_block * BS_BLOCK);
 	if (r < 0) {
 		free(index);
-		return fail(err, "cannot read the index: %s", strerror(-r));
+		return bs_fail(err, "cannot read the index: %s", strerror(-r));
 	}
 	if (bs_crc32c(index, cur->index_len) != cur->index_crc) {
 		free(index);
-		return fail(err, "index checksum mismatch: the store is corrupt");
+		return bs_fail(err, "index checksum mismatch: the store is corrupt");
 	}
 	fs->generation = cur->generation;
 	fs->index.start = cur->index_block;
@@ -619,16 +626,16 @@ static int load(struct bs_fs *fs, off_t size, struct bs_err *err)
 	c = (struct bs_cur){ index, index + cur->index_len, false };
 	if (get_u32(&c) != BS_INDEX_MAGIC) {
 		free(index);
-		return fail(err, "index is inconsistent: bad index magic");
+		return bs_fail(err, "index is inconsistent: bad index magic");
 	}
 	fs->next_ino = get_u64(&c);
 	count = get_u64(&c);
 	if (fs->next_ino != cur->next_ino || count > fs->next_ino)
-		r = fail(err, "index is inconsistent: bad inode count");
+		r = bs_fail(err, "index is inconsistent: bad inode count");
 	for (; r == 0 && count; count--)
 		r = parse_inode(fs, &c, &des, &nr_des, err);
 	if (r == 0 && c.p != c.end)
-		r = fail(err, "index is inconsistent: trailing bytes");
+		r = bs_fail(err, "index is inconsistent: trailing bytes");
 	if (r == 0)
 		r = link_tree(fs, des, nr_des, err);
 	for (k = 0; k < nr_des; k++)
@@ -639,8 +646,8 @@ static int load(struct bs_fs *fs, off_t size, struct bs_err *err)
 		return r;
 	/* Blocks written but never committed before a crash are free: zero them. */
 	for (k = 0; k < fs->free.nr; k++)
-		if (bs_zero_blocks(fs, fs->free.v[k].start, fs->free.v[k].n) < 0)
-			return fail(err, "cannot zero free blocks: %s", strerror(errno));
+		if ((r = bs_zero_blocks(fs, fs->free.v[k].start, fs->free.v[k].n)) < 0)
+			return bs_fail(err, "cannot zero free blocks: %s", strerror(-r));
 	return 0;
 }
 
@@ -651,18 +658,24 @@ static int format(struct bs_fs *fs, struct bs_err *err)
 	int r;
 
 	fs->next_ino = BS_ROOT_INO;
-	fs->total_blocks = BS_FIRST_DATA;
-	if (ftruncate(fs->fd, (off_t)(BS_FIRST_DATA * BS_BLOCK)) < 0)
-		return fail(err, "cannot create the store: %s", strerror(errno));
+	fs->total_blocks = 0;
+	r = fs->space->grow(fs, BS_FIRST_DATA);
+	if (r < 0)
+		return bs_fail(err, "cannot create the store: %s", strerror(-r));
+	/* The superblock slots are not free blocks. */
+	fs->free.nr = 0;
+	if (fs->total_blocks > BS_FIRST_DATA &&
+	    bs_runs_add(&fs->free, BS_FIRST_DATA, fs->total_blocks - BS_FIRST_DATA) < 0)
+		return bs_fail(err, "out of memory");
 	root = bs_new_inode(fs, BS_ROOT_INO, S_IFDIR | 0755);
 	if (!root)
-		return fail(err, "out of memory");
+		return bs_fail(err, "out of memory");
 	root->st.st_uid = getuid();
 	root->st.st_gid = getgid();
 	root->parent = BS_ROOT_INO;
 	r = bs_commit(fs);
 	if (r < 0)
-		return fail(err, "cannot create the store: %s", strerror(-r));
+		return bs_fail(err, "cannot create the store: %s", strerror(-r));
 	return 0;
 }
 
@@ -674,17 +687,24 @@ int bs_open_store(struct bs_fs *fs, const char *path, struct bs_err *err)
 	fs->path = path;
 	fs->fd = open(path, O_RDWR | O_CREAT | O_CLOEXEC, 0600);
 	if (fs->fd < 0)
-		return fail(err, "%s", strerror(errno));
+		return bs_fail(err, "%s", strerror(errno));
 	if (fstat(fs->fd, &st) < 0)
-		return fail(err, "%s", strerror(errno));
+		return bs_fail(err, "%s", strerror(errno));
 	if (!S_ISREG(st.st_mode))
-		return fail(err, "not a regular file");
+		return bs_fail(err, "not a regular file");
 	if (flock(fs->fd, LOCK_EX | LOCK_NB) < 0)
-		return fail(err, errno == EWOULDBLOCK ? "in use by another process" : "%s",
-			    strerror(errno));
-	if (st.st_size == 0)
+		return bs_fail(err, errno == EWOULDBLOCK ? "in use by another process" : "%s",
+			       strerror(errno));
+	fs->space = &bs_file_space;
+	return bs_open_space(fs, st.st_size == 0, (uint64_t)st.st_size, err);
+}
+
+/* Format an @empty space, or load the store in it (a space of @size bytes). */
+int bs_open_space(struct bs_fs *fs, bool empty, uint64_t size, struct bs_err *err)
+{
+	if (empty)
 		return format(fs, err);
-	return load(fs, st.st_size, err);
+	return load(fs, size, err);
 }
 
 void bs_close_store(struct bs_fs *fs)
@@ -697,6 +717,8 @@ void bs_close_store(struct bs_fs *fs)
 	free(fs->inodes);
 	free(fs->free.v);
 	free(fs->pending.v);
-	if (fs->fd >= 0)
+	if (fs->space)
+		fs->space->close(fs);
+	else if (fs->fd >= 0)
 		close(fs->fd);
 }
