@@ -34,6 +34,7 @@ import uuid
 POOL = 'zcfuse'
 CLIENT = 'zcfuse'  # the client key's name: client.zcfuse
 READY_TIMEOUT = 60.0
+OP_TIMEOUT = 5
 PACKAGES = ('ceph-mon', 'ceph-osd', 'ceph-common')
 
 
@@ -72,6 +73,8 @@ class Cluster:
         self.keyring = os.path.join(self.dir, 'keyring')
         self.start_seconds = None
         self.stop_seconds = None
+        # How long a client of client.zcfuse waits for an operation before it fails.
+        self.op_timeout = OP_TIMEOUT
 
     # ------------------------------------------------------------ helpers
 
@@ -202,6 +205,11 @@ debug ms = 0
 
 [osd]
 keyring = {self.dir}/osd.$id/keyring
+
+[client.{self.client}]
+client mount timeout = 10
+rados osd op timeout = {self.op_timeout}
+rados mon op timeout = {self.op_timeout}
 ''')
         return fsid
 
