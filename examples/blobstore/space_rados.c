@@ -357,6 +357,52 @@ static void default_timeout(rados_t cluster, const char *option, double ceph_def
 		rados_conf_set(cluster, option, ours);
 }
 
+/*
+ * The client's name (without "client.") from CEPH_ARGS, as the Ceph tools
+ * read it (--id ID, --id=ID, -i ID, --name client.ID, -n client.ID):
+ * librados takes the name when the handle is made, before it parses
+ * CEPH_ARGS, and a ceph.conf section of the client needs it when the file
+ * is read. @buf holds the answer; NULL when CEPH_ARGS names no client.
+ */
+static const char *id_from_env(char *buf, size_t size)
+{
+	const char *env = getenv("CEPH_ARGS");
+	char *copy, *tok, *save = NULL;
+	const char *found = NULL, *want = NULL;
+
+	if (!env || !(copy = strdup(env)))
+		return NULL;
+	for (tok = strtok_r(copy, " \t", &save); tok; tok = strtok_r(NULL, " \t", &save)) {
+		const char *val = NULL;
+
+		if (want) {
+			val = tok;
+		} else if (!strcmp(tok, "--id") || !strcmp(tok, "-i") || !strcmp(tok, "--name") ||
+			   !strcmp(tok, "-n")) {
+			want = tok;
+			continue;
+		} else if (!strncmp(tok, "--id=", 5)) {
+			val = tok + 5;
+		} else if (!strncmp(tok, "--name=", 7)) {
+			want = "-n";
+			val = tok + 7;
+		}
+		if (val && want && (!strcmp(want, "--name") || !strcmp(want, "-n"))) {
+			if (strncmp(val, "client.", 7))
+				val = NULL;
+			else
+				val += 7;
+		}
+		want = NULL;
+		if (val && val[0] && strlen(val) < size) {
+			strcpy(buf, val);
+			found = buf;
+		}
+	}
+	free(copy);
+	return found;
+}
+
 /* Split rados://POOL/NAME. */
 static int parse_url(const char *url, char *pool, size_t pool_size, char *name, struct bs_err *err)
 {
@@ -452,7 +498,8 @@ int bs_open_rados(struct bs_fs *fs, const char *url, const struct bs_rados_opts 
 		  struct bs_err *err)
 {
 	struct rados_space *rs;
-	char pool[256], host[64], mon[256];
+	char pool[256], host[64], mon[256], env_id[128];
+	const char *id = opts->id;
 	int r, have0, have1;
 
 	fs->path = url;
@@ -465,7 +512,9 @@ int bs_open_rados(struct bs_fs *fs, const char *url, const struct bs_rados_opts 
 	fs->sized_by_sb = true;
 	if (parse_url(url, pool, sizeof(pool), rs->name, err) < 0)
 		return -1;
-	r = rados_create(&rs->cluster, opts->id);
+	if (!id)
+		id = id_from_env(env_id, sizeof(env_id));
+	r = rados_create(&rs->cluster, id);
 	if (r < 0)
 		return bs_fail(err, "cannot create a Ceph client: %s", strerror(-r));
 	r = rados_conf_read_file(rs->cluster, opts->conf);

@@ -199,6 +199,7 @@ mon osd down out interval = 0
 auth allow insecure global id reclaim = false
 osd heartbeat grace = 60
 osd client watch timeout = 5
+osd fast shutdown = false
 osd max object name len = 460
 osd max object namespace len = 64
 debug ms = 0
