@@ -12,8 +12,11 @@
  *     ./blobstore BACKING_FILE MOUNTPOINT [-f] [-d] [-s] [-o opt[,opt...]]
  *     fusermount3 -u MOUNTPOINT
  *
- * or, built with librados (add space_rados.c and -lrados, and define
- * BS_HAVE_RADOS), with the store in a Ceph RADOS pool:
+ * or, built with librados (Debian: librados-dev) as
+ *
+ *     cc -DBS_HAVE_RADOS -o blobstore *.c $(pkg-config --cflags --libs zcfuse) -lrados
+ *
+ * with the store in a Ceph RADOS pool:
  *
  *     ./blobstore rados://POOL/NAME MOUNTPOINT [-o conf=CEPH_CONF,id=CLIENT_ID]
  *

@@ -25,7 +25,11 @@
  * after 10 s (client_mount_timeout) and an operation after 30 s
  * (rados_osd_op_timeout, rados_mon_op_timeout): a cluster that goes away
  * makes requests fail with EIO after at most that long.
+ *
+ * Compiled only with BS_HAVE_RADOS defined (and linked with -lrados), so
+ * that the store builds with `cc *.c` where librados is not installed.
  */
+#ifdef BS_HAVE_RADOS
 #ifndef _GNU_SOURCE
 #define _GNU_SOURCE
 #endif
@@ -550,3 +554,4 @@ int bs_open_rados(struct bs_fs *fs, const char *url, const struct bs_rados_opts 
 			       strerror(-(have0 < 0 ? have0 : have1)));
 	return bs_open_space(fs, !have0 && !have1, 0, err);
 }
+#endif /* BS_HAVE_RADOS */
