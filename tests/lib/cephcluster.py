@@ -207,6 +207,10 @@ debug ms = 0
 [osd]
 keyring = {self.dir}/osd.$id/keyring
 
+[mds]
+keyring = {self.dir}/mds.$id/keyring
+mds data = {self.dir}/mds.$id
+
 [client.{self.client}]
 client mount timeout = 10
 rados osd op timeout = {self.op_timeout}
@@ -296,6 +300,28 @@ rados mon op timeout = {self.op_timeout}
         keeps them in its data directory when it stops cleanly, so stop it
         with SIGTERM and wait."""
         self.kill('osd.0', signal.SIGTERM)
+
+    def start_cephfs(self, timeout=READY_TIMEOUT):
+        """CephFS on the cluster: two pools, a file system, one MDS (ceph-mds);
+        returns when the MDS is active. ceph-fuse mounts it as client.admin."""
+        if not shutil.which('ceph-mds'):
+            raise ClusterError('ceph-mds is not installed (install ceph-mds ceph-fuse)')
+        mds_dir = os.path.join(self.dir, 'mds.a')
+        os.makedirs(mds_dir, exist_ok=True)
+        key = self.ceph('auth', 'get-or-create', 'mds.a', 'mon', 'allow profile mds',
+                        'osd', 'allow rwx', 'mds', 'allow')
+        with open(os.path.join(mds_dir, 'keyring'), 'w') as f:
+            f.write(key)
+        for pool in ('cephfs_metadata', 'cephfs_data'):
+            self.ceph('osd', 'pool', 'create', pool, '8', '8')
+        self.ceph('fs', 'new', 'cephfs', 'cephfs_metadata', 'cephfs_data')
+        self.spawn('mds.a', ['ceph-mds', '-i', 'a'])
+
+        def active():
+            out = self.ceph('mds', 'stat', timeout=15)
+            if 'up:active' not in out:
+                raise ClusterError('MDS not active yet: %s' % out.strip())
+        self.wait(active, 'the MDS to become active', 'mds.a', timeout)
 
     def env_for_client(self):
         """The environment of a program that is to use this cluster as client.zcfuse."""
