@@ -34,6 +34,7 @@
 #include <fcntl.h>
 #include <pthread.h>
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 #include <sys/wait.h>
 #include <unistd.h>
@@ -77,19 +78,26 @@ static void print_notice(void *data, const char *line)
 	fprintf(stderr, "blobstore: %s\n", line);
 }
 
-/* conf= and id=, for a store on RADOS. */
+/* conf= and id=, for a store on RADOS (copied: @value lives as long as the call). */
 static int take_option(void *data, const char *name, const char *value)
 {
 	struct bs_rados_opts *ro = data;
+	char *copy;
 
 	if (strcmp(name, "conf") && strcmp(name, "id"))
 		return -ENOENT;
 	if (!value || !value[0])
 		return -EINVAL;
-	if (!strcmp(name, "conf"))
-		ro->conf = value;
-	else
-		ro->id = value;
+	copy = strdup(value);
+	if (!copy)
+		return -ENOMEM;
+	if (!strcmp(name, "conf")) {
+		free((char *)ro->conf);
+		ro->conf = copy;
+	} else {
+		free((char *)ro->id);
+		ro->id = copy;
+	}
 	return 0;
 }
 
@@ -230,5 +238,7 @@ int main(int argc, char *argv[])
 out:
 	zc_session_destroy(s);
 	bs_close_store(&fs);
+	free((char *)ro.conf);
+	free((char *)ro.id);
 	return status;
 }

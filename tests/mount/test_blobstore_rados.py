@@ -210,6 +210,25 @@ def test_missing_pool_is_refused():
     assert 'pool no-such-pool: no such pool' in line, line
 
 
+def test_conf_and_id_options(cluster):
+    # Without CEPH_CONF and CEPH_ARGS: the cluster is found through conf= and
+    # the client is named by id= (the pool is missing, so it stops there).
+    env = {k: v for k, v in os.environ.items() if not k.startswith('CEPH_')}
+    store = 'rados://no-such-pool/name'
+    mnt = tempfile.mkdtemp(prefix='zcfuse-rados-', dir=zctest.tmp_root())
+    try:
+        r = subprocess.run([zctest.zcfuse_bin(), store, mnt, '-f', '-o',
+                            'conf=%s,id=%s' % (cluster.conf, cluster.client)],
+                           stdin=subprocess.DEVNULL, capture_output=True, timeout=60, env=env)
+    finally:
+        os.rmdir(mnt)
+    err = r.stderr.decode(errors='replace')
+    assert r.returncode == 1 and 'pool no-such-pool: no such pool' in err, err
+    # An id the cluster has no key for is refused at connecting.
+    line, _ = run_refused(store, env=dict(env, CEPH_CONF=cluster.conf, CEPH_ARGS='--id nobody'))
+    assert 'cannot connect to the cluster' in line, line
+
+
 def test_bad_url_is_refused():
     line, _ = run_refused('rados://only-a-pool')
     assert 'expected rados://POOL/NAME' in line, line
