@@ -14,7 +14,10 @@ seconds.
 - Superblock objects that fail their checksum, or hold no superblock,
   are refused with one line.
 - A cluster that cannot be reached fails the mount with one line naming
-  it, within the connection timeout.
+  it, within the connection timeout; conf= and id= (or CEPH_CONF and
+  CEPH_ARGS) say which cluster and client.
+- A mount in the background (no -f) works, and its refusals still reach
+  the caller.
 - The OSD stopped while mounted: requests fail with EIO within the
   operation timeout, and once it is back everything committed is there
   and the mount works again.
@@ -227,6 +230,25 @@ def test_conf_and_id_options(cluster):
     # An id the cluster has no key for is refused at connecting.
     line, _ = run_refused(store, env=dict(env, CEPH_CONF=cluster.conf, CEPH_ARGS='--id nobody'))
     assert 'cannot connect to the cluster' in line, line
+
+
+def test_background_mount(store):
+    # Without -f: librados's threads are started after going to the background.
+    with zctest.Mount(store=store, foreground=False) as m:
+        write_file(J(m.mnt, 'bg'), b'from a daemon in the background' * 1000)
+        fsync_path(J(m.mnt, 'bg'))
+        assert read_file(J(m.mnt, 'bg')) == b'from a daemon in the background' * 1000
+    with zctest.Mount(store=store) as m:
+        assert read_file(J(m.mnt, 'bg')) == b'from a daemon in the background' * 1000
+    # A refusal in the background still reaches the caller: status 1, one line.
+    mnt = tempfile.mkdtemp(prefix='zcfuse-rados-', dir=zctest.tmp_root())
+    try:
+        r = subprocess.run([zctest.zcfuse_bin(), 'rados://no-such-pool/x', mnt],
+                           stdin=subprocess.DEVNULL, capture_output=True, timeout=60)
+    finally:
+        os.rmdir(mnt)
+    err = r.stderr.decode(errors='replace').splitlines()
+    assert r.returncode == 1 and len(err) == 1 and 'no such pool' in err[0], (r.returncode, err)
 
 
 def test_bad_url_is_refused():
