@@ -328,6 +328,19 @@ static bool valid_name(const char *name)
 	       strcmp(name, ".") && strcmp(name, "..");
 }
 
+static int fail(struct bs_err *err, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
+
+static int fail(struct bs_err *err, const char *fmt, ...)
+{
+	va_list ap;
+
+	va_start(ap, fmt);
+	vsnprintf(err->msg, sizeof(err->msg), fmt, ap);
+	va_end(ap);
+	return -1;
+}
+
+/* The same, for the block spaces and the command line. */
 int bs_fail(struct bs_err *err, const char *fmt, ...)
 {
 	va_list ap;
@@ -354,15 +367,15 @@ static int parse_inode(struct bs_fs *fs, struct bs_cur *c, struct bs_pending_dir
 	uint32_t i, n;
 
 	if (c->short_)
-		return bs_fail(err, "index ends inside an inode");
+		return fail(err, "index ends inside an inode");
 	if (ino == 0 || ino >= fs->next_ino || ino > (1ULL << 40) || bs_get_inode(fs, ino))
-		return bs_fail(err, "bad or repeated inode number %llu", (unsigned long long)ino);
+		return fail(err, "bad or repeated inode number %llu", (unsigned long long)ino);
 	if (!S_ISREG(mode) && !S_ISDIR(mode) && !S_ISLNK(mode) && !S_ISCHR(mode) &&
 	    !S_ISBLK(mode) && !S_ISFIFO(mode) && !S_ISSOCK(mode))
-		return bs_fail(err, "inode %llu has a bad mode", (unsigned long long)ino);
+		return fail(err, "inode %llu has a bad mode", (unsigned long long)ino);
 	inode = bs_new_inode(fs, ino, mode);
 	if (!inode)
-		return bs_fail(err, "out of memory");
+		return fail(err, "out of memory");
 	inode->st.st_uid = get_u32(c);
 	inode->st.st_gid = get_u32(c);
 	inode->st.st_nlink = get_u32(c);
@@ -372,8 +385,8 @@ static int parse_inode(struct bs_fs *fs, struct bs_cur *c, struct bs_pending_dir
 	get_time(c, &inode->st.st_mtim);
 	get_time(c, &inode->st.st_ctim);
 	if (inode->st.st_size < 0 || !inode->st.st_nlink)
-		return bs_fail(err, "inode %llu has a bad size or link count",
-			       (unsigned long long)ino);
+		return fail(err, "inode %llu has a bad size or link count",
+			    (unsigned long long)ino);
 	n = get_u32(c);
 	for (i = 0; i < n && !c->short_; i++) {
 		struct bs_xattr *x;
@@ -387,8 +400,8 @@ static int parse_inode(struct bs_fs *fs, struct bs_cur *c, struct bs_pending_dir
 			free(value);
 			if (x)
 				inode->xattrs = x;
-			return bs_fail(err, "inode %llu has a bad extended attribute",
-				       (unsigned long long)ino);
+			return fail(err, "inode %llu has a bad extended attribute",
+				    (unsigned long long)ino);
 		}
 		inode->xattrs = x;
 		x[inode->nr_xattrs++] = (struct bs_xattr){ name, value, size };
@@ -405,8 +418,8 @@ static int parse_inode(struct bs_fs *fs, struct bs_cur *c, struct bs_pending_dir
 				free(name);
 				if (grown)
 					*des = grown;
-				return bs_fail(err, "directory %llu has a bad entry",
-					       (unsigned long long)ino);
+				return fail(err, "directory %llu has a bad entry",
+					    (unsigned long long)ino);
 			}
 			*des = grown;
 			grown[(*nr_des)++] = (struct bs_pending_dirent){ ino, child, name };
@@ -415,8 +428,7 @@ static int parse_inode(struct bs_fs *fs, struct bs_cur *c, struct bs_pending_dir
 		n = get_u32(c);
 		inode->target = n <= 4095 ? get_str(c, n) : NULL;
 		if (!inode->target)
-			return bs_fail(err, "symlink %llu has a bad target",
-				       (unsigned long long)ino);
+			return fail(err, "symlink %llu has a bad target", (unsigned long long)ino);
 	} else if (S_ISREG(mode)) {
 		n = get_u32(c);
 		for (i = 0; i < n && !c->short_; i++) {
@@ -430,14 +442,14 @@ static int parse_inode(struct bs_fs *fs, struct bs_cur *c, struct bs_pending_dir
 			    (inode->nr_ext &&
 			     inode->ext[inode->nr_ext - 1].fblk + inode->ext[inode->nr_ext - 1].n >
 				 e.fblk))
-				return bs_fail(err, "file %llu has a bad extent map",
-					       (unsigned long long)ino);
+				return fail(err, "file %llu has a bad extent map",
+					    (unsigned long long)ino);
 			if (bs_ext_insert_at(inode, inode->nr_ext, e) < 0)
-				return bs_fail(err, "out of memory");
+				return fail(err, "out of memory");
 		}
 	}
 	if (c->short_)
-		return bs_fail(err, "index ends inside inode %llu", (unsigned long long)ino);
+		return fail(err, "index ends inside inode %llu", (unsigned long long)ino);
 	return 0;
 }
 
@@ -447,16 +459,16 @@ static int mark_used(uint8_t *used, uint64_t total, uint64_t start, uint64_t n, 
 	uint64_t b;
 
 	if (start < BS_FIRST_DATA)
-		return bs_fail(err, "index is inconsistent: data in the superblock area");
+		return fail(err, "index is inconsistent: data in the superblock area");
 	if (start + n > total)
-		return bs_fail(err,
-			       "file data lies past the end of the file (%llu blocks): the store "
-			       "is truncated",
-			       (unsigned long long)total);
+		return fail(err,
+			    "file data lies past the end of the file (%llu blocks): the store "
+			    "is truncated",
+			    (unsigned long long)total);
 	for (b = start; b < start + n; b++) {
 		if (used[b / 8] & (1u << (b % 8)))
-			return bs_fail(err, "index is inconsistent: block %llu is used twice",
-				       (unsigned long long)b);
+			return fail(err, "index is inconsistent: block %llu is used twice",
+				    (unsigned long long)b);
 		used[b / 8] |= (uint8_t)(1u << (b % 8));
 	}
 	return 0;
@@ -473,7 +485,7 @@ static int link_tree(struct bs_fs *fs, struct bs_pending_dirent *des, size_t nr_
 	int r = 0;
 
 	if (!root || !S_ISDIR(root->st.st_mode))
-		return bs_fail(err, "index is inconsistent: no root directory");
+		return fail(err, "index is inconsistent: no root directory");
 	root->parent = BS_ROOT_INO;
 	for (i = 0; i < nr_des; i++) {
 		struct bs_inode *dir = bs_get_inode(fs, des[i].dir);
@@ -483,14 +495,13 @@ static int link_tree(struct bs_fs *fs, struct bs_pending_dirent *des, size_t nr_
 
 		if (!child || child == root || bs_find(dir, des[i].name, NULL) ||
 		    (S_ISDIR(child->st.st_mode) && child->refs))
-			return bs_fail(err,
-				       "index is inconsistent: bad entry '%s' in directory %llu",
-				       des[i].name, (unsigned long long)des[i].dir);
+			return fail(err, "index is inconsistent: bad entry '%s' in directory %llu",
+				    des[i].name, (unsigned long long)des[i].dir);
 		nlink = child->st.st_nlink;
 		mtime = dir->st.st_mtim;
 		ctime = dir->st.st_ctim;
 		if (bs_add_dirent(dir, des[i].name, child) < 0)
-			return bs_fail(err, "out of memory");
+			return fail(err, "out of memory");
 		child->st.st_nlink = nlink;
 		dir->st.st_mtim = mtime;
 		dir->st.st_ctim = ctime;
@@ -511,20 +522,20 @@ static int link_tree(struct bs_fs *fs, struct bs_pending_dirent *des, size_t nr_
 			/* add_dirent counted subdirectories once more */
 			inode->st.st_nlink = want;
 			if (inode != root && inode->refs != 1)
-				return bs_fail(err,
-					       "index is inconsistent: directory %zu has %u names",
-					       i, inode->refs);
+				return fail(err,
+					    "index is inconsistent: directory %zu has %u names", i,
+					    inode->refs);
 		} else if (inode->refs != inode->st.st_nlink) {
-			return bs_fail(err,
-				       "index is inconsistent: inode %zu has %u names, link "
-				       "count %lu",
-				       i, inode->refs, (unsigned long)inode->st.st_nlink);
+			return fail(err,
+				    "index is inconsistent: inode %zu has %u names, link "
+				    "count %lu",
+				    i, inode->refs, (unsigned long)inode->st.st_nlink);
 		}
 	}
 	/* Every block belongs to one owner: superblocks, the index, a file, or nobody. */
 	used = calloc(total / 8 + 1, 1);
 	if (!used)
-		return bs_fail(err, "out of memory");
+		return fail(err, "out of memory");
 	used[0] |= 3;
 	r = mark_used(used, total, fs->index.start, fs->index.n, err);
 	for (i = 0; r == 0 && i < fs->nr_inodes; i++)
@@ -537,7 +548,7 @@ static int link_tree(struct bs_fs *fs, struct bs_pending_dirent *des, size_t nr_
 		while (run < total && !(used[run / 8] & (1u << (run % 8))))
 			run++;
 		if (run > b && bs_runs_add(&fs->free, b, run - b) < 0)
-			r = bs_fail(err, "out of memory");
+			r = fail(err, "out of memory");
 		b = run + 1;
 	}
 	free(used);
@@ -586,14 +597,13 @@ static int load(struct bs_fs *fs, uint64_t size, struct bs_err *err)
 	for (s = 0; s < 2; s++)
 		found[s] = read_slot(fs, s, &sb[s], &version[s]);
 	if (!found[0] && !found[1])
-		return bs_fail(err, "not a blob store (no superblock with the blob store magic)");
+		return fail(err, "not a blob store (no superblock with the blob store magic)");
 	if (found[0] < 1 && found[1] < 1)
-		return bs_fail(err, "superblock checksum mismatch: the store is corrupt");
+		return fail(err, "superblock checksum mismatch: the store is corrupt");
 	for (s = 0; s < 2; s++)
 		if (found[s] == 1 && version[s] != BS_VERSION)
-			return bs_fail(err,
-				       "format version %u is not supported (this is version %d)",
-				       version[s], BS_VERSION);
+			return fail(err, "format version %u is not supported (this is version %d)",
+				    version[s], BS_VERSION);
 	/* The newest slot that checks out; a torn newest one falls back to the other. */
 	for (s = 0; s < 2; s++)
 		if (found[s] == 1 && (!cur || sb[s].generation > cur->generation))
@@ -604,21 +614,21 @@ static int load(struct bs_fs *fs, uint64_t size, struct bs_err *err)
 	if (cur->index_len == 0 || cur->index_len > (1ULL << 32) ||
 	    cur->index_block < BS_FIRST_DATA || cur->index_block > fs->total_blocks ||
 	    cur->index_block + (cur->index_len + BS_BLOCK - 1) / BS_BLOCK > fs->total_blocks)
-		return bs_fail(err,
-			       "the index lies past the end of the %s (%llu bytes): the store "
-			       "is truncated",
-			       fs->sized_by_sb ? "space" : "file", (unsigned long long)size);
+		return fail(err,
+			    "the index lies past the end of the %s (%llu bytes): the store "
+			    "is truncated",
+			    fs->sized_by_sb ? "space" : "file", (unsigned long long)size);
 	index = malloc(cur->index_len);
 	if (!index)
-		return bs_fail(err, "out of memory");
+		return fail(err, "out of memory");
 	r = bs_space_read(fs, index, cur->index_len, cur->index_block * BS_BLOCK);
 	if (r < 0) {
 		free(index);
-		return bs_fail(err, "cannot read the index: %s", strerror(-r));
+		return fail(err, "cannot read the index: %s", strerror(-r));
 	}
 	if (bs_crc32c(index, cur->index_len) != cur->index_crc) {
 		free(index);
-		return bs_fail(err, "index checksum mismatch: the store is corrupt");
+		return fail(err, "index checksum mismatch: the store is corrupt");
 	}
 	fs->generation = cur->generation;
 	fs->index.start = cur->index_block;
@@ -626,16 +636,16 @@ static int load(struct bs_fs *fs, uint64_t size, struct bs_err *err)
 	c = (struct bs_cur){ index, index + cur->index_len, false };
 	if (get_u32(&c) != BS_INDEX_MAGIC) {
 		free(index);
-		return bs_fail(err, "index is inconsistent: bad index magic");
+		return fail(err, "index is inconsistent: bad index magic");
 	}
 	fs->next_ino = get_u64(&c);
 	count = get_u64(&c);
 	if (fs->next_ino != cur->next_ino || count > fs->next_ino)
-		r = bs_fail(err, "index is inconsistent: bad inode count");
+		r = fail(err, "index is inconsistent: bad inode count");
 	for (; r == 0 && count; count--)
 		r = parse_inode(fs, &c, &des, &nr_des, err);
 	if (r == 0 && c.p != c.end)
-		r = bs_fail(err, "index is inconsistent: trailing bytes");
+		r = fail(err, "index is inconsistent: trailing bytes");
 	if (r == 0)
 		r = link_tree(fs, des, nr_des, err);
 	for (k = 0; k < nr_des; k++)
@@ -645,9 +655,11 @@ static int load(struct bs_fs *fs, uint64_t size, struct bs_err *err)
 	if (r < 0)
 		return r;
 	/* Blocks written but never committed before a crash are free: zero them. */
-	for (k = 0; k < fs->free.nr; k++)
-		if ((r = bs_zero_blocks(fs, fs->free.v[k].start, fs->free.v[k].n)) < 0)
-			return bs_fail(err, "cannot zero free blocks: %s", strerror(-r));
+	for (k = 0; k < fs->free.nr; k++) {
+		r = bs_zero_blocks(fs, fs->free.v[k].start, fs->free.v[k].n);
+		if (r < 0)
+			return fail(err, "cannot zero free blocks: %s", strerror(-r));
+	}
 	return 0;
 }
 
@@ -661,21 +673,21 @@ static int format(struct bs_fs *fs, struct bs_err *err)
 	fs->total_blocks = 0;
 	r = fs->space->grow(fs, BS_FIRST_DATA);
 	if (r < 0)
-		return bs_fail(err, "cannot create the store: %s", strerror(-r));
+		return fail(err, "cannot create the store: %s", strerror(-r));
 	/* The superblock slots are not free blocks. */
 	fs->free.nr = 0;
 	if (fs->total_blocks > BS_FIRST_DATA &&
 	    bs_runs_add(&fs->free, BS_FIRST_DATA, fs->total_blocks - BS_FIRST_DATA) < 0)
-		return bs_fail(err, "out of memory");
+		return fail(err, "out of memory");
 	root = bs_new_inode(fs, BS_ROOT_INO, S_IFDIR | 0755);
 	if (!root)
-		return bs_fail(err, "out of memory");
+		return fail(err, "out of memory");
 	root->st.st_uid = getuid();
 	root->st.st_gid = getgid();
 	root->parent = BS_ROOT_INO;
 	r = bs_commit(fs);
 	if (r < 0)
-		return bs_fail(err, "cannot create the store: %s", strerror(-r));
+		return fail(err, "cannot create the store: %s", strerror(-r));
 	return 0;
 }
 
@@ -687,14 +699,14 @@ int bs_open_store(struct bs_fs *fs, const char *path, struct bs_err *err)
 	fs->path = path;
 	fs->fd = open(path, O_RDWR | O_CREAT | O_CLOEXEC, 0600);
 	if (fs->fd < 0)
-		return bs_fail(err, "%s", strerror(errno));
+		return fail(err, "%s", strerror(errno));
 	if (fstat(fs->fd, &st) < 0)
-		return bs_fail(err, "%s", strerror(errno));
+		return fail(err, "%s", strerror(errno));
 	if (!S_ISREG(st.st_mode))
-		return bs_fail(err, "not a regular file");
+		return fail(err, "not a regular file");
 	if (flock(fs->fd, LOCK_EX | LOCK_NB) < 0)
-		return bs_fail(err, errno == EWOULDBLOCK ? "in use by another process" : "%s",
-			       strerror(errno));
+		return fail(err, errno == EWOULDBLOCK ? "in use by another process" : "%s",
+			    strerror(errno));
 	fs->space = &bs_file_space;
 	return bs_open_space(fs, st.st_size == 0, (uint64_t)st.st_size, err);
 }
