@@ -3,7 +3,6 @@
 #include <errno.h>
 #include <fcntl.h>
 #include <signal.h>
-#include <stdarg.h>
 #include <stdbool.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -12,86 +11,45 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
+#include "log.h"
 #include "pt.h"
+#include "service.h"
 
 /* The positional arguments zcfuse takes. */
 static const char *const cmdline_args[] = { "SOURCE", "MOUNTPOINT", NULL };
-
-/*
- * Length of the well-formed UTF-8 sequence at @p (at most @n bytes), or 0
- * when it is not one.
- */
-static size_t utf8_len(const unsigned char *p, size_t n)
-{
-	size_t len, i;
-
-	if (p[0] < 0xc2 || p[0] > 0xf4)
-		return 0;
-	len = p[0] < 0xe0 ? 2 : p[0] < 0xf0 ? 3 : 4;
-	if (len > n)
-		return 0;
-	for (i = 1; i < len; i++)
-		if ((p[i] & 0xc0) != 0x80)
-			return 0;
-	return len;
-}
-
-/*
- * Print "zcfuse: MESSAGE" as one line: the paths and options it names may
- * hold any byte, so control characters and bytes that are not UTF-8 are
- * written as \xNN.
- */
-__attribute__((format(printf, 1, 2))) static void errorf(const char *fmt, ...)
-{
-	const unsigned char *p;
-	char msg[8192];
-	size_t n, len;
-	va_list ap;
-
-	va_start(ap, fmt);
-	vsnprintf(msg, sizeof(msg), fmt, ap);
-	va_end(ap);
-	n = strlen(msg);
-	if (n && msg[n - 1] == '\n')
-		msg[--n] = '\0';
-	flockfile(stderr); /* one line even when threads report at once */
-	fputs("zcfuse: ", stderr);
-	for (p = (const unsigned char *)msg; *p; p += len) {
-		len = 1;
-		if (*p >= 0x80 &&
-		    (len = utf8_len(p, n - (size_t)(p - (const unsigned char *)msg)))) {
-			fwrite(p, 1, len, stderr);
-		} else if (*p < 0x20 || *p == 0x7f || *p >= 0x80) {
-			len = 1;
-			fprintf(stderr, "\\x%02x", *p);
-		} else {
-			fputc(*p, stderr);
-		}
-	}
-	fputc('\n', stderr);
-	funlockfile(stderr);
-}
 
 /* The library's notices: what runs differently from what was asked, and why. */
 static void print_notice(void *data, const char *line)
 {
 	(void)data;
-	errorf("%s\n", line);
+	log_msg(LOG_NOTICE, "%s", line);
 }
 
 /* The backend's notices (a mount without usable file handles). */
 static void print_backend_notice(const char *line)
 {
-	errorf("%s\n", line);
+	log_msg(LOG_NOTICE, "%s", line);
 }
 
-/* The passthrough backend's own options. */
-static int backend_option(void *data, const char *name, const char *value)
+/* The daemon's own options: the passthrough backend's, and where messages go. */
+struct daemon_conf {
+	struct pt_conf pt;
+	bool log_set; /* -o log= given: else stderr, and the system log once detached */
+	enum log_dest log;
+};
+
+static int daemon_option(void *data, const char *name, const char *value)
 {
-	struct pt_conf *conf = data;
+	struct daemon_conf *conf = data;
 	unsigned long n;
 	char *end;
 
+	if (!strcmp(name, "log")) {
+		if (!value || log_parse_dest(value, &conf->log) < 0)
+			return -EINVAL;
+		conf->log_set = true;
+		return 0;
+	}
 	if (strcmp(name, "max_fds"))
 		return -ENOENT;
 	if (!value || !*value)
@@ -100,7 +58,7 @@ static int backend_option(void *data, const char *name, const char *value)
 	n = strtoul(value, &end, 10);
 	if (errno || *end || n < 1 || n > (1UL << 24) || value[0] == '-')
 		return -EINVAL;
-	conf->max_fds = (unsigned int)n;
+	conf->pt.max_fds = (unsigned int)n;
 	return 0;
 }
 
@@ -126,6 +84,9 @@ static void usage(FILE *out)
 		"                                limit, at most 4096). Open files are\n"
 		"                                counted apart: one user may hold at most\n"
 		"                                half of the descriptors left\n"
+		"    -o log=stderr|syslog        where notices and errors go (default:\n"
+		"                                stderr, and the system log once\n"
+		"                                detached, that is without -f)\n"
 		"\n"
 		"Unmount with: fusermount3 -u MOUNTPOINT\n",
 		zc_options_help());
@@ -147,22 +108,22 @@ static int check_source(const char *source, char **ret_canonical)
 	int fd;
 
 	if (stat(source, &st) < 0) {
-		errorf("source '%s': %s\n", source, strerror(errno));
+		log_msg(LOG_ERR, "source '%s': %s\n", source, strerror(errno));
 		return -1;
 	}
 	if (!S_ISDIR(st.st_mode)) {
-		errorf("source '%s' is not a directory\n", source);
+		log_msg(LOG_ERR, "source '%s' is not a directory\n", source);
 		return -1;
 	}
 	fd = open(source, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
 	if (fd < 0) {
-		errorf("cannot read source '%s': %s\n", source, strerror(errno));
+		log_msg(LOG_ERR, "cannot read source '%s': %s\n", source, strerror(errno));
 		return -1;
 	}
 	close(fd);
 	*ret_canonical = realpath(source, NULL);
 	if (!*ret_canonical) {
-		errorf("source '%s': %s\n", source, strerror(errno));
+		log_msg(LOG_ERR, "source '%s': %s\n", source, strerror(errno));
 		return -1;
 	}
 	return 0;
@@ -199,14 +160,14 @@ int main(int argc, char *argv[])
 	const char *mountpoint;
 	char *source = NULL, *mnt = NULL;
 	struct zc_session *s = NULL;
-	struct pt_conf conf = { .notice = print_backend_notice };
+	struct daemon_conf conf = { .pt.notice = print_backend_notice };
 	struct rlimit nofile;
 	struct pt_fs fs;
 	bool fs_ready = false;
 	int r, i, status = 1;
 
 	if (zc_parse_cmdline(argc, argv, cmdline_args, &cl, sizeof(cl)) < 0) {
-		errorf("%s\n", cl.error);
+		log_msg(LOG_ERR, "%s\n", cl.error);
 		return 2;
 	}
 	if (cl.show_help) {
@@ -224,36 +185,48 @@ int main(int argc, char *argv[])
 
 	s = zc_session_new(&pt_ops, sizeof(pt_ops), &fs);
 	if (!s) {
-		errorf("%s\n", strerror(errno));
+		log_msg(LOG_ERR, "%s\n", strerror(errno));
 		goto out;
 	}
-	zc_session_set_option_handler(s, backend_option, &conf);
+	zc_session_set_option_handler(s, daemon_option, &conf);
 	for (i = 0; i < cl.n_opts; i++) {
 		if (zc_session_set_options(s, cl.opts[i]) < 0) {
-			errorf("%s\n", zc_session_error(s));
+			log_msg(LOG_ERR, "%s\n", zc_session_error(s));
 			status = 2;
 			goto out;
 		}
 	}
+	if (conf.log_set)
+		log_set_dest(conf.log);
+	/* mount -o remount: change the mount that is there, set nothing up. */
+	r = zc_session_remount(s, mountpoint);
+	if (r != 0) {
+		if (r < 0)
+			log_msg(LOG_ERR, "%s\n", zc_session_error(s));
+		else
+			status = 0;
+		goto out;
+	}
 	mnt = realpath(mountpoint, NULL);
 	if (mnt && path_is_below(mnt, source)) {
-		errorf("mountpoint '%s' is inside source '%s'\n", mnt, source);
+		log_msg(LOG_ERR, "mountpoint '%s' is inside source '%s'\n", mnt, source);
 		goto out;
 	}
 	if (access("/proc/self/fd", R_OK) < 0) {
-		errorf("/proc is not mounted; zcfuse needs /proc/self/fd\n");
+		log_msg(LOG_ERR, "/proc is not mounted; zcfuse needs /proc/self/fd\n");
 		goto out;
 	}
-	r = pt_fs_init(&fs, source, &conf);
+	r = pt_fs_init(&fs, source, &conf.pt);
 	if (r == -EINVAL) {
 		getrlimit(RLIMIT_NOFILE, &nofile);
-		errorf("max_fds=%u leaves too few descriptors under the open-file limit (%llu)\n",
-		       conf.max_fds, (unsigned long long)nofile.rlim_cur);
+		log_msg(LOG_ERR,
+			"max_fds=%u leaves too few descriptors under the open-file limit (%llu)\n",
+			conf.pt.max_fds, (unsigned long long)nofile.rlim_cur);
 		status = 2;
 		goto out;
 	}
 	if (r < 0) {
-		errorf("source '%s': %s\n", source, strerror(-r));
+		log_msg(LOG_ERR, "source '%s': %s\n", source, strerror(-r));
 		goto out;
 	}
 	fs_ready = true;
@@ -264,24 +237,37 @@ int main(int argc, char *argv[])
 	zc_session_set_single_threaded(s, cl.single_threaded);
 	r = zc_session_set_fsname(s, source);
 	if (r < 0) {
-		errorf("%s\n", strerror(-r));
+		log_msg(LOG_ERR, "%s\n", strerror(-r));
 		goto out;
 	}
+	/* Detaching to the system log: what mounting notices goes there too. */
+	if (!cl.foreground && !conf.log_set)
+		log_hold_notices();
 	r = zc_session_mount(s, mountpoint);
 	if (r < 0) {
-		errorf("%s\n", zc_session_error(s));
+		log_msg(LOG_ERR, "%s\n", zc_session_error(s));
 		goto out;
 	}
-	if (!cl.foreground && zc_session_daemonize(s) < 0) {
-		errorf("%s\n", zc_session_error(s));
-		goto out;
+	if (cl.foreground) {
+		service_notify_ready();
+	} else {
+		r = service_detach(conf.log_set && conf.log == LOG_TO_STDERR);
+		if (r < 0) {
+			log_msg(LOG_ERR, "cannot run in the background: %s\n", strerror(-r));
+			goto out;
+		}
+		if (!conf.log_set)
+			log_set_dest(LOG_TO_SYSLOG);
+		log_release_notices();
 	}
 	r = zc_session_loop(s);
+	service_notify_stopping();
 	if (r < 0)
-		errorf("%s\n", zc_session_error(s));
+		log_msg(LOG_ERR, "%s\n", zc_session_error(s));
 	else
 		status = 0;
 out:
+	log_release_notices(); /* kept while mounting, which failed: on stderr */
 	zc_session_destroy(s);
 	if (fs_ready)
 		pt_fs_fini(&fs);

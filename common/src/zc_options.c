@@ -4,12 +4,16 @@
  * the help text (zc_options_help()).
  */
 #include <errno.h>
+#include <linux/capability.h>
 #include <math.h>
 #include <pthread.h>
+#include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/mount.h>
 
+#include "zc_util.h"
 #include "zcfuse_i.h"
 
 #define ZC_THREADS_MAX	 256
@@ -50,17 +54,21 @@ double zc_opts_attr_timeout(const struct zc_opts *opts)
  * The mount options: one table drives parsing, validation and --help.
  *
  * A row is one form of an option: a flag (a bare name, maybe with a
- * negated name that clears what the name sets), an unsigned number within
- * bounds, seconds, or one of a list of words. Two rows may share a name
- * when one takes a value and the other does not (io_uring, io_uring=...).
- * A row stores its value at an offset into struct zc_opts or hands it to
- * a setter.
+ * negated name that clears what the name sets), a flag of the kernel's
+ * mount(2), an unsigned number within bounds, seconds, one of a list of
+ * words, a text, or a word of fstab and mount(8) that means nothing to the
+ * file system. Two rows may share a name when one takes a value and the
+ * other does not (io_uring, io_uring=...). A row stores its value at an
+ * offset into struct zc_opts or hands it to a setter.
  */
 enum zc_opt_kind {
-	ZC_OPT_FLAG,	/* name: on; neg_name: off */
-	ZC_OPT_UINT,	/* name=N, min <= N <= max */
-	ZC_OPT_SECONDS, /* name=SECS, 0 to 1e9, fractions allowed */
-	ZC_OPT_ENUM,	/* name=WORD, one of values[]: its index */
+	ZC_OPT_FLAG,	   /* name: on; neg_name: off */
+	ZC_OPT_MOUNT_FLAG, /* name: sets mount_flag, clears mount_clear; neg_name: clears it */
+	ZC_OPT_UINT,	   /* name=N, min <= N <= max */
+	ZC_OPT_SECONDS,	   /* name=SECS, 0 to 1e9, fractions allowed */
+	ZC_OPT_ENUM,	   /* name=WORD, one of values[]: its index */
+	ZC_OPT_TEXT,	   /* name=TEXT, not empty */
+	ZC_OPT_NOOP,	   /* name, or name=TEXT with .noop_value; nothing to do */
 };
 
 /* A parsed value, as the row's kind has it. */
@@ -69,6 +77,7 @@ union zc_opt_value {
 	unsigned long number;
 	double seconds;
 	unsigned int choice;
+	const char *text;
 };
 
 #define ZC_OPT_VALUES_MAX 4
@@ -86,8 +95,19 @@ struct zc_opt_desc {
 	unsigned int min, max;
 	/* ZC_OPT_ENUM: the words, in the order of the field's values. */
 	const char *values[ZC_OPT_VALUES_MAX + 1];
-	/* What --help shows after "name=" (ZC_OPT_UINT). */
+	/* ZC_OPT_MOUNT_FLAG: the MS_* flag the name sets, and the ones it clears. */
+	unsigned long mount_flag;
+	unsigned long mount_clear;
+	/* ZC_OPT_MOUNT_FLAG: libfuse 3.14 takes name and neg_name (else set after mounting). */
+	bool libfuse;
+	/* ZC_OPT_NOOP: name=TEXT, not a bare name; with prefix, either. */
+	bool noop_value;
+	/* The name is a prefix: every option that starts with it (x-...). */
+	bool prefix;
+	/* What --help shows after "name=" (ZC_OPT_UINT, ZC_OPT_TEXT). */
 	const char *metavar;
+	/* What --help shows instead of the name (several names in one line). */
+	const char *synopsis;
 	/* --help text for name and neg_name; NULL: not shown. "\n" wraps. */
 	const char *help;
 	const char *neg_help;
@@ -120,10 +140,17 @@ static void set_default_permissions(struct zc_opts *opts, union zc_opt_value val
 	opts->default_permissions = value.on ? 1 : 0;
 }
 
+/* user_id= and group_id=: mount(8) passes them back at remount. */
+static void set_kernel_id(struct zc_opts *opts, union zc_opt_value value)
+{
+	(void)value;
+	opts->kernel_ids = true;
+}
+
 /* io_uring keeps the strictness asked for before; noio_uring drops it. */
 static void set_io_uring(struct zc_opts *opts, union zc_opt_value value)
 {
-	opts->io_uring = value.on;
+	opts->io_uring = value.on ? ZC_URING_ON : ZC_URING_OFF;
 	if (!value.on)
 		opts->uring.strict = false;
 }
@@ -131,7 +158,7 @@ static void set_io_uring(struct zc_opts *opts, union zc_opt_value value)
 /* io_uring=strict or io_uring=fallback. */
 static void set_io_uring_mode(struct zc_opts *opts, union zc_opt_value value)
 {
-	opts->io_uring = true;
+	opts->io_uring = ZC_URING_ON;
 	opts->uring.strict = value.choice == 0;
 }
 
@@ -206,13 +233,151 @@ static const struct zc_opt_desc zc_opt_table[] = {
 		    "allow_other)",
 	    .neg_help = "the backing store alone checks permissions",
 	},
+	/*
+	 * The kernel's mount flags, as libfuse and mount(8) name them. The
+	 * last of noatime, relatime and strictatime wins.
+	 */
 	{
 	    .name = "ro",
 	    .neg_name = "rw",
-	    .kind = ZC_OPT_FLAG,
-	    ZC_OPT_FIELD(ro),
+	    .kind = ZC_OPT_MOUNT_FLAG,
+	    .mount_flag = MS_RDONLY,
+	    .libfuse = true,
 	    .help = "mount read-only",
 	},
+	{
+	    .name = "nosuid",
+	    .neg_name = "suid",
+	    .kind = ZC_OPT_MOUNT_FLAG,
+	    .mount_flag = MS_NOSUID,
+	    .libfuse = true,
+	    .help = "ignore setuid and setgid bits (default)",
+	    .neg_help = "honour them (root only; mount(8) asks for\n"
+			"suid and dev unless told otherwise)",
+	},
+	{
+	    .name = "nodev",
+	    .neg_name = "dev",
+	    .kind = ZC_OPT_MOUNT_FLAG,
+	    .mount_flag = MS_NODEV,
+	    .libfuse = true,
+	    .help = "device files cannot be opened (default)",
+	    .neg_help = "they can (root only)",
+	},
+	{
+	    .name = "noexec",
+	    .neg_name = "exec",
+	    .kind = ZC_OPT_MOUNT_FLAG,
+	    .mount_flag = MS_NOEXEC,
+	    .libfuse = true,
+	    .help = "programs on the mount cannot be run",
+	},
+	{
+	    .name = "sync",
+	    .neg_name = "async",
+	    .kind = ZC_OPT_MOUNT_FLAG,
+	    .mount_flag = MS_SYNCHRONOUS,
+	    .libfuse = true,
+	    .help = "writes are synchronous (async: not, the\n"
+		    "default)",
+	},
+	{
+	    .name = "dirsync",
+	    .kind = ZC_OPT_MOUNT_FLAG,
+	    .mount_flag = MS_DIRSYNC,
+	    .libfuse = true,
+	    .help = "changes to directories are synchronous",
+	},
+	{
+	    .name = "noatime",
+	    .neg_name = "atime",
+	    .kind = ZC_OPT_MOUNT_FLAG,
+	    .mount_flag = MS_NOATIME,
+	    .mount_clear = MS_STRICTATIME,
+	    .libfuse = true,
+	    .help = "do not update access times",
+	},
+	{
+	    .name = "relatime",
+	    .kind = ZC_OPT_MOUNT_FLAG,
+	    .mount_clear = MS_NOATIME | MS_STRICTATIME,
+	    .help = "update access times only when older than\n"
+		    "the change or a day old (default)",
+	},
+	{
+	    .name = "strictatime",
+	    .kind = ZC_OPT_MOUNT_FLAG,
+	    .mount_flag = MS_STRICTATIME,
+	    .mount_clear = MS_NOATIME,
+	    .help = "update access times at every access (root\n"
+		    "only)",
+	},
+	{
+	    .name = "nodiratime",
+	    .neg_name = "diratime",
+	    .kind = ZC_OPT_MOUNT_FLAG,
+	    .mount_flag = MS_NODIRATIME,
+	    .help = "do not update directories' access times\n"
+		    "(root only)",
+	},
+	{
+	    .name = "fsname",
+	    .kind = ZC_OPT_TEXT,
+	    ZC_OPT_FIELD(fsname),
+	    .metavar = "NAME",
+	    .help = "the source that mount(8) and df show",
+	},
+	{
+	    .name = "subtype",
+	    .kind = ZC_OPT_TEXT,
+	    ZC_OPT_FIELD(subtype),
+	    .metavar = "NAME",
+	    .help = "the type is fuse.NAME (default: the\n"
+		    "program's name, which mount(8) runs)",
+	},
+	{
+	    .name = "remount",
+	    .kind = ZC_OPT_FLAG,
+	    ZC_OPT_FIELD(remount),
+	    .help = "change the flags of the mount at MOUNTPOINT\n"
+		    "(ro, rw, nosuid, noexec, atime, ...) and\n"
+		    "exit (root only; mount -o remount runs it)",
+	},
+	{
+	    .name = "user_id",
+	    .kind = ZC_OPT_UINT,
+	    .set = set_kernel_id,
+	    .max = UINT32_MAX,
+	    .metavar = "N",
+	    .synopsis = "user_id=N, group_id=N",
+	    .help = "with remount only (mount(8) passes them back\n"
+		    "from /proc/self/mountinfo): ignored",
+	},
+	{
+	    .name = "group_id",
+	    .kind = ZC_OPT_UINT,
+	    .set = set_kernel_id,
+	    .max = UINT32_MAX,
+	    .metavar = "N",
+	},
+	/* fstab's and mount(8)'s own words: nothing for the file system to do. */
+	{
+	    .name = "defaults",
+	    .kind = ZC_OPT_NOOP,
+	    .synopsis = "defaults,auto,noauto,user,users,nouser,nofail,_netdev,x-*",
+	    .help = "fstab's and mount(8)'s own words (and\n"
+		    "comment=TEXT, user=NAME): accepted, ignored",
+	},
+	{ .name = "auto", .kind = ZC_OPT_NOOP },
+	{ .name = "noauto", .kind = ZC_OPT_NOOP },
+	{ .name = "user", .kind = ZC_OPT_NOOP },
+	{ .name = "users", .kind = ZC_OPT_NOOP },
+	{ .name = "nouser", .kind = ZC_OPT_NOOP },
+	{ .name = "nofail", .kind = ZC_OPT_NOOP },
+	{ .name = "_netdev", .kind = ZC_OPT_NOOP },
+	{ .name = "user", .kind = ZC_OPT_NOOP, .noop_value = true },
+	{ .name = "comment", .kind = ZC_OPT_NOOP, .noop_value = true },
+	{ .name = "x-", .kind = ZC_OPT_NOOP, .prefix = true },
 	{
 	    .name = "splice",
 	    .neg_name = "nosplice",
@@ -250,8 +415,10 @@ static const struct zc_opt_desc zc_opt_table[] = {
 	    .help = "receive requests and send replies through\n"
 		    "FUSE over io_uring (Linux 6.14+, module\n"
 		    "parameter fuse.enable_uring=Y); says why and\n"
-		    "falls back to /dev/fuse when refused",
-	    .neg_help = "requests through /dev/fuse (default)",
+		    "falls back to /dev/fuse when refused\n"
+		    "(default: the ring where the kernel allows\n"
+		    "it, one line says which and why)",
+	    .neg_help = "requests through /dev/fuse",
 	},
 	{
 	    .name = "io_uring",
@@ -355,11 +522,24 @@ static int parse_enum(struct zc_session *s, const struct zc_opt_desc *d, const c
 	return -EINVAL;
 }
 
+static bool kind_takes_value(const struct zc_opt_desc *d)
+{
+	switch (d->kind) {
+	case ZC_OPT_FLAG:
+	case ZC_OPT_MOUNT_FLAG:
+		return false;
+	case ZC_OPT_NOOP:
+		return d->noop_value;
+	default:
+		return true;
+	}
+}
+
 /*
- * The row for @name, with a value or without; NULL (the error set) when
- * there is none.
+ * The row for @name, with a value (@val) or without; NULL (the error set)
+ * when there is none.
  */
-static const struct zc_opt_desc *find_opt(struct zc_session *s, const char *name, bool has_value,
+static const struct zc_opt_desc *find_opt(struct zc_session *s, const char *name, const char *val,
 					  bool *ret_negated)
 {
 	bool known = false;
@@ -369,34 +549,47 @@ static const struct zc_opt_desc *find_opt(struct zc_session *s, const char *name
 		const struct zc_opt_desc *d = &zc_opt_table[i];
 		bool negated = d->neg_name && !strcmp(name, d->neg_name);
 
+		if (d->prefix && !strncmp(name, d->name, strlen(d->name))) {
+			*ret_negated = false;
+			return d;
+		}
 		if (!negated && strcmp(name, d->name))
 			continue;
 		known = true;
-		if ((d->kind != ZC_OPT_FLAG) == has_value) {
+		if (kind_takes_value(d) == (val != NULL)) {
 			*ret_negated = negated;
 			return d;
 		}
 	}
-	if (!known)
+	if (!known && val)
+		zc_set_error(s, "unknown option '%s=%s'", name, val);
+	else if (!known)
 		zc_set_error(s, "unknown option '%s'", name);
-	else if (has_value)
+	else if (val)
 		zc_set_error(s, "option '%s' takes no value", name);
 	else
 		zc_set_error(s, "option '%s' needs a value (%s=...)", name, name);
 	return NULL;
 }
 
-static void store_opt(struct zc_opts *opts, const struct zc_opt_desc *d, union zc_opt_value value)
+static int store_opt(struct zc_opts *opts, const struct zc_opt_desc *d, bool negated,
+		     union zc_opt_value value)
 {
 	char *field = (char *)opts + d->offset;
 
 	if (d->set) {
 		d->set(opts, value);
-		return;
+		return 0;
 	}
 	switch (d->kind) {
 	case ZC_OPT_FLAG:
 		memcpy(field, &value.on, sizeof(value.on));
+		break;
+	case ZC_OPT_MOUNT_FLAG:
+		if (negated)
+			opts->mount_flags &= ~d->mount_flag;
+		else
+			opts->mount_flags = (opts->mount_flags & ~d->mount_clear) | d->mount_flag;
 		break;
 	case ZC_OPT_UINT:
 		if (d->size == sizeof(size_t)) {
@@ -418,7 +611,20 @@ static void store_opt(struct zc_opts *opts, const struct zc_opt_desc *d, union z
 		memcpy(field, &v, sizeof(v));
 		break;
 	}
+	case ZC_OPT_TEXT: {
+		char *copy = strdup(value.text), *old;
+
+		if (!copy)
+			return -ENOMEM;
+		memcpy(&old, field, sizeof(old));
+		free(old);
+		memcpy(field, &copy, sizeof(copy));
+		break;
 	}
+	case ZC_OPT_NOOP:
+		break;
+	}
+	return 0;
 }
 
 /* Apply the library's option @name (@val: NULL for a bare name). */
@@ -429,10 +635,19 @@ static int set_lib_option(struct zc_session *s, const char *name, const char *va
 	bool negated = false;
 	int r = 0;
 
-	d = find_opt(s, name, val != NULL, &negated);
+	d = find_opt(s, name, val, &negated);
 	if (!d)
 		return -EINVAL;
 	switch (d->kind) {
+	case ZC_OPT_MOUNT_FLAG:
+		/* Set on the mount point after mounting: fusermount3 cannot. */
+		if (!d->libfuse && d->mount_flag && !negated && !zc_has_capability(CAP_SYS_ADMIN)) {
+			zc_set_error(
+			    s, "option '%s' needs CAP_SYS_ADMIN (fusermount3 cannot set it)", name);
+			return -EPERM;
+		}
+		value.on = !negated;
+		break;
 	case ZC_OPT_FLAG:
 		value.on = !negated;
 		break;
@@ -445,11 +660,74 @@ static int set_lib_option(struct zc_session *s, const char *name, const char *va
 	case ZC_OPT_ENUM:
 		r = parse_enum(s, d, val, &value.choice);
 		break;
+	case ZC_OPT_TEXT:
+		if (!*val) {
+			zc_set_error(s, "option '%s' needs a value (%s=%s)", name, name,
+				     d->metavar);
+			r = -EINVAL;
+		}
+		value.text = val;
+		break;
+	case ZC_OPT_NOOP:
+		break;
 	}
 	if (r < 0)
 		return r;
-	store_opt(&s->opts, d, value);
-	return 0;
+	r = store_opt(&s->opts, d, negated, value);
+	if (r < 0)
+		zc_set_error(s, "out of memory");
+	return r;
+}
+
+size_t zc_opts_libfuse_flags(const struct zc_opts *opts, const char **ret_names, size_t max)
+{
+	size_t i, n = 0;
+
+	for (i = 0; i < ZC_ARRAY_SIZE(zc_opt_table) && n < max; i++) {
+		const struct zc_opt_desc *d = &zc_opt_table[i];
+
+		if (d->kind != ZC_OPT_MOUNT_FLAG || !d->libfuse)
+			continue;
+		if (opts->mount_flags & d->mount_flag)
+			ret_names[n++] = d->name;
+		else if (d->neg_name)
+			ret_names[n++] = d->neg_name;
+	}
+	return n;
+}
+
+unsigned long zc_opts_flags_after_mount(const struct zc_opts *opts)
+{
+	unsigned long flags = 0;
+	size_t i;
+
+	for (i = 0; i < ZC_ARRAY_SIZE(zc_opt_table); i++) {
+		const struct zc_opt_desc *d = &zc_opt_table[i];
+
+		if (d->kind == ZC_OPT_MOUNT_FLAG && !d->libfuse)
+			flags |= d->mount_flag;
+	}
+	return opts->mount_flags & flags;
+}
+
+const char *zc_opts_flag_name(unsigned long flags)
+{
+	size_t i;
+
+	for (i = 0; i < ZC_ARRAY_SIZE(zc_opt_table); i++) {
+		const struct zc_opt_desc *d = &zc_opt_table[i];
+
+		if (d->kind == ZC_OPT_MOUNT_FLAG && (d->mount_flag & flags))
+			return d->name;
+	}
+	return "?";
+}
+
+void zc_opts_free(struct zc_opts *opts)
+{
+	free(opts->fsname);
+	free(opts->subtype);
+	opts->fsname = opts->subtype = NULL;
 }
 
 ZC_EXPORT int zc_session_set_option(struct zc_session *s, const char *opt)
@@ -489,7 +767,7 @@ ZC_EXPORT int zc_session_set_option(struct zc_session *s, const char *opt)
 #define ZC_HELP_COLUMN 32
 
 struct help_buf {
-	char text[4096];
+	char text[8192];
 	size_t len;
 	bool full;
 };
@@ -546,9 +824,12 @@ static void build_help(void)
 
 		switch (d->kind) {
 		case ZC_OPT_FLAG:
+		case ZC_OPT_MOUNT_FLAG:
+		case ZC_OPT_NOOP:
 			snprintf(synopsis, sizeof(synopsis), "%s", d->name);
 			break;
 		case ZC_OPT_UINT:
+		case ZC_OPT_TEXT:
 			snprintf(synopsis, sizeof(synopsis), "%s=%s", d->name, d->metavar);
 			break;
 		case ZC_OPT_SECONDS:
@@ -559,6 +840,8 @@ static void build_help(void)
 			snprintf(synopsis, sizeof(synopsis), "%s=%s", d->name, values);
 			break;
 		}
+		if (d->synopsis)
+			snprintf(synopsis, sizeof(synopsis), "%s", d->synopsis);
 		if (d->help)
 			help_add_line(&zc_help, synopsis, d->help);
 		if (d->neg_name && d->neg_help)

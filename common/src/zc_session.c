@@ -9,6 +9,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/mount.h>
 #include <sys/stat.h>
 #include <unistd.h>
 
@@ -47,6 +48,7 @@ ZC_EXPORT struct zc_session *zc_session_new(const struct zc_backend_ops *ops, si
 	s->userdata = userdata;
 	s->opts.cache = ZC_CACHE_AUTO;
 	s->opts.default_permissions = -1;
+	s->opts.mount_flags = MS_NOSUID | MS_NODEV;
 	s->opts.threads = 10;
 	s->opts.splice = true;
 	s->opts.splice_threshold = ZC_SPLICE_THRESHOLD_DEFAULT;
@@ -100,8 +102,11 @@ static void mountinfo_unescape(char *str)
 	*out = '\0';
 }
 
-/* 1 when @path (canonical) is a mount point, 0 when not, -errno on error. */
-static int is_mount_point(const char *path)
+/*
+ * 1 when @path (canonical) is a mount point, 0 when not, -errno on error.
+ * @ret_fstype (may be NULL) gets the type of the mount on top there.
+ */
+static int is_mount_point(const char *path, char *ret_fstype, size_t size)
 {
 	char *line = NULL;
 	size_t cap = 0;
@@ -115,17 +120,21 @@ static int is_mount_point(const char *path)
 		char *save = NULL, *field;
 		int i;
 
-		/* Field 5 is the mount point. */
+		/* Field 5 is the mount point; the type follows the "-" after the optional fields. */
 		field = strtok_r(line, " ", &save);
 		for (i = 1; field && i < 5; i++)
 			field = strtok_r(NULL, " ", &save);
 		if (!field)
 			continue;
 		mountinfo_unescape(field);
-		if (!strcmp(field, path)) {
-			found = 1;
-			break;
-		}
+		if (strcmp(field, path))
+			continue;
+		found = 1;
+		while ((field = strtok_r(NULL, " ", &save)) && strcmp(field, "-"))
+			;
+		field = field ? strtok_r(NULL, " ", &save) : NULL;
+		if (ret_fstype)
+			snprintf(ret_fstype, size, "%s", field ? field : "");
 	}
 	free(line);
 	fclose(f);
@@ -144,41 +153,51 @@ static int add_mount_opt(struct fuse_args *args, const char *opt)
 	return r ? -ENOMEM : 0;
 }
 
+/* Add "-o@name=@value" with the commas and backslashes in @value escaped. */
+static int add_mount_opt_escaped(struct fuse_args *args, const char *name, const char *value)
+{
+	char *esc = NULL, *opt;
+	int r;
+
+	if (fuse_opt_add_opt_escaped(&esc, value))
+		return -ENOMEM;
+	r = asprintf(&opt, "%s=%s", name, esc);
+	free(esc);
+	if (r < 0)
+		return -ENOMEM;
+	r = add_mount_opt(args, opt);
+	free(opt);
+	return r;
+}
+
 static int session_create(struct zc_session *s)
 {
 	struct fuse_args args = FUSE_ARGS_INIT(0, NULL);
-	char *opt = NULL;
+	const char *fsname = s->opts.fsname ? s->opts.fsname : s->fsname;
+	/* Type fuse.PROGRAM: what mount.fuse3 runs again for mount -o remount. */
+	const char *subtype = s->opts.subtype ? s->opts.subtype : program_invocation_short_name;
+	const char *flags[16];
+	size_t n_flags, i;
 	int r = -ENOMEM;
 
+	if (!subtype || !*subtype)
+		subtype = "zcfuse";
 	if (fuse_opt_add_arg(&args, "zcfuse"))
 		goto out;
-	if (s->fsname) {
-		char *esc = NULL;
-
-		/* fsname is one option: escape its commas and backslashes. */
-		if (fuse_opt_add_opt_escaped(&esc, s->fsname))
-			goto out;
-		r = asprintf(&opt, "fsname=%s", esc);
-		free(esc);
-		if (r < 0) {
-			opt = NULL;
-			r = -ENOMEM;
-			goto out;
-		}
-		r = add_mount_opt(&args, opt);
-		if (r < 0)
-			goto out;
-		r = -ENOMEM;
-	}
-	if (add_mount_opt(&args, "subtype=zcfuse") < 0)
+	if (fsname && add_mount_opt_escaped(&args, "fsname", fsname) < 0)
+		goto out;
+	if (add_mount_opt_escaped(&args, "subtype", subtype) < 0)
 		goto out;
 	if (s->opts.allow_other && add_mount_opt(&args, "allow_other") < 0)
 		goto out;
 	if (zc_opts_default_permissions(&s->opts) &&
 	    add_mount_opt(&args, "default_permissions") < 0)
 		goto out;
-	if (s->opts.ro && add_mount_opt(&args, "ro") < 0)
-		goto out;
+	/* Every flag said either way: libfuse's defaults (nosuid, nodev) are ours already. */
+	n_flags = zc_opts_libfuse_flags(&s->opts, flags, sizeof(flags) / sizeof(flags[0]));
+	for (i = 0; i < n_flags; i++)
+		if (add_mount_opt(&args, flags[i]) < 0)
+			goto out;
 	if (s->opts.debug && fuse_opt_add_arg(&args, "-d"))
 		goto out;
 
@@ -192,9 +211,43 @@ static int session_create(struct zc_session *s)
 out:
 	if (r == -ENOMEM)
 		zc_set_error(s, "out of memory");
-	free(opt);
 	fuse_opt_free_args(&args);
 	return r;
+}
+
+/*
+ * FUSE over io_uring, asked for or by default. By default the one line
+ * says which transport the mount uses and why; asked for, only a refusal
+ * is worth a line (and with io_uring=strict, an exit).
+ */
+static int session_prepare_ring(struct zc_session *s)
+{
+	bool by_default = s->opts.io_uring == ZC_URING_AUTO;
+	char why[256];
+	int r;
+
+	r = zc_uring_setup(&s->chan, &s->opts.uring, why, sizeof(why));
+	if (r == -EOPNOTSUPP && by_default) {
+		zc_notice(s, "transport: /dev/fuse, since io_uring is not available: %s", why);
+		return 0;
+	}
+	if (r == -EOPNOTSUPP && !s->opts.uring.strict) {
+		/* The one line that says why; the mount goes on without it. */
+		zc_notice(s, "io_uring: %s; requests go through /dev/fuse", why);
+		return 0;
+	}
+	if (r == -EOPNOTSUPP) {
+		zc_set_error(s, "io_uring=strict: %s", why);
+		return r;
+	}
+	if (r < 0) {
+		zc_set_error(s, "cannot set up io_uring: %s", strerror(-r));
+		return r;
+	}
+	if (by_default)
+		zc_notice(s, "transport: FUSE over io_uring, since the kernel allows it "
+			     "(-o noio_uring for /dev/fuse)");
+	return 0;
 }
 
 /* The transport and the libfuse session, once per zc_session. */
@@ -218,20 +271,10 @@ static int session_prepare(struct zc_session *s)
 			return r;
 		}
 	}
-	if (s->opts.io_uring) {
-		char why[256];
-
-		r = zc_uring_setup(&s->chan, &s->opts.uring, why, sizeof(why));
-		if (r == -EOPNOTSUPP && !s->opts.uring.strict) {
-			/* The one line that says why; the mount goes on without it. */
-			zc_notice(s, "io_uring: %s; requests go through /dev/fuse", why);
-		} else if (r == -EOPNOTSUPP) {
-			zc_set_error(s, "io_uring=strict: %s", why);
+	if (s->opts.io_uring != ZC_URING_OFF) {
+		r = session_prepare_ring(s);
+		if (r < 0)
 			return r;
-		} else if (r < 0) {
-			zc_set_error(s, "cannot set up io_uring: %s", strerror(-r));
-			return r;
-		}
 	}
 	return session_create(s);
 }
@@ -248,8 +291,73 @@ int zc_session_connect(struct zc_session *s, int dev_fd)
 	return r;
 }
 
+/* The flags of one mount (not of the file system) that mount(2) takes with MS_BIND | MS_REMOUNT. */
+#define ZC_MOUNT_POINT_FLAGS                                                                       \
+	(MS_RDONLY | MS_NOSUID | MS_NODEV | MS_NOEXEC | MS_NOATIME | MS_NODIRATIME | MS_STRICTATIME)
+
+/*
+ * @opts' flags for a remount of the mount point: relatime said outright,
+ * as a remount without an access time flag keeps the one the mount had.
+ */
+static unsigned long mount_point_flags(const struct zc_opts *opts)
+{
+	unsigned long flags = opts->mount_flags & ZC_MOUNT_POINT_FLAGS;
+
+	if (!(flags & (MS_NOATIME | MS_STRICTATIME)))
+		flags |= MS_RELATIME;
+	return flags;
+}
+
+ZC_EXPORT int zc_session_remount(struct zc_session *s, const char *mountpoint)
+{
+	unsigned long flags = mount_point_flags(&s->opts) | (s->opts.mount_flags & MS_SYNCHRONOUS);
+	char fstype[64] = "", *canonical;
+	int r;
+
+	if (!s->opts.remount)
+		return 0;
+	canonical = realpath(mountpoint, NULL);
+	if (!canonical) {
+		r = -errno;
+		zc_set_error(s, "mountpoint '%s': %s", mountpoint, strerror(-r));
+		return r;
+	}
+	r = is_mount_point(canonical, fstype, sizeof(fstype));
+	if (r < 0) {
+		zc_set_error(s, "cannot read /proc/self/mountinfo: %s", strerror(-r));
+		goto out;
+	}
+	if (r == 0 || strncmp(fstype, "fuse", 4)) {
+		zc_set_error(s, "cannot remount '%s': it is not a FUSE mount", canonical);
+		r = -EINVAL;
+		goto out;
+	}
+	/* The kernel's FUSE changes ro/rw and sync on remount, and every flag of the mount point. */
+	r = 0;
+	if (mount(NULL, canonical, NULL, MS_REMOUNT | flags, NULL) < 0) {
+		r = -errno;
+		if (r == -EPERM)
+			zc_set_error(
+			    s, "cannot remount '%s': only root can (fusermount3 cannot remount)",
+			    canonical);
+		else if (r == -EBUSY && (flags & MS_RDONLY))
+			zc_set_error(
+			    s, "cannot remount '%s' read-only: a file on it is open for writing",
+			    canonical);
+		else
+			zc_set_error(s, "cannot remount '%s': %s", canonical, strerror(-r));
+		goto out;
+	}
+	s->remounted = true;
+	r = 1;
+out:
+	free(canonical);
+	return r;
+}
+
 ZC_EXPORT int zc_session_mount(struct zc_session *s, const char *mountpoint)
 {
+	unsigned long after;
 	char *canonical;
 	struct stat st;
 	int fd, r;
@@ -257,6 +365,15 @@ ZC_EXPORT int zc_session_mount(struct zc_session *s, const char *mountpoint)
 	if (s->mounted) {
 		zc_set_error(s, "already mounted on %s", s->mountpoint);
 		return -EBUSY;
+	}
+	if (s->opts.remount) {
+		r = zc_session_remount(s, mountpoint);
+		return r < 0 ? r : 0;
+	}
+	if (s->opts.kernel_ids) {
+		zc_set_error(s, "options user_id and group_id go with remount only "
+				"(the kernel sets them at mount)");
+		return -EINVAL;
 	}
 	if (stat(mountpoint, &st) < 0) {
 		r = -errno;
@@ -273,7 +390,7 @@ ZC_EXPORT int zc_session_mount(struct zc_session *s, const char *mountpoint)
 		zc_set_error(s, "mountpoint '%s': %s", mountpoint, strerror(-r));
 		return r;
 	}
-	r = is_mount_point(canonical);
+	r = is_mount_point(canonical, NULL, 0);
 	if (r != 0) {
 		if (r > 0) {
 			zc_set_error(s, "mountpoint '%s' is already mounted", canonical);
@@ -303,6 +420,17 @@ ZC_EXPORT int zc_session_mount(struct zc_session *s, const char *mountpoint)
 		free(canonical);
 		return -EIO;
 	}
+	/* What libfuse could not pass: set on the mount point, as mount(8) -o remount,bind does. */
+	after = zc_opts_flags_after_mount(&s->opts);
+	if (after && mount(NULL, canonical, NULL,
+			   MS_REMOUNT | MS_BIND | mount_point_flags(&s->opts), NULL) < 0) {
+		r = -errno;
+		zc_set_error(s, "cannot set '%s' on '%s': %s", zc_opts_flag_name(after), canonical,
+			     strerror(-r));
+		fuse_session_unmount(s->se);
+		free(canonical);
+		return r;
+	}
 	r = zc_lowlevel_attach(s, fuse_session_fd(s->se));
 	if (r < 0) {
 		zc_set_error(s, "cannot attach the transport to /dev/fuse");
@@ -318,6 +446,8 @@ ZC_EXPORT int zc_session_mount(struct zc_session *s, const char *mountpoint)
 
 ZC_EXPORT int zc_session_daemonize(struct zc_session *s)
 {
+	if (s->remounted)
+		return 0;
 	if (fuse_daemonize(0) != 0) {
 		zc_set_error(s, "cannot run in the background");
 		return -EIO;
@@ -330,6 +460,8 @@ ZC_EXPORT int zc_session_loop(struct zc_session *s)
 	struct sigaction old_handlers[4];
 	int r;
 
+	if (s->remounted)
+		return 0;
 	if (!s->mounted) {
 		zc_set_error(s, "not mounted");
 		return -EINVAL;
@@ -376,6 +508,7 @@ ZC_EXPORT void zc_session_destroy(struct zc_session *s)
 		zc_backing_fini(&s->chan);
 		zc_chan_fini(&s->chan);
 	}
+	zc_opts_free(&s->opts);
 	free(s->fsname);
 	free(s->mountpoint);
 	free(s);

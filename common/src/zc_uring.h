@@ -13,6 +13,17 @@ struct zc_chan;
 /* The fuse module's switch for FUSE over io_uring. */
 #define ZC_URING_PARAM "/sys/module/fuse/parameters/enable_uring"
 
+/*
+ * The transport: by default FUSE over io_uring where the kernel allows it
+ * (one notice says which and why), else /dev/fuse; -o io_uring asks for the
+ * ring (io_uring=strict: or exit), -o noio_uring for /dev/fuse.
+ */
+enum zc_uring_choice {
+	ZC_URING_AUTO = 0,
+	ZC_URING_OFF,
+	ZC_URING_ON,
+};
+
 /* How the ring is served (-o io_uring and the uring_* options). */
 struct zc_uring_conf {
 	bool strict;	    /* fail instead of falling back to /dev/fuse */

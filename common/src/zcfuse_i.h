@@ -33,15 +33,26 @@ struct zc_opts {
 	bool allow_other;
 	/* -1: not given (on with allow_other), 0: off, 1: on */
 	int default_permissions;
-	bool ro;
+	/*
+	 * The kernel's mount flags asked for (MS_RDONLY, MS_NOSUID, ...; by
+	 * default MS_NOSUID | MS_NODEV, as libfuse mounts).
+	 */
+	unsigned long mount_flags;
+	/* fsname= and subtype= (NULL: zc_session_set_fsname()'s, the program's name). */
+	char *fsname;
+	char *subtype;
+	/* remount: change the flags of the mount there instead of mounting. */
+	bool remount;
+	/* user_id= or group_id= was given: what the kernel sets at mount. */
+	bool kernel_ids;
 	unsigned int threads;
 	bool single_threaded;
 	bool debug;
 	bool splice;
 	size_t splice_threshold;
 	bool passthrough;
-	/* FUSE over io_uring: asked for, and how the ring is served. */
-	bool io_uring;
+	/* FUSE over io_uring: where the kernel allows it, or as asked; how the ring is served. */
+	enum zc_uring_choice io_uring;
 	struct zc_uring_conf uring;
 };
 
@@ -57,6 +68,7 @@ struct zc_session {
 	char *fsname;
 	char *mountpoint;
 	bool mounted;
+	bool remounted; /* zc_session_remount() changed a mount: nothing to serve */
 	bool writeback_on;
 	unsigned int features; /* ZC_FEATURE_* the backend asked for */
 	bool posix_acl_on;     /* the kernel enforces POSIX ACLs */
@@ -77,6 +89,21 @@ struct zc_session {
 
 /* Effective default_permissions: on unless switched off, or with allow_other. */
 bool zc_opts_default_permissions(const struct zc_opts *opts);
+
+/*
+ * The mount flags of @opts that libfuse 3.14 takes as options, as those
+ * option names, into @ret_names (at most @max); returns how many.
+ */
+size_t zc_opts_libfuse_flags(const struct zc_opts *opts, const char **ret_names, size_t max);
+
+/* The mount flags of @opts that libfuse cannot set: set after mounting. */
+unsigned long zc_opts_flags_after_mount(const struct zc_opts *opts);
+
+/* The name of the option that sets the first of @flags (MS_*), for messages. */
+const char *zc_opts_flag_name(unsigned long flags);
+
+/* Release what the options allocated (fsname=, subtype=). */
+void zc_opts_free(struct zc_opts *opts);
 
 /* Entry and attribute timeouts in seconds after cache= and explicit values. */
 double zc_opts_entry_timeout(const struct zc_opts *opts);

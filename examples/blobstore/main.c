@@ -181,7 +181,7 @@ int main(int argc, char *argv[])
 	struct zc_cmdline cl;
 	struct zc_session *s;
 	struct bs_err err;
-	int i, status = 1, notify_fd = -1;
+	int i, r, status = 1, notify_fd = -1;
 
 	/* -f, -d, -s, -h, -V and the -o lists, the way every mount program reads them. */
 	if (zc_parse_cmdline(argc, argv, args, &cl, sizeof(cl)) < 0) {
@@ -213,6 +213,14 @@ int main(int argc, char *argv[])
 			status = 2;
 			goto out;
 		}
+	}
+	/* mount -o remount changes the mount there: the store stays with its daemon. */
+	r = zc_session_remount(s, mountpoint);
+	if (r != 0) {
+		if (r < 0)
+			fprintf(stderr, "blobstore: %s\n", zc_session_error(s));
+		status = r < 0;
+		goto out;
 	}
 	if (!cl.foreground && is_rados(backing)) {
 		notify_fd = fork_early();

@@ -2,7 +2,7 @@
 """Benchmark zcfuse against plain libfuse and the native file system.
 
 Usage: bench.py [--quick|--full|--smoke] [--out DIR] [--workloads a,b] [--systems a,b]
-                [--backings tmpfs,disk] [--reps N] [--runtime SECS]
+                [--backings tmpfs,disk] [--reps N] [--runtime SECS] [--estimate]
 
 For each backing store (a tmpfs of our own, a directory on the root disk) it
 lays out the data files, mounts every system in every setting over the same
@@ -15,7 +15,8 @@ libfuse in the same setting.  A run that failed (mount, fio error, daemon
 death, no data moved) makes its cell FAIL, never a number.
 
 Writes table.md, summary.csv, results.csv (one row per run, with zcfuse's
-counter deltas), logs/ and PNG plots into the results folder.  Exits 1 when
+counter deltas), logs/ and the figures (plots.py: PNG and SVG in plots/) into
+the results folder.  Exits 1 when
 any cell failed, 77 when fio is missing.  tests/bench/run installs what is
 needed and builds zcfuse, then runs this.
 
@@ -64,6 +65,7 @@ TOP = os.path.dirname(os.path.dirname(HERE))
 sys.path.insert(0, os.path.join(TOP, 'tests', 'lib'))
 
 import cephcluster  # noqa: E402
+import plots  # noqa: E402
 import zcmount  # noqa: E402
 from zcmount import is_mounted  # noqa: E402
 
@@ -106,11 +108,15 @@ CEPH_KINDS = ('blobstore-rados', 'cephfs')
 SYSTEMS = [
     System('native', 'native'),
     System('libfuse', 'libfuse'),
-    System('zcfuse-splice', 'zcfuse'),
-    System('zcfuse-copy', 'zcfuse', ['nosplice']),
+    # No options beyond the setting's own: what a user gets (FUSE over
+    # io_uring where the kernel allows it, which the run switches on when
+    # it measures a ring row, else /dev/fuse).
+    System('zcfuse-default', 'zcfuse'),
+    System('zcfuse-splice', 'zcfuse', ['noio_uring']),
+    System('zcfuse-copy', 'zcfuse', ['noio_uring', 'nosplice']),
     # Kernel passthrough: open files served by the kernel; under writeback it
     # falls back to splice (the kernel refuses both at once).
-    System('zcfuse-passthrough', 'zcfuse', ['passthrough']),
+    System('zcfuse-passthrough', 'zcfuse', ['noio_uring', 'passthrough']),
     System('blobstore', 'blobstore', default=False),
     System('memfs', 'memfs', default=False),
     # On a local Ceph cluster: the blob store in a RADOS pool, and CephFS (ceph-fuse).
@@ -124,6 +130,13 @@ SYSTEMS = [
 ]
 
 URING_PARAM = '/sys/module/fuse/parameters/enable_uring'
+
+
+def uses_ring(system):
+    """Asks for FUSE over io_uring, or gets it by default (this tree's libzcfuse)."""
+    if system.kind not in LIBZCFUSE_KINDS or 'noio_uring' in system.opts:
+        return False
+    return not system.binary or any(o.startswith('io_uring') for o in system.opts)
 
 # -o options per daemon kind and setting.  cached: page cache on the mount;
 # direct: every request reaches the daemon (FUSE direct_io, buffered fio);
@@ -220,6 +233,54 @@ def cells_for(w, systems):
         else:
             cells.extend((s, st) for st in system_settings(w, s))
     return cells
+
+
+# What a run costs besides its own runtime, for the estimate of how long the
+# benchmark takes (--estimate, and the progress line until runs are timed).
+# Measured on the 2-core VM in a --quick run of seven systems: set-up 43 s,
+# 174 runs of 1 s in 3 min 48 s (1.31 s each); stopping the daemons at the
+# end takes a second or so, at most STOP_TIMEOUT.
+RUN_OVERHEAD = 0.3          # per timed run: starting fio or meta.py, sync(2), counters
+PROCESS_OVERHEAD = 0.3      # per warm-up process
+MOUNT_SECS = 0.3            # per mount
+START_SECS = 5.0            # the idle-load probe and compiling passthrough_ll
+LAYOUT_MIB_S = 1000.0       # laying out the data files
+TREE_LAYOUT_SECS = 15.0     # creating the tree of TREE_FILES files
+# Files per second of one tree walk, per setting: guesses from the README's
+# table (a mount walks stat at 5 000 to 97 000 files/s, find at over 600 000).
+TREE_RATES = {'stat': {NATIVE_SETTING: 500000.0, 'cached': 35000.0, 'direct': 10000.0},
+              'find': {NATIVE_SETTING: 2000000.0, 'cached': 600000.0, 'direct': 600000.0}}
+
+
+def estimate(args):
+    """(cells, runs, seconds) that a run of this configuration should take."""
+    cells = sum(len(cells_for(w, args.systems)) for w in args.workloads)
+    runs = cells * args.reps * len(args.backings)
+    per_backing = 0.0
+    for w in args.workloads:
+        for s, st in cells_for(w, args.systems):
+            if w.kind == 'tree':
+                took = TREE_FILES / TREE_RATES[w.rw].get(st, 10000.0)
+            else:
+                took = args.runtime
+            per_backing += args.reps * (took + RUN_OVERHEAD)
+    filesets = {}
+    for w in args.workloads:
+        if w.kind == 'fio':
+            filesets[w.fileset] = max(filesets.get(w.fileset, 0), w.jobs)
+    layout_mib = sum((args.seq_mib if f in SEQ_FILESETS else args.rand_mib) * jobs
+                     for f, jobs in filesets.items())
+    settings = set()
+    for w in args.workloads:
+        settings.update(settings_for(w))
+    mounts = len([s for s in args.systems if s.kind != 'native']) * len(settings)
+    warm = len(filesets) * args.warmup + (PROCESS_OVERHEAD if filesets else 0.0)
+    if any(w.kind == 'meta' for w in args.workloads):
+        warm += args.warmup + PROCESS_OVERHEAD
+    per_backing += layout_mib / LAYOUT_MIB_S + mounts * MOUNT_SECS + (mounts + 1) * warm
+    if any(w.kind == 'tree' for w in args.workloads):
+        per_backing += TREE_LAYOUT_SECS
+    return cells * len(args.backings), runs, START_SECS + per_backing * len(args.backings)
 
 
 # ------------------------------------------------------------------ helpers
@@ -380,6 +441,7 @@ class Bench:
         self.run_secs = 0.0         # time spent in runs, for the estimate of what is left
         self.run_count = 0
         self.setup_secs = []        # time each backing took to set up
+        self.teardown_secs = 0.0    # unmounting and stopping the daemons
         self.started = time.monotonic()
         self.meta_seq = 0
         self.csv_file = None
@@ -451,11 +513,30 @@ class Bench:
             self.csv_file = None
 
     def stop_daemons(self):
-        for d in self.daemons.values():
+        """Unmount every mount, then reap the daemons within one STOP_TIMEOUT: one
+        at a time, a daemon slow to exit would hold up every one after it."""
+        running = [d for d in self.daemons.values() if d.proc is not None]
+        problems = {}
+        for d in running:
             try:
-                d.stop()
+                problems[d] = d.unmount()
             except Exception as e:      # keep unmounting the others
-                log('bench: stopping %s: %s' % (d.mnt, e))
+                problems[d] = ['unmount: %s' % e]
+        deadline = time.monotonic() + STOP_TIMEOUT
+        for d in running:
+            try:
+                _, late = d.reap(max(0.1, deadline - time.monotonic()))
+                if late:
+                    problems[d].append('the daemon did not exit within %.0f s of the unmounts '
+                                       'and was killed' % STOP_TIMEOUT)
+                if is_mounted(d.mnt):
+                    zcmount.fusermount_unmount(d.mnt, lazy=True)
+            except Exception as e:
+                problems[d].append('stop: %s' % e)
+            d.proc = None
+            if problems[d] and self.backing:
+                self.notes.append('%s: %s %s at the end: %s' % (
+                    self.backing, d.system.name, d.setting, '; '.join(problems[d])))
         self.daemons = {}
 
     def backing_dir(self, backing):
@@ -687,11 +768,11 @@ class Bench:
         self.done_runs += 1
         if self.run_count:
             per_run = self.run_secs / self.run_count
+            setup = statistics.mean(self.setup_secs)
+            backings_left = len(self.args.backings) - len(self.setup_secs)
+            left = per_run * (self.total_runs - self.done_runs + 1) + setup * backings_left
         else:
-            per_run = self.args.runtime + 0.5
-        setup = statistics.mean(self.setup_secs) if self.setup_secs else 15.0
-        backings_left = len(self.args.backings) - len(self.setup_secs)
-        left = per_run * (self.total_runs - self.done_runs + 1) + setup * backings_left
+            left = max(0.0, estimate(self.args)[2] - (time.monotonic() - self.started))
         line = '[%d/%d] %s, ~%s left' % (self.done_runs, self.total_runs, what,
                                           fmt_duration(left))
         if sys.stderr.isatty():
@@ -753,7 +834,9 @@ class Bench:
                         self.csv_file.flush()
                         if row['status'] != 'ok':
                             log('\nbench: FAIL %s: %s' % (what, row['reason']))
+            t0 = time.monotonic()
             self.drop_backing(data)
+            self.teardown_secs += time.monotonic() - t0
         if sys.stderr.isatty():
             sys.stderr.write('\n')
 
@@ -884,6 +967,12 @@ def markdown(bench, cells, took, interrupted):
                'files: sequential %d MiB, random one file per job of %d MiB' % (
                    datetime.datetime.now().strftime('%Y-%m-%d %H:%M'), fmt_duration(took),
                    a.reps, ('%g' % a.runtime), a.seq_mib, a.rand_mib))
+    if bench.run_count:
+        out.append('- time: set-up of the backings %s, %d runs %s (%.2f s a run), tear-down %s; '
+                   'estimated beforehand %s' % (
+                       fmt_duration(sum(bench.setup_secs)), bench.run_count,
+                       fmt_duration(bench.run_secs), bench.run_secs / bench.run_count,
+                       fmt_duration(bench.teardown_secs), fmt_duration(estimate(a)[2])))
     ok_rows = [r for r in bench.rows if r['status'] == 'ok']
     load = statistics.mean(r['other_load'] for r in ok_rows) if ok_rows else 0.0
     steal = statistics.mean(r['steal'] for r in ok_rows) if ok_rows else 0.0
@@ -966,94 +1055,14 @@ def write_summary_csv(path, cells):
 
 # ------------------------------------------------------------------ plots
 
-COLOURS = {
-    ('native', NATIVE_SETTING): '#636363',
-    ('libfuse', 'cached'): '#9ecae1', ('libfuse', 'direct'): '#3182bd',
-    ('libfuse', 'writeback'): '#08519c',
-    ('zcfuse-splice', 'cached'): '#a1d99b', ('zcfuse-splice', 'direct'): '#31a354',
-    ('zcfuse-splice', 'writeback'): '#006d2c',
-    ('zcfuse-copy', 'cached'): '#fdae6b', ('zcfuse-copy', 'direct'): '#e6550d',
-    ('zcfuse-copy', 'writeback'): '#a63603',
-    ('zcfuse-passthrough', 'cached'): '#dadaeb', ('zcfuse-passthrough', 'direct'): '#9e9ac8',
-    ('zcfuse-passthrough', 'writeback'): '#6a51a3',
-}
-SPARE_COLOURS = ['#bcbddc', '#756bb1', '#54278f', '#fa9fb5', '#dd3497', '#7a0177']
-
-
-def plots(bench, cells):
-    """One PNG per backing and workload group: throughput (with min-max bars) and CPU."""
-    if not shutil.which('gnuplot'):
-        bench.notes.append('gnuplot is not installed: no plots')
+def figures(bench, summary_csv):
+    """The figures of this run (plots.py), in plots/; returns the files made."""
+    try:
+        return plots.draw(summary_csv, os.path.join(bench.out, 'plots'))
+    except plots.PlotError as e:
+        bench.notes.append(str(e))
+        log('bench: %s' % e)
         return []
-    pdir = os.path.join(bench.out, 'plots')
-    os.makedirs(pdir, exist_ok=True)
-    made = []
-    groups = []
-    for w in bench.workloads:
-        if w.group not in groups:
-            groups.append(w.group)
-    for b in bench.args.backings:
-        for g in groups:
-            ws = [w for w in bench.workloads if w.group == g]
-            series = []
-            for w in ws:
-                for s, st in cells_for(w, bench.systems):
-                    if (s.name, st) not in series:
-                        series.append((s.name, st))
-            dat = os.path.join(pdir, '%s-%s.dat' % (b, g))
-            with open(dat, 'w') as f:
-                for w in ws:
-                    vals = [w.name]
-                    for sn, st in series:
-                        c = cells.get((b, w.name, sn, st))
-                        if c is None or not c.ok:
-                            vals += ['0', '0', '0', '0']
-                        else:
-                            vals += ['%g' % c.median, '%g' % c.lo, '%g' % c.hi,
-                                     '%g' % (c.cpu or 0)]
-                    f.write(' '.join(vals) + '\n')
-            png = os.path.join(bench.out, '%s-%s.png' % (b, g))
-            gp = os.path.join(pdir, '%s-%s.gp' % (b, g))
-            spare = iter(SPARE_COLOURS * 4)
-            colours = [COLOURS.get(k) or next(spare) for k in series]
-            titles = []
-            for sn, st in series:
-                failed = any(not cells[(b, w.name, sn, st)].ok for w in ws
-                             if (b, w.name, sn, st) in cells)
-                titles.append(('%s %s' % (sn, st if st != NATIVE_SETTING else '')).strip() +
-                              (' (FAIL)' if failed else ''))
-            thr = ', '.join("'%s' using %d:%d:%d%s title '%s' lc rgb '%s'" % (
-                dat if i == 0 else '', 2 + 4 * i, 3 + 4 * i, 4 + 4 * i,
-                ':xtic(1)' if i == 0 else '', titles[i], colours[i]) for i in range(len(series)))
-            cpu_series = [i for i, (sn, st) in enumerate(series) if sn != 'native']
-            cpu = ', '.join("'%s' using %d%s title '%s' lc rgb '%s'" % (
-                dat, 5 + 4 * i, ':xtic(1)' if j == 0 else '', titles[i], colours[i])
-                for j, i in enumerate(cpu_series))
-            w0 = ws[0]
-            script = [
-                "set terminal pngcairo size 1100,900 font 'sans,10'",
-                "set output '%s'" % png,
-                "set multiplot layout 2,1 title '%s: %s'" % (b, g),
-                'set style data histograms',
-                'set style histogram errorbars gap 2 lw 1',
-                "set style fill solid 0.9 border rgb 'black'",
-                'set key outside right top vertical',
-                'set grid ytics', 'set yrange [0:*]', 'set offsets 0, 0, graph 0.05, 0',
-                "set ylabel '%s (median, min-max)'" % w0.unit,
-                'plot ' + thr,
-                'set style histogram clustered gap 2',
-                "set ylabel 'daemon CPU %s'" % w0.cpu_unit,
-                ('plot ' + cpu) if cpu_series else '',
-                'unset multiplot',
-            ]
-            with open(gp, 'w') as f:
-                f.write('\n'.join(script) + '\n')
-            r = subprocess.run(['gnuplot', gp], capture_output=True, text=True)
-            if r.returncode != 0:
-                bench.notes.append('gnuplot failed on %s: %s' % (gp, r.stderr.strip()[-200:]))
-            else:
-                made.append(png)
-    return made
 
 
 # ------------------------------------------------------------------ main
@@ -1072,6 +1081,9 @@ def parse_args(argv):
     ap.add_argument('--backings', help='comma separated: tmpfs,disk')
     ap.add_argument('--reps', type=int, help='runs per cell')
     ap.add_argument('--runtime', type=float, help='seconds per run')
+    ap.add_argument('--estimate', action='store_true',
+                    help='print how many runs this would make and how long it should take, '
+                    'and exit')
     ap.add_argument('--baseline-bin', metavar='ZCFUSE',
                     help='another build of the zcfuse daemon, measured beside this one in '
                     'the same run as system zcfuse-baseline (splice, default options)')
@@ -1119,6 +1131,11 @@ def parse_args(argv):
 
 def main(argv):
     a = parse_args(argv)
+    if a.estimate:
+        cells, runs, secs = estimate(a)
+        print('%s: %d cells, %d runs of %g s, about %s' % (
+            a.profile, cells, runs, a.runtime, fmt_duration(secs)))
+        return 0
     if not shutil.which('fio'):
         log('bench: fio is not installed')
         return 77
@@ -1146,8 +1163,9 @@ def main(argv):
         log('bench: warning: ' + msg)
         bench.notes.append(msg)
     uring_old = None
-    if any(o.startswith('io_uring') for s in a.systems for o in s.opts):
-        # The io_uring rows need the fuse module's enable_uring; put it back after.
+    if any(uses_ring(s) for s in a.systems):
+        # The io_uring rows (and libzcfuse's default) need the fuse module's
+        # enable_uring; put it back after.
         try:
             with open(URING_PARAM) as f:
                 uring_old = f.read().strip()
@@ -1176,15 +1194,16 @@ def main(argv):
     took = time.monotonic() - bench.started
 
     cells = summarize(bench.rows, a.backings, a.workloads, a.systems)
-    write_summary_csv(os.path.join(a.out, 'summary.csv'), cells)
-    pngs = plots(bench, cells)
+    summary_csv = os.path.join(a.out, 'summary.csv')
+    write_summary_csv(summary_csv, cells)
+    made = figures(bench, summary_csv)
     md = markdown(bench, cells, took, interrupted)
     with open(os.path.join(a.out, 'table.md'), 'w') as f:
         f.write(md + '\n')
     print(md)
     failed = [c for c in cells.values() if not c.ok]
-    print('\nResults in %s: table.md, summary.csv, results.csv, %d plot(s), logs/ (took %s)' % (
-        a.out, len(pngs), fmt_duration(took)))
+    print('\nResults in %s: table.md, summary.csv, results.csv, plots/ (%d figures, PNG and SVG), '
+          'logs/ (took %s)' % (a.out, len(made) // 2, fmt_duration(took)))
     if failed:
         print('%d of %d cells FAILED' % (len(failed), len(cells)))
     return status or (1 if failed else 0)

@@ -42,15 +42,16 @@ def unescape(field):
     return re.sub(r'\\([0-7]{3})', lambda m: chr(int(m.group(1), 8)), field)
 
 
-def mount_entries(path):
-    """Entries of /proc/self/mountinfo whose mount point is path (a real path).
+def mount_entries(path, mountinfo='/proc/self/mountinfo'):
+    """Entries of /proc/self/mountinfo (or another process's, mountinfo)
+    whose mount point is path (a real path).
 
     Each entry is a dict with keys dev ('major:minor'), fstype, source, opts
     (per-mount options) and super (super block options).
     """
     found = []
     # Names are bytes: one that is not UTF-8 must not break every reader.
-    with open('/proc/self/mountinfo', errors='surrogateescape') as f:
+    with open(mountinfo, errors='surrogateescape') as f:
         for line in f:
             left, _, right = line.partition(' - ')
             fields = left.split()

@@ -127,6 +127,15 @@ BAD_INPUT = [
     ('timeout-nan', lambda s: [s.src, s.mnt, '-o', 'timeout=nan'], ['timeout']),
     ('cache-empty', lambda s: [s.src, s.mnt, '-o', 'cache='], ['cache']),
     ('flag-with-value', lambda s: [s.src, s.mnt, '-o', 'allow_other=1'], ['allow_other']),
+    ('unknown-key-value', lambda s: [s.src, s.mnt, '-o', 'noatime,bogus_key=1'],
+     ["unknown option 'bogus_key=1'"]),
+    ('mount-flag-with-value', lambda s: [s.src, s.mnt, '-o', 'nosuid=1'],
+     ["option 'nosuid' takes no value"]),
+    ('fsname-empty', lambda s: [s.src, s.mnt, '-o', 'fsname='], ['fsname']),
+    ('user-id-without-remount', lambda s: [s.src, s.mnt, '-o', 'user_id=0'],
+     ['user_id', 'remount']),
+    ('remount-not-mounted', lambda s: [s.src, s.mnt, '-o', 'remount,ro'],
+     ['not a FUSE mount']),
 ]
 
 

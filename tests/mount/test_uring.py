@@ -347,6 +347,52 @@ def m_stderr(m):
     return m.last_stderr
 
 
+def default_mount():
+    """A mount with no transport option: the daemon's own choice."""
+    return zctest.Mount(opts=['cache=never'], extra_opts=())
+
+
+def transport_lines(m):
+    return [l for l in m_stderr(m).splitlines() if 'transport' in l or 'io_uring' in l]
+
+
+def test_default_is_the_ring_where_the_kernel_allows_it(uring_on, monkeypatch):
+    monkeypatch.setenv('ZCFUSE_TRANSPORT', 'default')
+    with default_mount() as m:
+        assert not any(o in ('io_uring', 'noio_uring') for o in m.opts), m.opts
+        small_workload(m.mnt, rounds=5)
+        c = zctest.counters(m.mnt)
+        assert c['transport.uring.queues'] == zctest.possible_cpus()
+        assert c['transport.uring.requests'] > 20
+        # /dev/fuse keeps INIT, FORGETs and INTERRUPTs alone.
+        assert c['transport.uring.requests'] > 4 * c['transport.dev.requests'], c
+    lines = transport_lines(m)
+    assert len(lines) == 1, lines
+    assert 'FUSE over io_uring' in lines[0] and 'noio_uring' in lines[0], lines
+
+
+def test_default_is_dev_fuse_with_the_reason_where_the_kernel_refuses(uring_off, monkeypatch):
+    monkeypatch.setenv('ZCFUSE_TRANSPORT', 'default')
+    with default_mount() as m:
+        small_workload(m.mnt, rounds=5)
+        c = zctest.counters(m.mnt)
+        assert c['transport.uring.requests'] == 0
+        assert c['transport.uring.queues'] == 0
+        assert c['transport.dev.requests'] > 20
+    lines = transport_lines(m)
+    assert len(lines) == 1, lines
+    assert '/dev/fuse' in lines[0] and 'enable_uring is N' in lines[0], lines
+
+
+def test_noio_uring_keeps_dev_fuse_silently(uring_on):
+    with zctest.Mount(opts=['cache=never', 'noio_uring']) as m:
+        small_workload(m.mnt, rounds=5)
+        c = zctest.counters(m.mnt)
+        assert c['transport.uring.requests'] == 0
+        assert c['transport.dev.requests'] > 20
+    assert transport_lines(m) == []
+
+
 def test_strict_exits_when_refused(uring_off, tmp_path):
     src, mnt = tmp_path / 'src', tmp_path / 'mnt'
     src.mkdir()

@@ -24,6 +24,10 @@ Environment:
                         rados://POOL/NAME
   ZCFUSE_BIN            its executable (default: this tree's build directory)
   ZCFUSE_MOUNT_OPTS     comma separated -o options for every mount
+  ZCFUSE_TRANSPORT      'default' to mount as users do: FUSE over io_uring where
+                        the kernel allows it. Otherwise a mount whose options
+                        name no transport gets noio_uring, so that the suites
+                        test /dev/fuse whatever the machine allows.
   ZCFUSE_TEST_TMPDIR    where the temporary directories go (default: tempfile's)
   ZCFUSE_TEST_TIMEOUT   default per-test limit in seconds (default 60)
   ZCFUSE_TEST_KEEP      if set, keep the temporary directories
@@ -166,6 +170,16 @@ URING_PARAM = '/sys/module/fuse/parameters/enable_uring'
 def wants_uring(opts):
     """True when the -o options ask for the io_uring transport."""
     return any(o.split('=', 1)[0] == 'io_uring' for o in opts)
+
+
+def with_transport(opts):
+    """opts, plus noio_uring where they name no transport (see ZCFUSE_TRANSPORT)."""
+    opts = list(opts)
+    if os.environ.get('ZCFUSE_TRANSPORT') == 'default':
+        return opts
+    if any(o.split('=', 1)[0] in ('io_uring', 'noio_uring') for o in opts):
+        return opts
+    return opts + ['noio_uring']
 
 
 class UringParam:
@@ -330,7 +344,8 @@ class UserMount(zcmount.FuseDaemon):
             os.chmod(bindir, 0o755)
             binary, env = copy_program(zcfuse_bin(), bindir)
             self.python = user_python(self.uid, self.gid)
-            self.spawn([binary, self.src, self.mnt, '-f', '-o', ','.join(self.opts)],
+            self.spawn([binary, self.src, self.mnt, '-f', '-o',
+                        ','.join(with_transport(self.opts))],
                        user=self.uid, group=self.gid, extra_groups=[], cwd='/', env=env)
             try:
                 self.wait_mounted(10)
@@ -432,7 +447,8 @@ class Mount(zcmount.FuseDaemon):
         if populate is not None and not self.has_source:
             raise ValueError('populate needs a SOURCE directory (zcfuse)')
         self.src = None
-        self.opts = list(env_mount_opts() if opts is None else opts) + list(extra_opts)
+        self.opts = with_transport(list(env_mount_opts() if opts is None else opts)
+                                   + list(extra_opts))
         # Options of the passthrough daemon alone, for every mount of a suite
         # (ZCFUSE_BACKEND_OPTS, e.g. max_fds=64), also where a test sets opts.
         if self.backend == 'zcfuse':

@@ -1,6 +1,7 @@
 /* SPDX-License-Identifier: GPL-2.0-or-later */
 /* Mount option parsing: accepted values, rejected ones, and their messages. */
 #include <errno.h>
+#include <sys/mount.h>
 
 #include "zc_test.h"
 #include "zcfuse_i.h"
@@ -89,7 +90,7 @@ static void test_flags(void)
 	CHECK_EQ(zc_session_set_option(s, "nowriteback"), 0);
 	CHECK(!s->opts.writeback);
 	CHECK_EQ(zc_session_set_option(s, "ro"), 0);
-	CHECK(s->opts.ro);
+	CHECK((s->opts.mount_flags & MS_RDONLY));
 	CHECK_EQ(zc_session_set_option(s, "ro=1"), -EINVAL);
 	CHECK_STR_CONTAINS(zc_session_error(s), "takes no value");
 	CHECK_EQ(zc_session_set_option(s, "frobnicate"), -EINVAL);
@@ -136,20 +137,21 @@ static void test_io_uring(void)
 {
 	struct zc_session *s = new_session();
 
-	CHECK(!s->opts.io_uring);
+	/* By default the ring where the kernel allows it (zc_session_mount() decides). */
+	CHECK_EQ(s->opts.io_uring, ZC_URING_AUTO);
 	CHECK_EQ(s->opts.uring.depth, ZC_URING_DEPTH_DEFAULT);
 	CHECK(s->opts.uring.pin);
 	CHECK(s->opts.uring.idle);
 	CHECK_EQ(zc_session_set_option(s, "io_uring"), 0);
-	CHECK(s->opts.io_uring && !s->opts.uring.strict);
+	CHECK(s->opts.io_uring == ZC_URING_ON && !s->opts.uring.strict);
 	CHECK_EQ(zc_session_set_option(s, "io_uring=strict"), 0);
-	CHECK(s->opts.io_uring && s->opts.uring.strict);
+	CHECK(s->opts.io_uring == ZC_URING_ON && s->opts.uring.strict);
 	CHECK_EQ(zc_session_set_option(s, "io_uring=fallback"), 0);
-	CHECK(s->opts.io_uring && !s->opts.uring.strict);
+	CHECK(s->opts.io_uring == ZC_URING_ON && !s->opts.uring.strict);
 	CHECK_EQ(zc_session_set_option(s, "io_uring=maybe"), -EINVAL);
 	CHECK_STR_CONTAINS(zc_session_error(s), "strict or fallback");
 	CHECK_EQ(zc_session_set_option(s, "noio_uring"), 0);
-	CHECK(!s->opts.io_uring);
+	CHECK_EQ(s->opts.io_uring, ZC_URING_OFF);
 	CHECK_EQ(zc_session_set_option(s, "uring_depth=32"), 0);
 	CHECK_EQ(s->opts.uring.depth, 32);
 	CHECK_EQ(zc_session_set_option(s, "uring_depth=0"), -EINVAL);
@@ -191,7 +193,7 @@ static void test_flag_kinds(void)
 	/* Negatable flags, the negated name spelt either way. */
 	CHECK_EQ(zc_session_set_option(s, "ro"), 0);
 	CHECK_EQ(zc_session_set_option(s, "rw"), 0);
-	CHECK(!s->opts.ro);
+	CHECK(!(s->opts.mount_flags & MS_RDONLY));
 	check_rejected(s, "noro", "unknown option 'noro'");
 	check_rejected(s, "rw=1", "option 'rw' takes no value");
 	CHECK(s->opts.splice);
@@ -299,15 +301,15 @@ static void test_enum_kind(void)
 	/* io_uring is a flag and an enum: bare, with a word, and negated. */
 	CHECK_EQ(zc_session_set_option(s, "io_uring=strict"), 0);
 	CHECK_EQ(zc_session_set_option(s, "io_uring"), 0);
-	CHECK(s->opts.io_uring && s->opts.uring.strict);
+	CHECK(s->opts.io_uring == ZC_URING_ON && s->opts.uring.strict);
 	check_rejected(
 	    s, "io_uring=", "bad value for option 'io_uring': '' (expected strict or fallback)");
 	check_rejected(s, "noio_uring=strict", "option 'noio_uring' takes no value");
-	CHECK(s->opts.io_uring && s->opts.uring.strict);
+	CHECK(s->opts.io_uring == ZC_URING_ON && s->opts.uring.strict);
 	CHECK_EQ(zc_session_set_option(s, "noio_uring"), 0);
-	CHECK(!s->opts.io_uring && !s->opts.uring.strict);
+	CHECK(s->opts.io_uring == ZC_URING_OFF && !s->opts.uring.strict);
 	CHECK_EQ(zc_session_set_option(s, "io_uring=fallback"), 0);
-	CHECK(s->opts.io_uring && !s->opts.uring.strict);
+	CHECK(s->opts.io_uring == ZC_URING_ON && !s->opts.uring.strict);
 	zc_session_destroy(s);
 }
 
@@ -328,10 +330,88 @@ static void test_malformed(void)
 		       "unknown option 'ooooooooooooooooooooooooooooooooooooooooooo"
 		       "oooooooooooooooooooo'");
 	/* An unknown name is unknown, with a value or without. */
-	check_rejected(s, "bogus=1", "unknown option 'bogus'");
+	check_rejected(s, "bogus=1", "unknown option 'bogus=1'");
 	check_rejected(s, "bogus", "unknown option 'bogus'");
 	/* Control characters are written as \xNN in the message. */
 	check_rejected(s, "a\tb", "unknown option 'a\\x09b'");
+	zc_session_destroy(s);
+}
+
+/* The kernel's mount flags, fsname=, subtype=, remount and fstab's own words. */
+static void test_mount_options(void)
+{
+	struct zc_session *s = new_session();
+	const char *names[16];
+	size_t n;
+
+	/* libfuse's defaults: nosuid, nodev, every flag said to libfuse either way. */
+	CHECK_EQ(s->opts.mount_flags, MS_NOSUID | MS_NODEV);
+	n = zc_opts_libfuse_flags(&s->opts, names, 16);
+	CHECK_EQ(n, 6);
+	CHECK_STR_EQ(names[0], "rw");
+	CHECK_STR_EQ(names[1], "nosuid");
+	CHECK_STR_EQ(names[2], "nodev");
+	CHECK_STR_EQ(names[3], "exec");
+	CHECK_STR_EQ(names[4], "async");
+	CHECK_STR_EQ(names[5], "atime");
+	CHECK_EQ(zc_session_set_options(s, "ro,suid,dev,noexec,sync,dirsync,noatime"), 0);
+	CHECK_EQ(s->opts.mount_flags,
+		 MS_RDONLY | MS_NOEXEC | MS_SYNCHRONOUS | MS_DIRSYNC | MS_NOATIME);
+	n = zc_opts_libfuse_flags(&s->opts, names, 16);
+	CHECK_EQ(n, 7);
+	CHECK_STR_EQ(names[0], "ro");
+	CHECK_STR_EQ(names[1], "suid");
+	CHECK_STR_EQ(names[5], "dirsync");
+	CHECK_STR_EQ(names[6], "noatime");
+	CHECK_EQ(zc_opts_flags_after_mount(&s->opts), 0);
+	CHECK_EQ(zc_session_set_options(s, "rw,nosuid,exec,async"), 0);
+	CHECK_EQ(s->opts.mount_flags, MS_NOSUID | MS_DIRSYNC | MS_NOATIME);
+	/* The last of noatime, relatime and strictatime wins; atime undoes noatime. */
+	CHECK_EQ(zc_session_set_option(s, "strictatime"), 0);
+	CHECK_EQ(s->opts.mount_flags & (MS_NOATIME | MS_STRICTATIME), MS_STRICTATIME);
+	CHECK_EQ(zc_opts_flags_after_mount(&s->opts), MS_STRICTATIME);
+	CHECK_STR_EQ(zc_opts_flag_name(MS_STRICTATIME), "strictatime");
+	CHECK_EQ(zc_session_set_option(s, "noatime"), 0);
+	CHECK_EQ(s->opts.mount_flags & (MS_NOATIME | MS_STRICTATIME), MS_NOATIME);
+	CHECK_EQ(zc_session_set_option(s, "relatime"), 0);
+	CHECK_EQ(s->opts.mount_flags & (MS_NOATIME | MS_STRICTATIME), 0);
+	CHECK_EQ(zc_session_set_option(s, "noatime"), 0);
+	CHECK_EQ(zc_session_set_option(s, "atime"), 0);
+	CHECK_EQ(s->opts.mount_flags & MS_NOATIME, 0);
+	CHECK_EQ(zc_session_set_option(s, "nodiratime"), 0);
+	CHECK_EQ(zc_opts_flags_after_mount(&s->opts), MS_NODIRATIME);
+	CHECK_EQ(zc_session_set_option(s, "diratime"), 0);
+	CHECK_EQ(zc_opts_flags_after_mount(&s->opts), 0);
+	check_rejected(s, "nosuid=1", "option 'nosuid' takes no value");
+	check_rejected(s, "relatime=1", "option 'relatime' takes no value");
+
+	/* fsname= and subtype= take any text but none; the last one counts. */
+	CHECK_EQ(zc_session_set_options(s, "fsname=first,fsname=my\\,store,subtype=mine"), 0);
+	CHECK_STR_EQ(s->opts.fsname, "my,store");
+	CHECK_STR_EQ(s->opts.subtype, "mine");
+	check_rejected(s, "fsname=", "option 'fsname' needs a value (fsname=NAME)");
+	check_rejected(s, "subtype", "option 'subtype' needs a value (subtype=...)");
+
+	/* remount and what mount(8) passes back with it. */
+	CHECK(!s->opts.remount && !s->opts.kernel_ids);
+	CHECK_EQ(zc_session_set_options(s, "remount,user_id=0,group_id=1000"), 0);
+	CHECK(s->opts.remount && s->opts.kernel_ids);
+	check_rejected(s, "user_id=x",
+		       "bad value for option 'user_id': 'x' (expected 0 to 4294967295)");
+
+	/* fstab's and mount(8)'s own words change nothing. */
+	CHECK_EQ(zc_session_set_options(s, "defaults,auto,noauto,user,users,nouser,nofail,_netdev,"
+					   "x-systemd.automount,x-systemd.device-timeout=10,"
+					   "comment=systemd.automount,user=alice"),
+		 0);
+	CHECK_EQ(s->opts.mount_flags, MS_NOSUID | MS_DIRSYNC);
+	check_rejected(s, "defaults=1", "option 'defaults' takes no value");
+	check_rejected(s, "comment", "option 'comment' needs a value (comment=...)");
+	check_rejected(s, "nofail=yes", "option 'nofail' takes no value");
+	/* Names near them are still unknown. */
+	check_rejected(s, "x", "unknown option 'x'");
+	check_rejected(s, "suidx", "unknown option 'suidx'");
+	check_rejected(s, "noatime2=1", "unknown option 'noatime2=1'");
 	zc_session_destroy(s);
 }
 
@@ -360,11 +440,11 @@ static void test_backend_options(void)
 	zc_session_set_option_handler(s, backend_option, &seen);
 	CHECK_EQ(zc_session_set_options(s, "max_fds=64,ro,threads=2"), 0);
 	CHECK_EQ(seen, 2);
-	CHECK(!s->opts.ro);
+	CHECK(!(s->opts.mount_flags & MS_RDONLY));
 	CHECK_EQ(s->opts.threads, 2);
 	check_rejected(s, "max_fds=0", "bad value for option 'max_fds': '0'");
 	check_rejected(s, "max_fds", "option 'max_fds' needs a value (max_fds=...)");
-	check_rejected(s, "max_fdz=1", "unknown option 'max_fdz'");
+	check_rejected(s, "max_fdz=1", "unknown option 'max_fdz=1'");
 	zc_session_destroy(s);
 }
 
@@ -384,6 +464,22 @@ static void test_help(void)
 		"default_permissions",
 		"nodefault_permissions",
 		"ro",
+		"nosuid",
+		"suid",
+		"nodev",
+		"dev",
+		"noexec",
+		"sync",
+		"dirsync",
+		"noatime",
+		"relatime",
+		"strictatime",
+		"nodiratime",
+		"fsname=NAME",
+		"subtype=NAME",
+		"remount",
+		"user_id=N, group_id=N",
+		"defaults,auto,noauto,user,users,nouser,nofail,_netdev,x-*",
 		"nosplice",
 		"splice_threshold=BYTES",
 		"passthrough",
@@ -397,7 +493,7 @@ static void test_help(void)
 	};
 	const char *help = zc_options_help();
 	const char *line;
-	char want[64];
+	char want[128];
 	size_t i;
 
 	CHECK(help == zc_options_help());
@@ -445,6 +541,7 @@ int main(void)
 	test_seconds_kind();
 	test_enum_kind();
 	test_malformed();
+	test_mount_options();
 	test_backend_options();
 	test_help();
 	return 0;

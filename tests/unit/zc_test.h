@@ -36,4 +36,14 @@
 		}                                                                                  \
 	} while (0)
 
+#define CHECK_STR_EQ(a, b)                                                                         \
+	do {                                                                                       \
+		const char *a_ = (a), *b_ = (b);                                                   \
+		if (!a_ || strcmp(a_, b_)) {                                                       \
+			fprintf(stderr, "%s:%d: %s == '%s', expected '%s'\n", __FILE__, __LINE__,  \
+				#a, a_ ? a_ : "(null)", b_);                                       \
+			exit(1);                                                                   \
+		}                                                                                  \
+	} while (0)
+
 #endif /* ZC_TEST_H */

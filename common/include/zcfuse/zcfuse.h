@@ -507,9 +507,23 @@ void zc_session_set_single_threaded(struct zc_session *s, int single);
 /**
  * Check @mountpoint and mount the file system there. Fails, before anything
  * is mounted, when the mountpoint is missing, not a directory, already a
- * mount point, or /dev/fuse cannot be opened.
+ * mount point, or /dev/fuse cannot be opened. With the option remount it
+ * does what zc_session_remount() does instead, and zc_session_daemonize()
+ * and zc_session_loop() then return 0 at once.
  */
 int zc_session_mount(struct zc_session *s, const char *mountpoint);
+
+/**
+ * When the options asked for remount (what mount(8) passes through
+ * mount.fuse3 for "mount -o remount,..."): give the FUSE mount already at
+ * @mountpoint the mount flags of the options (ro or rw, nosuid, nodev,
+ * noexec, sync, the access time flags; what is not given takes its default,
+ * as at mount) and return 1: there is nothing to serve. Returns 0, doing
+ * nothing, without remount; a negative errno when the kernel refuses (only
+ * root may remount). A program that sets up its backend before mounting
+ * calls it first, so that a remount does not set up a second backend.
+ */
+int zc_session_remount(struct zc_session *s, const char *mountpoint);
 
 /**
  * Detach from the terminal and run in the background; the calling process
