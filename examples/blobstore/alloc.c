@@ -1,11 +1,11 @@
 /* SPDX-License-Identifier: MIT */
 /*
- * The blocks of the backing file: reading and writing them whole, keeping
- * free ones zeroed, growing the file, and the allocator (sorted runs of free
- * blocks).
+ * Blocks: reading and writing a file's bytes whole, keeping free blocks
+ * zeroed and growing the space (through the block space, fs->space), and
+ * the allocator (sorted runs of free blocks).
  */
 #ifndef _GNU_SOURCE
-#define _GNU_SOURCE /* FALLOC_FL_* */
+#define _GNU_SOURCE
 #endif
 #include <errno.h>
 #include <fcntl.h>
@@ -116,29 +116,35 @@ uint64_t bs_runs_total(const struct bs_runs *l)
 	return n;
 }
 
-/* Make free blocks read as zeros: punch them out of the backing file. */
+/* Make free blocks read as zeros. */
 int bs_zero_blocks(struct bs_fs *fs, uint64_t start, uint64_t n)
 {
-	if (fallocate(fs->fd, FALLOC_FL_PUNCH_HOLE | FALLOC_FL_KEEP_SIZE, (off_t)(start * BS_BLOCK),
-		      (off_t)(n * BS_BLOCK)) == 0)
-		return 0;
-	if (errno != EOPNOTSUPP)
-		return -errno;
-	return bs_write_zeros(fs->fd, (off_t)(start * BS_BLOCK), n * BS_BLOCK);
+	return fs->space->zero(fs, start, n);
 }
 
+/* Make room for at least @want more blocks, added to the free list. */
 int bs_grow_file(struct bs_fs *fs, uint64_t want)
 {
 	uint64_t grow = want > BS_GROW ? want : BS_GROW;
 
 	if (fs->total_blocks + grow > BS_MAX_BLOCKS)
 		return -ENOSPC;
-	if (ftruncate(fs->fd, (off_t)((fs->total_blocks + grow) * BS_BLOCK)) < 0)
-		return errno == EFBIG ? -ENOSPC : -errno;
-	if (bs_runs_add(&fs->free, fs->total_blocks, grow) < 0)
-		return -ENOMEM;
-	fs->total_blocks += grow;
-	return 0;
+	return fs->space->grow(fs, fs->total_blocks + grow);
+}
+
+/* Bytes of the block space, one piece. */
+int bs_space_read(struct bs_fs *fs, void *buf, size_t len, uint64_t off)
+{
+	struct bs_io io = { buf, len, off };
+
+	return fs->space->read(fs, &io, 1);
+}
+
+int bs_space_write(struct bs_fs *fs, const void *buf, size_t len, uint64_t off)
+{
+	struct bs_io io = { (void *)buf, len, off };
+
+	return fs->space->write(fs, &io, 1);
 }
 
 /*

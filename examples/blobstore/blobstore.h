@@ -30,6 +30,16 @@
  * that holds something else. Free blocks are kept zeroed (holes punched in
  * the backing file), so a newly allocated block reads as zeros.
  *
+ * The block space: where the blocks live is a layer of its own (struct
+ * bs_space_ops). space_file.c keeps them in the backing file, where block
+ * b is at byte b * 4 KiB and the superblock slots are blocks 0 and 1;
+ * space_rados.c stripes them over objects of a Ceph RADOS pool (1024
+ * blocks, 4 MiB, to an object) and keeps each superblock slot in an object
+ * of its own. A file has a size of its own; a RADOS store keeps its size
+ * in the superblock (in 4 MiB units, a field that is 0 for a file). Both
+ * keep the crash rule above: sync() returns once every write before it is
+ * durable.
+ *
  * A store that fails any check (magic, version, checksums, an index or
  * file data past the end of the file, an inconsistent index) is refused at
  * start with one line on stderr and exit status 1.
@@ -60,7 +70,8 @@
 #define BS_MAX_BLOCKS  (1ULL << 40)
 #define BS_INDEX_MAGIC 0x7a636978u /* "zcix" */
 #define BS_ROOT_INO    1
-#define BS_MAX_PIECES  16 /* pieces a range is cut into at most, when copied */
+#define BS_MAX_PIECES  16   /* pieces a range is cut into at most, when copied */
+#define BS_UNIT_BLOCKS 1024 /* a RADOS object; the unit of a RADOS store's size */
 
 /* An inode number. */
 typedef uint64_t bs_ino_t;
@@ -129,10 +140,45 @@ struct bs_inode {
 	unsigned int refs; /* during load: directory entries naming it */
 };
 
+struct bs_fs;
+
+/* Bytes [off, off + len) of the block space and the memory they go to or come from. */
+struct bs_io {
+	void *buf;
+	size_t len;
+	uint64_t off;
+};
+
+/*
+ * Where the blocks live. Every function returns 0 or -errno. read() and
+ * write() move every piece of @io (a space may have them in flight
+ * together); bytes never written read as zeros. zero() makes blocks read
+ * as zeros; grow() makes the space at least @want blocks, setting
+ * fs->total_blocks (it may round up) and adding the new blocks to the
+ * free list; sync() returns once everything written is durable. Superblock
+ * slots are BS_BLOCK bytes apart from the blocks; read_sb() reads @len
+ * bytes (zeros past what was written), -ENOENT when the slot was never
+ * written. avail() is how many more blocks the space can take.
+ */
+struct bs_space_ops {
+	int (*read)(struct bs_fs *fs, const struct bs_io *io, unsigned int n);
+	int (*write)(struct bs_fs *fs, const struct bs_io *io, unsigned int n);
+	int (*zero)(struct bs_fs *fs, uint64_t start, uint64_t n);
+	int (*grow)(struct bs_fs *fs, uint64_t want);
+	int (*sync)(struct bs_fs *fs);
+	int (*read_sb)(struct bs_fs *fs, int slot, void *buf, size_t len);
+	int (*write_sb)(struct bs_fs *fs, int slot, const void *buf, size_t len);
+	int (*avail)(struct bs_fs *fs, uint64_t *ret_blocks);
+	void (*close)(struct bs_fs *fs);
+};
+
 struct bs_fs {
 	pthread_mutex_t lock;
-	int fd;
-	const char *path;
+	int fd;		  /* the backing file; -1 where blocks are not in a file */
+	const char *path; /* what the store was opened as, for messages */
+	const struct bs_space_ops *space;
+	void *space_data;
+	bool sized_by_sb;	  /* the superblock holds the size of the space */
 	struct bs_inode **inodes; /* by inode number */
 	size_t nr_inodes;
 	bs_ino_t next_ino;
@@ -152,7 +198,20 @@ struct bs_err {
 uint32_t bs_crc32c(const void *data, size_t len);
 int bs_commit(struct bs_fs *fs);
 int bs_open_store(struct bs_fs *fs, const char *path, struct bs_err *err);
+int bs_open_space(struct bs_fs *fs, bool empty, uint64_t size, struct bs_err *err);
 void bs_close_store(struct bs_fs *fs);
+int bs_fail(struct bs_err *err, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
+
+/* space_file.c: the block space in the backing file */
+extern const struct bs_space_ops bs_file_space;
+
+/* space_rados.c: the block space on RADOS (built with librados only) */
+struct bs_rados_opts {
+	const char *conf; /* a ceph.conf, or NULL for the default search */
+	const char *id;	  /* the client's name without "client.", or NULL */
+};
+int bs_open_rados(struct bs_fs *fs, const char *url, const struct bs_rados_opts *opts,
+		  struct bs_err *err);
 
 /* alloc.c: blocks of the backing file */
 int bs_pread(int fd, void *buf, size_t len, off_t off);
@@ -162,6 +221,8 @@ int bs_runs_add(struct bs_runs *l, uint64_t start, uint64_t n);
 uint64_t bs_runs_total(const struct bs_runs *l);
 int bs_zero_blocks(struct bs_fs *fs, uint64_t start, uint64_t n);
 int bs_grow_file(struct bs_fs *fs, uint64_t want);
+int bs_space_read(struct bs_fs *fs, void *buf, size_t len, uint64_t off);
+int bs_space_write(struct bs_fs *fs, const void *buf, size_t len, uint64_t off);
 int bs_alloc_blocks(struct bs_fs *fs, uint64_t want, uint64_t hint, bool whole, struct bs_run *ret);
 
 /* extent.c: the extent map of a file */
@@ -173,8 +234,8 @@ int bs_unmap_blocks(struct bs_fs *fs, struct bs_inode *inode, uint64_t a, uint64
 uint64_t bs_mapped_blocks(const struct bs_inode *inode);
 int bs_map_range(const struct bs_inode *inode, off_t off, size_t len, struct bs_piece *p,
 		 unsigned int max);
-int bs_copy_range(const struct bs_fs *fs, const struct bs_inode *inode, off_t off, size_t len,
-		  void *buf, bool to_disk);
+int bs_copy_range(struct bs_fs *fs, const struct bs_inode *inode, off_t off, size_t len, void *buf,
+		  bool to_disk);
 int bs_punch(struct bs_fs *fs, struct bs_inode *inode, uint64_t from, uint64_t to);
 int bs_set_size(struct bs_fs *fs, struct bs_inode *inode, off_t size);
 off_t bs_seek(const struct bs_inode *inode, off_t off, bool data);

@@ -187,15 +187,17 @@ int bs_map_range(const struct bs_inode *inode, off_t off, size_t len, struct bs_
 	return (int)n;
 }
 
-/* Copy bytes [off, off + len) between @buf and the backing file. */
-int bs_copy_range(const struct bs_fs *fs, const struct bs_inode *inode, off_t off, size_t len,
-		  void *buf, bool to_disk)
+/* Copy bytes [off, off + len) between @buf and the block space, the pieces of each chunk together. */
+int bs_copy_range(struct bs_fs *fs, const struct bs_inode *inode, off_t off, size_t len, void *buf,
+		  bool to_disk)
 {
 	struct bs_piece pc[BS_MAX_PIECES];
+	struct bs_io io[BS_MAX_PIECES];
 	char *p = buf;
 
 	while (len) {
 		size_t chunk = len < (64u << 20) ? len : (64u << 20);
+		unsigned int nio = 0;
 		int n = -E2BIG, i, r;
 
 		/* Halve until the range fits the array. */
@@ -205,16 +207,17 @@ int bs_copy_range(const struct bs_fs *fs, const struct bs_inode *inode, off_t of
 				chunk = chunk > BS_BLOCK ? chunk / 2 : chunk;
 		}
 		for (i = 0; i < n; i++) {
-			if (pc[i].hole)
-				r = to_disk ? 0 : (memset(p, 0, pc[i].length), 0);
-			else if (to_disk)
-				r = bs_pwrite(fs->fd, p, pc[i].length, pc[i].offset);
-			else
-				r = bs_pread(fs->fd, p, pc[i].length, pc[i].offset);
-			if (r < 0)
-				return r;
+			if (pc[i].hole && !to_disk)
+				memset(p, 0, pc[i].length);
+			else if (!pc[i].hole)
+				io[nio++] =
+				    (struct bs_io){ p, pc[i].length, (uint64_t)pc[i].offset };
 			p += pc[i].length;
 		}
+		r = nio ? (to_disk ? fs->space->write(fs, io, nio) : fs->space->read(fs, io, nio))
+			: 0;
+		if (r < 0)
+			return r;
 		off += (off_t)chunk;
 		len -= chunk;
 	}
@@ -222,8 +225,9 @@ int bs_copy_range(const struct bs_fs *fs, const struct bs_inode *inode, off_t of
 }
 
 /* Write zeros over the mapped bytes of [off, off + len). */
-static int zero_bytes(const struct bs_fs *fs, const struct bs_inode *inode, off_t off, size_t len)
+static int zero_bytes(struct bs_fs *fs, const struct bs_inode *inode, off_t off, size_t len)
 {
+	static const char zeros[BS_BLOCK];
 	struct bs_piece pc[BS_MAX_PIECES];
 	int n, i, r;
 
@@ -235,7 +239,7 @@ static int zero_bytes(const struct bs_fs *fs, const struct bs_inode *inode, off_
 	for (i = 0; i < n; i++) {
 		if (pc[i].hole)
 			continue;
-		r = bs_write_zeros(fs->fd, pc[i].offset, pc[i].length);
+		r = bs_space_write(fs, zeros, pc[i].length, (uint64_t)pc[i].offset);
 		if (r < 0)
 			return r;
 	}

@@ -12,6 +12,11 @@
  * so file data never enters this program's memory. Only a range too
  * fragmented for ZC_MAX_EXTENTS extents is copied through a buffer.
  *
+ * A store whose blocks are not in a file (RADOS) has no file extents to
+ * offer: a read is read into a buffer and answered with it, a memory
+ * extent the library vmsplices; a write is offered a buffer and written
+ * out in write_done(), its pieces in flight together.
+ *
  * Locking: each file's extent map is held from read() to read_done() and
  * from write() to write_done().
  */
@@ -361,7 +366,7 @@ static int bs_read(const struct zc_ctx *ctx, zc_ino_t ino, uint64_t fh, off_t of
 		return 0;
 	if ((off_t)size > inode->st.st_size - off)
 		size = (size_t)(inode->st.st_size - off);
-	n = map_extents(fs, inode, off, size, ret_ext, max_ext);
+	n = fs->fd < 0 ? -E2BIG : map_extents(fs, inode, off, size, ret_ext, max_ext);
 	if (n != -E2BIG)
 		return n;
 	if (posix_memalign(&buf, BS_BLOCK, size)) {
@@ -414,10 +419,10 @@ static int bs_write(const struct zc_ctx *ctx, zc_ino_t ino, uint64_t fh, off_t o
 	pthread_mutex_unlock(&fs->lock);
 	if (n < 0)
 		return n;
-	n = map_extents(fs, inode, off, size, ret_ext, max_ext);
+	n = fs->fd < 0 ? -E2BIG : map_extents(fs, inode, off, size, ret_ext, max_ext);
 	if (n != -E2BIG)
 		return n;
-	/* Too fragmented: take the data in memory, write it out in write_done(). */
+	/* Too fragmented (or not in a file): take the data in memory, write it out in write_done(). */
 	if (posix_memalign(&inode->bounce, BS_BLOCK, size))
 		return -ENOMEM;
 	inode->bounce_len = size;
@@ -540,20 +545,21 @@ static int bs_readdir(const struct zc_ctx *ctx, zc_ino_t ino, uint64_t fh, off_t
 static int bs_statfs(const struct zc_ctx *ctx, zc_ino_t ino, struct statvfs *ret_stat)
 {
 	struct bs_fs *fs = ctx_fs(ctx);
-	struct statvfs host;
-	uint64_t free_blocks;
+	uint64_t free_blocks, avail;
+	int r;
 
-	if (fstatvfs(fs->fd, &host) < 0)
-		return -errno;
+	r = fs->space->avail(fs, &avail);
+	if (r < 0)
+		return r;
 	pthread_mutex_lock(&fs->lock);
 	free_blocks = bs_runs_total(&fs->free);
 	memset(ret_stat, 0, sizeof(*ret_stat));
 	ret_stat->f_bsize = BS_BLOCK;
 	ret_stat->f_frsize = BS_BLOCK;
-	/* Room to grow is what the host file system has left. */
-	ret_stat->f_bavail = free_blocks + host.f_bavail * host.f_frsize / BS_BLOCK;
+	/* Room to grow is what the host file system (or the cluster) has left. */
+	ret_stat->f_bavail = free_blocks + avail;
 	ret_stat->f_bfree = ret_stat->f_bavail;
-	ret_stat->f_blocks = fs->total_blocks + host.f_bavail * host.f_frsize / BS_BLOCK;
+	ret_stat->f_blocks = fs->total_blocks + avail;
 	ret_stat->f_files = ret_stat->f_ffree = ret_stat->f_favail = 1 << 24;
 	ret_stat->f_namemax = BS_NAME_MAX;
 	pthread_mutex_unlock(&fs->lock);

@@ -163,6 +163,7 @@ struct bs_sb {
 	uint64_t index_block;
 	uint64_t index_len;
 	uint32_t index_crc;
+	uint32_t units; /* the size of the space in BS_UNIT_BLOCKS, where the superblock keeps it */
 };
 
 static void sb_encode(const struct bs_sb *sb, uint8_t out[BS_SB_SIZE])
@@ -177,7 +178,7 @@ static void sb_encode(const struct bs_sb *sb, uint8_t out[BS_SB_SIZE])
 	put_u64(&b, sb->index_block);
 	put_u64(&b, sb->index_len);
 	put_u32(&b, sb->index_crc);
-	put_u32(&b, 0);
+	put_u32(&b, sb->units);
 	put_u64(&b, sb->next_ino);
 	put_u32(&b, 0);
 	memset(out, 0, BS_SB_SIZE);
@@ -216,18 +217,21 @@ int bs_commit(struct bs_fs *fs)
 	sb.index_block = where.start;
 	sb.index_len = b.len;
 	sb.index_crc = bs_crc32c(b.p, b.len);
-	r = bs_pwrite(fs->fd, b.p, b.len, (off_t)(where.start * BS_BLOCK));
+	sb.units = 0;
+	if (fs->sized_by_sb)
+		sb.units = (uint32_t)((fs->total_blocks + BS_UNIT_BLOCKS - 1) / BS_UNIT_BLOCKS);
+	r = bs_space_write(fs, b.p, b.len, where.start * BS_BLOCK);
 	free(b.p);
-	if (r == 0 && fdatasync(fs->fd) < 0)
-		r = -errno;
+	if (r == 0)
+		r = fs->space->sync(fs);
 	if (r < 0) { /* nothing points at the new index: reuse (zeroed) after a commit */
 		bs_runs_add(&fs->pending, where.start, where.n);
 		return r;
 	}
 	sb_encode(&sb, slot);
-	r = bs_pwrite(fs->fd, slot, BS_BLOCK, (off_t)((sb.generation % 2) * BS_BLOCK));
-	if (r == 0 && fdatasync(fs->fd) < 0)
-		r = -errno;
+	r = fs->space->write_sb(fs, (int)(sb.generation % 2), slot, BS_BLOCK);
+	if (r == 0)
+		r = fs->space->sync(fs);
 	if (r < 0) { /* the superblock may have landed: keep the new index until the next commit */
 		bs_runs_add(&fs->pending, where.start, where.n);
 		return r;
@@ -327,6 +331,17 @@ static bool valid_name(const char *name)
 static int fail(struct bs_err *err, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
 
 static int fail(struct bs_err *err, const char *fmt, ...)
+{
+	va_list ap;
+
+	va_start(ap, fmt);
+	vsnprintf(err->msg, sizeof(err->msg), fmt, ap);
+	va_end(ap);
+	return -1;
+}
+
+/* The same, for the block spaces and the command line. */
+int bs_fail(struct bs_err *err, const char *fmt, ...)
 {
 	va_list ap;
 
@@ -541,13 +556,13 @@ static int link_tree(struct bs_fs *fs, struct bs_pending_dirent *des, size_t nr_
 }
 
 /* Read and check one superblock slot: 1 if good, 0 if no magic, -1 if bad. */
-static int read_slot(int fd, int slot, struct bs_sb *sb, uint32_t *ret_version)
+static int read_slot(struct bs_fs *fs, int slot, struct bs_sb *sb, uint32_t *ret_version)
 {
 	uint8_t buf[BS_SB_SIZE];
 	struct bs_cur c = { buf, buf + sizeof(buf), false };
 	uint32_t crc;
 
-	if (bs_pread(fd, buf, sizeof(buf), (off_t)(slot * BS_BLOCK)) < 0)
+	if (fs->space->read_sb(fs, slot, buf, sizeof(buf)) < 0)
 		return 0;
 	if (memcmp(buf, BS_MAGIC, 8))
 		return 0;
@@ -562,13 +577,13 @@ static int read_slot(int fd, int slot, struct bs_sb *sb, uint32_t *ret_version)
 	sb->index_block = get_u64(&c);
 	sb->index_len = get_u64(&c);
 	sb->index_crc = get_u32(&c);
-	get_u32(&c);
+	sb->units = get_u32(&c);
 	sb->next_ino = get_u64(&c);
 	return 1;
 }
 
-/* Load the store of fs->fd (its size is @size bytes); a message in @err on failure. */
-static int load(struct bs_fs *fs, off_t size, struct bs_err *err)
+/* Load the store of a space of @size bytes (unless the superblock says); a message in @err on failure. */
+static int load(struct bs_fs *fs, uint64_t size, struct bs_err *err)
 {
 	struct bs_pending_dirent *des = NULL;
 	struct bs_sb sb[2], *cur = NULL;
@@ -580,7 +595,7 @@ static int load(struct bs_fs *fs, off_t size, struct bs_err *err)
 	uint64_t count;
 
 	for (s = 0; s < 2; s++)
-		found[s] = read_slot(fs->fd, s, &sb[s], &version[s]);
+		found[s] = read_slot(fs, s, &sb[s], &version[s]);
 	if (!found[0] && !found[1])
 		return fail(err, "not a blob store (no superblock with the blob store magic)");
 	if (found[0] < 1 && found[1] < 1)
@@ -593,18 +608,20 @@ static int load(struct bs_fs *fs, off_t size, struct bs_err *err)
 	for (s = 0; s < 2; s++)
 		if (found[s] == 1 && (!cur || sb[s].generation > cur->generation))
 			cur = &sb[s];
-	fs->total_blocks = (uint64_t)size / BS_BLOCK;
+	if (fs->sized_by_sb)
+		size = (uint64_t)cur->units * BS_UNIT_BLOCKS * BS_BLOCK;
+	fs->total_blocks = size / BS_BLOCK;
 	if (cur->index_len == 0 || cur->index_len > (1ULL << 32) ||
 	    cur->index_block < BS_FIRST_DATA || cur->index_block > fs->total_blocks ||
 	    cur->index_block + (cur->index_len + BS_BLOCK - 1) / BS_BLOCK > fs->total_blocks)
 		return fail(err,
-			    "the index lies past the end of the file (%lld bytes): the store "
+			    "the index lies past the end of the %s (%llu bytes): the store "
 			    "is truncated",
-			    (long long)size);
+			    fs->sized_by_sb ? "space" : "file", (unsigned long long)size);
 	index = malloc(cur->index_len);
 	if (!index)
 		return fail(err, "out of memory");
-	r = bs_pread(fs->fd, index, cur->index_len, (off_t)(cur->index_block * BS_BLOCK));
+	r = bs_space_read(fs, index, cur->index_len, cur->index_block * BS_BLOCK);
 	if (r < 0) {
 		free(index);
 		return fail(err, "cannot read the index: %s", strerror(-r));
@@ -638,9 +655,11 @@ static int load(struct bs_fs *fs, off_t size, struct bs_err *err)
 	if (r < 0)
 		return r;
 	/* Blocks written but never committed before a crash are free: zero them. */
-	for (k = 0; k < fs->free.nr; k++)
-		if (bs_zero_blocks(fs, fs->free.v[k].start, fs->free.v[k].n) < 0)
-			return fail(err, "cannot zero free blocks: %s", strerror(errno));
+	for (k = 0; k < fs->free.nr; k++) {
+		r = bs_zero_blocks(fs, fs->free.v[k].start, fs->free.v[k].n);
+		if (r < 0)
+			return fail(err, "cannot zero free blocks: %s", strerror(-r));
+	}
 	return 0;
 }
 
@@ -651,9 +670,15 @@ static int format(struct bs_fs *fs, struct bs_err *err)
 	int r;
 
 	fs->next_ino = BS_ROOT_INO;
-	fs->total_blocks = BS_FIRST_DATA;
-	if (ftruncate(fs->fd, (off_t)(BS_FIRST_DATA * BS_BLOCK)) < 0)
-		return fail(err, "cannot create the store: %s", strerror(errno));
+	fs->total_blocks = 0;
+	r = fs->space->grow(fs, BS_FIRST_DATA);
+	if (r < 0)
+		return fail(err, "cannot create the store: %s", strerror(-r));
+	/* The superblock slots are not free blocks. */
+	fs->free.nr = 0;
+	if (fs->total_blocks > BS_FIRST_DATA &&
+	    bs_runs_add(&fs->free, BS_FIRST_DATA, fs->total_blocks - BS_FIRST_DATA) < 0)
+		return fail(err, "out of memory");
 	root = bs_new_inode(fs, BS_ROOT_INO, S_IFDIR | 0755);
 	if (!root)
 		return fail(err, "out of memory");
@@ -682,9 +707,16 @@ int bs_open_store(struct bs_fs *fs, const char *path, struct bs_err *err)
 	if (flock(fs->fd, LOCK_EX | LOCK_NB) < 0)
 		return fail(err, errno == EWOULDBLOCK ? "in use by another process" : "%s",
 			    strerror(errno));
-	if (st.st_size == 0)
+	fs->space = &bs_file_space;
+	return bs_open_space(fs, st.st_size == 0, (uint64_t)st.st_size, err);
+}
+
+/* Format an @empty space, or load the store in it (a space of @size bytes). */
+int bs_open_space(struct bs_fs *fs, bool empty, uint64_t size, struct bs_err *err)
+{
+	if (empty)
 		return format(fs, err);
-	return load(fs, st.st_size, err);
+	return load(fs, size, err);
 }
 
 void bs_close_store(struct bs_fs *fs)
@@ -697,6 +729,8 @@ void bs_close_store(struct bs_fs *fs)
 	free(fs->inodes);
 	free(fs->free.v);
 	free(fs->pending.v);
-	if (fs->fd >= 0)
+	if (fs->space)
+		fs->space->close(fs);
+	else if (fs->fd >= 0)
 		close(fs->fd);
 }

@@ -29,6 +29,16 @@ store next to the passthrough daemon:
 
     tests/bench/run --quick --systems zcfuse-splice,blobstore --workloads seqread-1m,seqwrite-1m
 
+Two systems run on a one-node Ceph cluster the benchmark starts on
+127.0.0.1 (tests/lib/cephcluster.py: a monitor and a memstore OSD, so the
+objects are in the OSD's memory): blobstore-rados (the blob store in a
+RADOS pool, one store per setting) and cephfs (CephFS through ceph-fuse,
+with one MDS, in its default caching only): what a Ceph user would mount
+instead. Their CPU column is the FUSE daemon's alone (blobstore or
+ceph-fuse), not the OSD's, monitor's or MDS's:
+
+    tests/bench/run --quick --systems blobstore,blobstore-rados,cephfs
+
 Environment: ZCFUSE_BIN (daemon executable), ZCFUSE_BENCH_TMPDIR (where the
 scratch directory goes, default /var/tmp: it must be on the root disk),
 ZCFUSE_EXAMPLES_DIR (where the example programs are, default build/examples).
@@ -54,6 +64,7 @@ TOP = os.path.dirname(os.path.dirname(HERE))
 # What the benchmark shares with the mount tests: tests/lib.
 sys.path.insert(0, os.path.join(TOP, 'tests', 'lib'))
 
+import cephcluster  # noqa: E402
 import plots  # noqa: E402
 import zcmount  # noqa: E402
 from zcmount import is_mounted  # noqa: E402
@@ -81,12 +92,17 @@ class System:
 
     @property
     def own_data(self):
-        """An example backend keeps its own data: files are laid out through its mount."""
-        return self.kind in EXAMPLE_KINDS
+        """An example backend (or CephFS) keeps its own data: files are laid out through its mount."""
+        return self.kind in EXAMPLE_KINDS or self.kind == 'cephfs'
+
+    @property
+    def on_ceph(self):
+        return self.kind in CEPH_KINDS
 
 
-EXAMPLE_KINDS = ('blobstore', 'memfs')
+EXAMPLE_KINDS = ('blobstore', 'memfs', 'blobstore-rados')
 LIBZCFUSE_KINDS = ('zcfuse',) + EXAMPLE_KINDS
+CEPH_KINDS = ('blobstore-rados', 'cephfs')
 
 # One row per system; a new zcfuse mode is one more row here.
 SYSTEMS = [
@@ -103,6 +119,9 @@ SYSTEMS = [
     System('zcfuse-passthrough', 'zcfuse', ['noio_uring', 'passthrough']),
     System('blobstore', 'blobstore', default=False),
     System('memfs', 'memfs', default=False),
+    # On a local Ceph cluster: the blob store in a RADOS pool, and CephFS (ceph-fuse).
+    System('blobstore-rados', 'blobstore-rados', default=False),
+    System('cephfs', 'cephfs', default=False),
     # FUSE over io_uring; strict, so that a refused ring shows as FAIL.
     System('zcfuse-uring', 'zcfuse', ['io_uring=strict']),
     System('zcfuse-uring-nopin', 'zcfuse', ['io_uring=strict', 'nouring_pin']),
@@ -129,6 +148,8 @@ SETTING_OPTS = {
 }
 for _kind in EXAMPLE_KINDS:
     SETTING_OPTS[_kind] = SETTING_OPTS['zcfuse']
+# ceph-fuse in its own default (client cache on): no direct or writeback setting.
+SETTING_OPTS['cephfs'] = {'cached': []}
 NATIVE_SETTING = '-'
 
 
@@ -198,6 +219,11 @@ def settings_for(w):
     return ['cached', 'direct', 'writeback'] if w.writes else ['cached', 'direct']
 
 
+def system_settings(w, s):
+    """The settings system s is measured in for workload w."""
+    return [st for st in settings_for(w) if st in SETTING_OPTS[s.kind]]
+
+
 def cells_for(w, systems):
     """The (system, setting) pairs measured for workload w, in run order."""
     cells = []
@@ -205,7 +231,7 @@ def cells_for(w, systems):
         if s.kind == 'native':
             cells.append((s, NATIVE_SETTING))
         else:
-            cells.extend((s, st) for st in settings_for(w))
+            cells.extend((s, st) for st in system_settings(w, s))
     return cells
 
 
@@ -344,6 +370,14 @@ class Daemon(zcmount.FuseDaemon):
         if self.system.kind == 'memfs':
             cmd = [self.bench.example_bin('memfs'), self.mnt, '-f']
             return cmd + (['-o', ','.join(opts)] if opts else [])
+        c = self.bench.ceph
+        if self.system.kind == 'blobstore-rados':
+            store = 'rados://%s/bench-%s-%s' % (c.pool, self.bench.backing, self.setting)
+            opts = opts + ['conf=' + c.conf, 'id=' + c.client]
+            return [self.bench.example_bin('blobstore'), store, self.mnt, '-f',
+                    '-o', ','.join(opts)]
+        if self.system.kind == 'cephfs':
+            return ['ceph-fuse', '-f', '-c', c.conf, '-n', 'client.admin', self.mnt]
         return [self.bench.pll_bin, '-f', '-o', ','.join(['source=' + self.source] + opts),
                 self.mnt]
 
@@ -352,6 +386,8 @@ class Daemon(zcmount.FuseDaemon):
         os.makedirs(self.mnt, exist_ok=True)
         if self.system.kind == 'libfuse' and not self.bench.pll_bin:
             return 'passthrough_ll was not built'
+        if self.system.on_ceph and self.bench.ceph_error:
+            return self.bench.ceph_error
         self.starts += 1
         with open(self.log_file, 'a') as logf:
             logf.write('== start %d: %s\n' % (self.starts, ' '.join(self.command())))
@@ -410,8 +446,29 @@ class Bench:
         self.meta_seq = 0
         self.csv_file = None
         self.csv_writer = None
+        self.ceph = None            # the local Ceph cluster, for the systems on it
+        self.ceph_error = None      # why it is not there
 
     # ---- set-up and tear-down
+
+    def start_ceph(self):
+        """The local cluster (and CephFS), where a system needs them."""
+        kinds = {s.kind for s in self.systems}
+        if not kinds & set(CEPH_KINDS):
+            return
+        t0 = time.monotonic()
+        log('bench: starting a local Ceph cluster')
+        self.ceph = cephcluster.Cluster(os.path.join(self.scratch, 'ceph'))
+        try:
+            self.ceph.start()
+            if 'cephfs' in kinds:
+                self.ceph.start_cephfs()
+        except cephcluster.ClusterError as e:
+            self.ceph_error = 'no local Ceph cluster: %s' % str(e).splitlines()[0]
+            self.notes.append(self.ceph_error)
+            log('bench: ' + self.ceph_error)
+            return
+        log('bench: the cluster started in %.1f s' % (time.monotonic() - t0))
 
     def setup(self):
         os.makedirs(os.path.join(self.out, 'logs'), exist_ok=True)
@@ -421,6 +478,7 @@ class Bench:
         self.csv_file = open(os.path.join(self.out, 'results.csv'), 'w', newline='')
         self.csv_writer = csv.DictWriter(self.csv_file, fieldnames=RESULT_FIELDS)
         self.csv_writer.writeheader()
+        self.start_ceph()
 
     def example_bin(self, name):
         return os.path.join(self.examples_dir, name)
@@ -440,6 +498,9 @@ class Bench:
 
     def cleanup(self):
         self.stop_daemons()
+        if self.ceph:
+            self.ceph.stop()
+            self.ceph = None
         self.umount_tmpfs()
         if self.scratch and os.path.isdir(self.scratch):
             if any(is_mounted(os.path.join(dp, d)) for dp, ds, _ in os.walk(self.scratch)
@@ -733,7 +794,7 @@ class Bench:
                     continue
                 needed = set()
                 for w in self.workloads:
-                    needed.update(settings_for(w))
+                    needed.update(system_settings(w, s))
                 for st in sorted(needed):
                     mnt = os.path.join(self.scratch, 'mnt', '%s-%s-%s' % (backing, s.name, st))
                     d = Daemon(self, s, st, data, mnt)

@@ -46,7 +46,7 @@ FAMILIES = [
     ('other', ['#8c510a', '#bf812d', '#dfc27d']),
 ]
 FAMILY_ORDER = [f for f, _ in FAMILIES]
-EXAMPLES = ('blobstore', 'memfs')
+EXAMPLES = ('blobstore', 'memfs', 'blobstore-rados')
 
 GNUPLOT_TIMEOUT = 60
 

@@ -1,5 +1,8 @@
 """pytest glue for the mount tests: per-test watchdog and the mount fixture."""
 
+import os
+import tempfile
+
 import pytest
 
 import zctest
@@ -76,3 +79,32 @@ def pytest_sessionfinish(session, exitstatus):
     if stats.get('skipped') and not stats.get('passed') and not stats.get('failed') \
             and not stats.get('error'):
         session.exitstatus = 77
+
+
+@pytest.fixture(scope='session', autouse=True)
+def zc_ceph_cluster():
+    """ZCFUSE_STORE=rados: a one-node Ceph cluster for the whole session."""
+    if zctest.store_kind() != 'rados':
+        yield None
+        return
+    import cephcluster
+    missing = cephcluster.missing_programs()
+    if missing:
+        pytest.skip('Ceph is not installed (%s missing; the packages are %s)'
+                    % (', '.join(missing), ' '.join(cephcluster.PACKAGES)))
+    cluster = cephcluster.Cluster(tempfile.mkdtemp(prefix='zcfuse-ceph-',
+                                                   dir=zctest.tmp_root()))
+    cluster.start()
+    saved = {k: os.environ.get(k) for k in ('CEPH_CONF', 'CEPH_ARGS')}
+    os.environ.update(CEPH_CONF=cluster.conf, CEPH_ARGS='--id %s' % cluster.client)
+    zctest.ceph_cluster = cluster
+    try:
+        yield cluster
+    finally:
+        zctest.ceph_cluster = None
+        for k, v in saved.items():
+            if v is None:
+                os.environ.pop(k, None)
+            else:
+                os.environ[k] = v
+        cluster.stop()

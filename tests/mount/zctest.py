@@ -18,6 +18,10 @@ for the others Mount.src is None and Mount.has_source is False.
 
 Environment:
   ZCFUSE_BACKEND        zcfuse (default), memfs or blobstore
+  ZCFUSE_STORE          file (default) or rados: where blobstore keeps a store;
+                        rados starts a one-node Ceph cluster for the session
+                        (tests/lib/cephcluster.py) and names stores
+                        rados://POOL/NAME
   ZCFUSE_BIN            its executable (default: this tree's build directory)
   ZCFUSE_MOUNT_OPTS     comma separated -o options for every mount
   ZCFUSE_TRANSPORT      'default' to mount as users do: FUSE over io_uring where
@@ -117,6 +121,25 @@ def backend_bin(name):
         if os.access(beside, os.X_OK):
             return beside
     return BACKEND_BINS[name]
+
+
+def store_kind():
+    """Where blobstore keeps a store: file (default) or rados (ZCFUSE_STORE)."""
+    kind = os.environ.get('ZCFUSE_STORE') or 'file'
+    if kind not in ('file', 'rados'):
+        raise ValueError('ZCFUSE_STORE=%s: expected file or rados' % kind)
+    return kind
+
+
+# The cluster of a session with ZCFUSE_STORE=rados (conftest.py starts it).
+ceph_cluster = None
+
+
+def new_store_name(base):
+    """A fresh store for a mount whose temporary directory is base."""
+    if store_kind() == 'rados':
+        return 'rados://%s/%s' % (ceph_cluster.pool, os.path.basename(base))
+    return os.path.join(base, 'store.blob')
 
 
 def zcfuse_bin():
@@ -486,7 +509,7 @@ class Mount(zcmount.FuseDaemon):
             self.src = os.path.join(self.base, 'src')
             dirs.append(self.src)
         if self.backend == 'blobstore' and self.store is None:
-            self.store = os.path.join(self.base, 'store.blob')
+            self.store = new_store_name(self.base)
         for d in dirs:
             os.mkdir(d)
             os.chmod(d, 0o755)
