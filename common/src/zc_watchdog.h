@@ -16,6 +16,12 @@ struct zc_watched {
 	struct zc_watched *next;
 	/* The thread's id (0: none now), under the watchdog's tid_lock. */
 	pid_t tid;
+	/*
+	 * Its schedstat and stat files, open while files_tid is tid and not 0
+	 * (watchdog thread only).
+	 */
+	pid_t files_tid;
+	int schedstat_fd, stat_fd;
 	/* The watchdog's own view of the thread (watchdog thread only). */
 	struct zc_sched_view {
 		uint64_t run_ns, wait_ns, slices;
