@@ -137,18 +137,19 @@ def kill_daemon(m):
         zctest.fusermount_unmount(m.mnt, lazy=True)
 
 
-def test_kill9_keeps_fsynced_data(workdir):
-    store = J(workdir, 'store.blob')
+def kill9_cycles(store, max_size, cycles=3):
+    """Write, fsync and SIGKILL the daemon, cycles times; then everything
+    fsynced is there. Returns what was fsynced (name: data)."""
     rng = random.Random(7)
     expected = {}
-    for cycle in range(3):
+    for cycle in range(cycles):
         with blob_mount(store, expected_exit=-signal.SIGKILL) as m:
             # What the previous cycles fsynced is all there.
             for name, data in expected.items():
                 assert read_file(J(m.mnt, name)) == data, (cycle, name)
             # A new file, fsynced.
             name = 'f%d' % cycle
-            expected[name] = rng.randbytes(rng.randint(1, 2 * MiB))
+            expected[name] = rng.randbytes(rng.randint(1, max_size))
             write_file(J(m.mnt, name), expected[name])
             if cycle:
                 # Overwrite part of last cycle's file in place.
@@ -175,6 +176,11 @@ def test_kill9_keeps_fsynced_data(workdir):
         # Whatever of the unsynced files survived is readable.
         for name in names - set(expected):
             read_file(J(m.mnt, name))
+    return expected
+
+
+def test_kill9_keeps_fsynced_data(workdir):
+    kill9_cycles(J(workdir, 'store.blob'), 2 * MiB)
 
 
 # ------------------------------------------------------------- bad stores

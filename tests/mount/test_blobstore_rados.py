@@ -27,17 +27,15 @@ import errno
 import json
 import os
 import random
-import signal
 import subprocess
 import tempfile
-import threading
 import time
 
 import pytest
 
 import zctest
 from zctest import read_file, write_file
-from test_blobstore import fsync_path, populate, snapshot, sync_all
+from test_blobstore import fsync_path, kill9_cycles, populate, snapshot, sync_all
 
 J = os.path.join
 MiB = 1 << 20
@@ -68,14 +66,6 @@ def object_name(store, suffix):
 
 def rados(cluster, *args, input=None):
     return cluster.run('rados', '-p', cluster.pool, *args, input=input)
-
-
-def kill_daemon(m):
-    m.proc.send_signal(signal.SIGKILL)
-    m.proc.wait(timeout=10)
-    ok, msg = zctest.fusermount_unmount(m.mnt)
-    if not ok:
-        zctest.fusermount_unmount(m.mnt, lazy=True)
 
 
 def run_refused(store, timeout=60, env=None):
@@ -120,35 +110,10 @@ def test_clean_remount_keeps_everything(store, cluster):
 
 
 def test_kill9_keeps_fsynced_data(store):
-    rng = random.Random(7)
-    expected = {}
-    for cycle in range(3):
-        with zctest.Mount(store=store, expected_exit=-signal.SIGKILL) as m:
-            for name, data in expected.items():
-                assert read_file(J(m.mnt, name)) == data, (cycle, name)
-            name = 'f%d' % cycle
-            # Spans objects: pieces in flight together.
-            expected[name] = rng.randbytes(rng.randint(1, 9 * MiB))
-            write_file(J(m.mnt, name), expected[name])
-            if cycle:
-                old = 'f%d' % (cycle - 1)
-                piece = rng.randbytes(5000)
-                fd = os.open(J(m.mnt, old), os.O_WRONLY)
-                try:
-                    os.pwrite(fd, piece, 100)
-                    os.fsync(fd)
-                finally:
-                    os.close(fd)
-                data = bytearray(expected[old].ljust(5100, b'\0'))
-                data[100:5100] = piece
-                expected[old] = bytes(data)
-            fsync_path(J(m.mnt, name))
-            write_file(J(m.mnt, 'unsynced%d' % cycle), rng.randbytes(300000))
-            kill_daemon(m)
-    # The dead daemon's lock does not keep the store from being mounted.
-    with zctest.Mount(store=store) as m:
-        for name, data in expected.items():
-            assert read_file(J(m.mnt, name)) == data, name
+    # Files of up to 9 MiB span objects: their pieces are in flight together.
+    # The last mount shows that a dead daemon's lock does not keep the store
+    # from being mounted.
+    kill9_cycles(store, 9 * MiB)
 
 
 def test_second_mount_is_refused(store):
