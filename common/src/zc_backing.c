@@ -69,6 +69,13 @@ void zc_backing_refuse(struct zc_chan *c, enum zc_backing_refused why)
 		c->backing->refused = why;
 }
 
+/* Passthrough was asked for, may be used, and the kernel offered it at INIT. */
+bool zc_backing_offered(const struct zc_chan *c)
+{
+	return c->backing && c->backing->refused == ZC_BACKING_REFUSED_NONE &&
+	       (c->want_flags2 & c->kernel_flags2 & ZC_FUSE_PASSTHROUGH);
+}
+
 void zc_backing_fini(struct zc_chan *c)
 {
 	struct zc_backing *t = c->backing;

@@ -7,6 +7,7 @@
 #ifndef ZC_BACKING_H
 #define ZC_BACKING_H
 
+#include <stdbool.h>
 #include <stdint.h>
 
 struct iovec;
@@ -32,6 +33,7 @@ enum zc_backing_refused {
 int zc_backing_setup(struct zc_chan *c);
 void zc_backing_fini(struct zc_chan *c);
 void zc_backing_refuse(struct zc_chan *c, enum zc_backing_refused why);
+bool zc_backing_offered(const struct zc_chan *c);
 void zc_backing_negotiated(struct zc_chan *c);
 int32_t zc_backing_open(struct zc_chan *c, uint64_t ino, int backing_fd);
 void zc_backing_release(struct zc_chan *c, uint64_t ino);

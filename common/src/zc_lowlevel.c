@@ -74,9 +74,20 @@ static void zc_init(void *userdata, struct fuse_conn_info *conn)
 	struct zc_ctx ctx = { .userdata = s->userdata };
 
 	s->writeback_on = false;
-	if (s->opts.writeback && (conn->capable & FUSE_CAP_WRITEBACK_CACHE)) {
+	if (s->opts.writeback && zc_backing_offered(&s->chan)) {
+		/*
+		 * The kernel takes passthrough only without writeback caching.
+		 * Passthrough wins: the backing files' own page cache then
+		 * caches their writes, and the daemon is off the data path.
+		 */
+		zc_notice(s, "writeback caching is off for this mount: kernel passthrough serves "
+			     "its open files through their own page cache, and the kernel allows "
+			     "the two only apart");
+		conn->want &= ~FUSE_CAP_WRITEBACK_CACHE;
+	} else if (s->opts.writeback && (conn->capable & FUSE_CAP_WRITEBACK_CACHE)) {
 		conn->want |= FUSE_CAP_WRITEBACK_CACHE;
 		s->writeback_on = true;
+		zc_session_set_writeback_ratio(s);
 	} else {
 		conn->want &= ~FUSE_CAP_WRITEBACK_CACHE;
 	}

@@ -134,6 +134,12 @@ static void set_attr_timeout(struct zc_opts *opts, union zc_opt_value value)
 	opts->attr_timeout_set = true;
 }
 
+static void set_writeback_ratio(struct zc_opts *opts, union zc_opt_value value)
+{
+	opts->writeback_ratio = (unsigned int)value.number;
+	opts->writeback_ratio_set = true;
+}
+
 /* Tri-state: never given means on with allow_other (zc_opts_default_permissions()). */
 static void set_default_permissions(struct zc_opts *opts, union zc_opt_value value)
 {
@@ -196,6 +202,18 @@ static const struct zc_opt_desc zc_opt_table[] = {
 	    ZC_OPT_FIELD(writeback),
 	    .help = "writeback caching of writes in the kernel",
 	    .neg_help = "no writeback caching (default)",
+	},
+	{
+	    .name = "writeback_ratio",
+	    .kind = ZC_OPT_UINT,
+	    .set = set_writeback_ratio,
+	    .min = 1,
+	    .max = 100,
+	    .metavar = "PERCENT",
+	    .help = "with writeback: the share of the system's\n"
+		    "dirty-page limit the mount may hold (its\n"
+		    "bdi's max_ratio; root only; default: 20,\n"
+		    "the kernel's own for FUSE is 1)",
 	},
 	{
 	    .name = "direct_io",

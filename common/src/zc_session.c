@@ -11,6 +11,7 @@
 #include <string.h>
 #include <sys/mount.h>
 #include <sys/stat.h>
+#include <sys/sysmacros.h>
 #include <unistd.h>
 
 #include "zc_backing.h"
@@ -50,6 +51,7 @@ ZC_EXPORT struct zc_session *zc_session_new(const struct zc_backend_ops *ops, si
 	s->opts.default_permissions = -1;
 	s->opts.mount_flags = MS_NOSUID | MS_NODEV;
 	s->opts.threads = 10;
+	s->opts.writeback_ratio = ZC_WRITEBACK_RATIO_DEFAULT;
 	s->opts.splice = true;
 	s->opts.splice_threshold = ZC_SPLICE_THRESHOLD_DEFAULT;
 	s->opts.uring.depth = ZC_URING_DEPTH_DEFAULT;
@@ -104,9 +106,10 @@ static void mountinfo_unescape(char *str)
 
 /*
  * 1 when @path (canonical) is a mount point, 0 when not, -errno on error.
- * @ret_fstype (may be NULL) gets the type of the mount on top there.
+ * @ret_fstype (may be NULL) gets the type of the mount on top there, and
+ * @ret_dev (may be NULL) its device number.
  */
-static int is_mount_point(const char *path, char *ret_fstype, size_t size)
+static int is_mount_point(const char *path, char *ret_fstype, size_t size, dev_t *ret_dev)
 {
 	char *line = NULL;
 	size_t cap = 0;
@@ -118,18 +121,27 @@ static int is_mount_point(const char *path, char *ret_fstype, size_t size)
 		return -errno;
 	while (getline(&line, &cap, f) > 0) {
 		char *save = NULL, *field;
+		unsigned int major = 0, minor = 0;
 		int i;
 
-		/* Field 5 is the mount point; the type follows the "-" after the optional fields. */
+		/*
+		 * Field 3 is the device (MAJOR:MINOR), field 5 the mount point;
+		 * the type follows the "-" after the optional fields.
+		 */
 		field = strtok_r(line, " ", &save);
-		for (i = 1; field && i < 5; i++)
+		for (i = 1; field && i < 5; i++) {
 			field = strtok_r(NULL, " ", &save);
+			if (field && i == 2 && sscanf(field, "%u:%u", &major, &minor) != 2)
+				major = minor = 0;
+		}
 		if (!field)
 			continue;
 		mountinfo_unescape(field);
 		if (strcmp(field, path))
 			continue;
 		found = 1;
+		if (ret_dev)
+			*ret_dev = makedev(major, minor);
 		while ((field = strtok_r(NULL, " ", &save)) && strcmp(field, "-"))
 			;
 		field = field ? strtok_r(NULL, " ", &save) : NULL;
@@ -139,6 +151,46 @@ static int is_mount_point(const char *path, char *ret_fstype, size_t size)
 	free(line);
 	fclose(f);
 	return found;
+}
+
+/*
+ * Under writeback caching the kernel lets a FUSE mount hold 1 % of the
+ * system's dirty-page limit, strictly, so a writer waits for the daemon
+ * once that much is dirty where a local file system takes its writes at
+ * memory speed. The mount's share (its bdi's max_ratio) is raised to
+ * opts.writeback_ratio percent; the kernel's strict limit stays, so the
+ * mount never holds more than that share. Only root may; a daemon that
+ * may not leaves the kernel's share and says so when the option was given.
+ */
+void zc_session_set_writeback_ratio(struct zc_session *s)
+{
+	char path[64], value[16];
+	dev_t dev = 0;
+	int fd, len, r;
+
+	if (!s->mountpoint)
+		return;
+	r = is_mount_point(s->mountpoint, NULL, 0, &dev);
+	if (r <= 0 || !dev) {
+		r = r < 0 ? r : -ENOENT;
+		goto fail;
+	}
+	snprintf(path, sizeof(path), "/sys/class/bdi/%u:%u/max_ratio", major(dev), minor(dev));
+	fd = open(path, O_WRONLY | O_CLOEXEC);
+	if (fd < 0) {
+		r = -errno;
+		goto fail;
+	}
+	len = snprintf(value, sizeof(value), "%u\n", s->opts.writeback_ratio);
+	r = write(fd, value, (size_t)len) == len ? 0 : -errno;
+	close(fd);
+	if (r < 0)
+		goto fail;
+	return;
+fail:
+	if (s->opts.writeback_ratio_set)
+		zc_notice(s, "cannot set writeback_ratio=%u on this mount: %s; it keeps the kernel's share",
+			  s->opts.writeback_ratio, strerror(-r));
 }
 
 static int add_mount_opt(struct fuse_args *args, const char *opt)
@@ -322,7 +374,7 @@ ZC_EXPORT int zc_session_remount(struct zc_session *s, const char *mountpoint)
 		zc_set_error(s, "mountpoint '%s': %s", mountpoint, strerror(-r));
 		return r;
 	}
-	r = is_mount_point(canonical, fstype, sizeof(fstype));
+	r = is_mount_point(canonical, fstype, sizeof(fstype), NULL);
 	if (r < 0) {
 		zc_set_error(s, "cannot read /proc/self/mountinfo: %s", strerror(-r));
 		goto out;
@@ -390,7 +442,7 @@ ZC_EXPORT int zc_session_mount(struct zc_session *s, const char *mountpoint)
 		zc_set_error(s, "mountpoint '%s': %s", mountpoint, strerror(-r));
 		return r;
 	}
-	r = is_mount_point(canonical, NULL, 0);
+	r = is_mount_point(canonical, NULL, 0, NULL);
 	if (r != 0) {
 		if (r > 0) {
 			zc_set_error(s, "mountpoint '%s' is already mounted", canonical);

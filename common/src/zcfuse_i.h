@@ -28,6 +28,9 @@ struct zc_opts {
 	bool entry_timeout_set;
 	bool attr_timeout_set;
 	bool writeback;
+	/* Percent of the dirty-page limit the mount may hold under writeback. */
+	unsigned int writeback_ratio;
+	bool writeback_ratio_set;
 	bool direct_io;
 	bool clone_fd;
 	bool allow_other;
@@ -55,6 +58,9 @@ struct zc_opts {
 	enum zc_uring_choice io_uring;
 	struct zc_uring_conf uring;
 };
+
+/* The mount's share of the dirty-page limit under writeback (-o writeback_ratio=N). */
+#define ZC_WRITEBACK_RATIO_DEFAULT 20
 
 /* Ring entries per queue by default (-o uring_depth=N). */
 #define ZC_URING_DEPTH_DEFAULT 8
@@ -120,5 +126,6 @@ void zc_set_error(struct zc_session *s, const char *fmt, ...) __attribute__((for
 
 /* Hand one line to the program's notice handler, if it set one. */
 void zc_notice(struct zc_session *s, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
+void zc_session_set_writeback_ratio(struct zc_session *s);
 
 #endif /* ZCFUSE_I_H */

@@ -36,7 +36,7 @@ J = os.path.join
 
 WITH_LIBSYSTEMD = os.environ.get('ZCFUSE_SYSTEMD', '1') == '1'
 # The notice a passthrough mount with writeback caching gives at INIT.
-NOTICE = 'passthrough is off for this mount'
+NOTICE = 'writeback caching is off for this mount'
 NOTICE_OPTS = ['-o', 'passthrough,writeback']
 # On /dev/fuse, so that the default transport's line (FUSE over io_uring
 # where the kernel allows it) is not among the messages looked at.
