@@ -114,6 +114,11 @@ static const char *refused_reason(enum zc_backing_refused why)
 
 void zc_backing_negotiated(struct zc_chan *c)
 {
+	if (c->backing && (c->flags2 & ZC_FUSE_PASSTHROUGH) &&
+	    c->s->opts.passthrough_choice == ZC_PASSTHROUGH_AUTO)
+		zc_notice(c->s, "passthrough: the kernel reads and writes open files straight "
+				"from their backing files, since it allows it (-o nopassthrough "
+				"for the daemon's data path)");
 	if (c->backing && !(c->flags2 & ZC_FUSE_PASSTHROUGH))
 		zc_notice(c->s, "passthrough is off for this mount: %s; files use the %s path",
 			  refused_reason(c->backing->refused),

@@ -25,6 +25,7 @@
 #include "zc_lowlevel.h"
 #include "zc_req.h"
 #include "zc_stats.h"
+#include "zc_util.h"
 #include "zc_waiter.h"
 #include "zcfuse_i.h"
 
@@ -68,6 +69,25 @@ static void reply_entry_result(fuse_req_t req, struct zc_session *s, int r,
 	fuse_reply_entry(req, &e);
 }
 
+/*
+ * Under writeback caching the kernel lets a FUSE mount hold 1 % of the
+ * system's dirty-page limit, strictly, so a writer waits for the daemon
+ * once that much is dirty where a local file system takes its writes at
+ * memory speed. The mount's share (its bdi's max_ratio) is raised to
+ * opts.writeback_ratio percent; the kernel's strict limit stays, so the
+ * mount never holds more than that share. Only root may; a daemon that
+ * may not keeps the kernel's share and says so when the option was given.
+ */
+static void set_writeback_ratio(struct zc_session *s)
+{
+	int r = s->mount_dev ? zc_bdi_set_max_ratio(s->mount_dev, s->opts.writeback_ratio)
+			     : -ENOENT;
+
+	if (r < 0 && s->opts.writeback_ratio_set)
+		zc_notice(s, "cannot set writeback_ratio=%u on this mount: %s; it keeps the "
+			     "kernel's share", s->opts.writeback_ratio, strerror(-r));
+}
+
 static void zc_init(void *userdata, struct fuse_conn_info *conn)
 {
 	struct zc_session *s = userdata;
@@ -87,7 +107,7 @@ static void zc_init(void *userdata, struct fuse_conn_info *conn)
 	} else if (s->opts.writeback && (conn->capable & FUSE_CAP_WRITEBACK_CACHE)) {
 		conn->want |= FUSE_CAP_WRITEBACK_CACHE;
 		s->writeback_on = true;
-		zc_session_set_writeback_ratio(s);
+		set_writeback_ratio(s);
 	} else {
 		conn->want &= ~FUSE_CAP_WRITEBACK_CACHE;
 	}

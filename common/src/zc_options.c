@@ -153,6 +153,18 @@ static void set_kernel_id(struct zc_opts *opts, union zc_opt_value value)
 	opts->kernel_ids = true;
 }
 
+static void set_passthrough(struct zc_opts *opts, union zc_opt_value value)
+{
+	opts->passthrough_choice = value.on ? ZC_PASSTHROUGH_ON : ZC_PASSTHROUGH_OFF;
+}
+
+/* passthrough=auto: the only word. */
+static void set_passthrough_auto(struct zc_opts *opts, union zc_opt_value value)
+{
+	(void)value;
+	opts->passthrough_choice = ZC_PASSTHROUGH_AUTO;
+}
+
 /* io_uring keeps the strictness asked for before; noio_uring drops it. */
 static void set_io_uring(struct zc_opts *opts, union zc_opt_value value)
 {
@@ -417,13 +429,22 @@ static const struct zc_opt_desc zc_opt_table[] = {
 	    .name = "passthrough",
 	    .neg_name = "nopassthrough",
 	    .kind = ZC_OPT_FLAG,
-	    ZC_OPT_FIELD(passthrough),
+	    .set = set_passthrough,
 	    .help = "the kernel reads and writes open files\n"
 		    "straight from their backing files (needs\n"
-		    "CAP_SYS_ADMIN, no writeback; else per file\n"
-		    "fallback to splice)",
+		    "CAP_SYS_ADMIN; turns writeback off; else\n"
+		    "per file fallback to splice)",
 	    .neg_help = "every read and write reaches the daemon\n"
-			"(default)",
+			"(the library's default)",
+	},
+	{
+	    .name = "passthrough",
+	    .kind = ZC_OPT_ENUM,
+	    .set = set_passthrough_auto,
+	    .values = { "auto" },
+	    .help = "passthrough where the daemon may use it,\n"
+		    "not beside writeback or direct_io; one\n"
+		    "line says which and why (zcfuse's default)",
 	},
 	{
 	    .name = "io_uring",

@@ -1,6 +1,7 @@
 /* SPDX-License-Identifier: LGPL-2.1-or-later */
 /* Session life cycle: mount checks, the request loop, unmount. */
 #include <errno.h>
+#include <linux/capability.h>
 #include <fcntl.h>
 #include <limits.h>
 #include <math.h>
@@ -19,6 +20,7 @@
 #include "zc_lowlevel.h"
 #include "zc_uring.h"
 #include "zc_waiter.h"
+#include "zc_util.h"
 #include "zcfuse_i.h"
 
 ZC_EXPORT void zc_session_set_option_handler(struct zc_session *s, zc_option_fn fn, void *data)
@@ -153,46 +155,6 @@ static int is_mount_point(const char *path, char *ret_fstype, size_t size, dev_t
 	return found;
 }
 
-/*
- * Under writeback caching the kernel lets a FUSE mount hold 1 % of the
- * system's dirty-page limit, strictly, so a writer waits for the daemon
- * once that much is dirty where a local file system takes its writes at
- * memory speed. The mount's share (its bdi's max_ratio) is raised to
- * opts.writeback_ratio percent; the kernel's strict limit stays, so the
- * mount never holds more than that share. Only root may; a daemon that
- * may not leaves the kernel's share and says so when the option was given.
- */
-void zc_session_set_writeback_ratio(struct zc_session *s)
-{
-	char path[64], value[16];
-	dev_t dev = 0;
-	int fd, len, r;
-
-	if (!s->mountpoint)
-		return;
-	r = is_mount_point(s->mountpoint, NULL, 0, &dev);
-	if (r <= 0 || !dev) {
-		r = r < 0 ? r : -ENOENT;
-		goto fail;
-	}
-	snprintf(path, sizeof(path), "/sys/class/bdi/%u:%u/max_ratio", major(dev), minor(dev));
-	fd = open(path, O_WRONLY | O_CLOEXEC);
-	if (fd < 0) {
-		r = -errno;
-		goto fail;
-	}
-	len = snprintf(value, sizeof(value), "%u\n", s->opts.writeback_ratio);
-	r = write(fd, value, (size_t)len) == len ? 0 : -errno;
-	close(fd);
-	if (r < 0)
-		goto fail;
-	return;
-fail:
-	if (s->opts.writeback_ratio_set)
-		zc_notice(s, "cannot set writeback_ratio=%u on this mount: %s; it keeps the kernel's share",
-			  s->opts.writeback_ratio, strerror(-r));
-}
-
 static int add_mount_opt(struct fuse_args *args, const char *opt)
 {
 	char *joined;
@@ -302,6 +264,32 @@ static int session_prepare_ring(struct zc_session *s)
 	return 0;
 }
 
+/*
+ * passthrough=auto (zcfuse's default): kernel passthrough where the daemon
+ * may register backing files, unless writeback caching or direct_io was
+ * asked for, which it would switch off. One line says why not here; the
+ * kernel's answer at INIT says the rest (zc_backing_negotiated()).
+ */
+static void session_resolve_passthrough(struct zc_session *s)
+{
+	const char *why = NULL;
+
+	s->opts.passthrough = s->opts.passthrough_choice == ZC_PASSTHROUGH_ON;
+	if (s->opts.passthrough_choice != ZC_PASSTHROUGH_AUTO)
+		return;
+	if (s->opts.writeback)
+		why = "writeback caching was asked for, and the kernel allows the two only apart";
+	else if (s->opts.direct_io)
+		why = "direct_io was asked for";
+	else if (!zc_has_capability(CAP_SYS_ADMIN))
+		why = "the daemon lacks CAP_SYS_ADMIN, which registering backing files needs";
+	if (why) {
+		zc_notice(s, "passthrough: off, since %s (the daemon serves reads and writes)", why);
+		return;
+	}
+	s->opts.passthrough = true;
+}
+
 /* The transport and the libfuse session, once per zc_session. */
 static int session_prepare(struct zc_session *s)
 {
@@ -316,6 +304,7 @@ static int session_prepare(struct zc_session *s)
 		return r;
 	}
 	s->chan_ready = true;
+	session_resolve_passthrough(s);
 	if (s->opts.passthrough) {
 		r = zc_backing_setup(&s->chan);
 		if (r < 0) {
@@ -490,6 +479,9 @@ ZC_EXPORT int zc_session_mount(struct zc_session *s, const char *mountpoint)
 		free(canonical);
 		return r;
 	}
+	/* The mount's device: its bdi in /sys/class/bdi (zc_lowlevel's INIT). */
+	if (is_mount_point(canonical, NULL, 0, &s->mount_dev) <= 0)
+		s->mount_dev = 0;
 	free(s->mountpoint);
 	s->mountpoint = canonical;
 	s->mounted = true;

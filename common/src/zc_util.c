@@ -5,8 +5,10 @@
 #include <linux/capability.h>
 #include <pthread.h>
 #include <signal.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <sys/syscall.h>
+#include <sys/sysmacros.h>
 #include <time.h>
 #include <unistd.h>
 
@@ -87,4 +89,19 @@ void zc_stop_thread(pthread_t t)
 		if (pthread_timedjoin_np(t, NULL, &ts) == 0)
 			break;
 	}
+}
+
+int zc_bdi_set_max_ratio(dev_t dev, unsigned int percent)
+{
+	char path[64], value[16];
+	int fd, len, r;
+
+	snprintf(path, sizeof(path), "/sys/class/bdi/%u:%u/max_ratio", major(dev), minor(dev));
+	fd = open(path, O_WRONLY | O_CLOEXEC);
+	if (fd < 0)
+		return -errno;
+	len = snprintf(value, sizeof(value), "%u\n", percent);
+	r = write(fd, value, (size_t)len) == len ? 0 : -errno;
+	close(fd);
+	return r;
 }

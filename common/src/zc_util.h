@@ -20,6 +20,11 @@ int zc_read_ulong_file(const char *path, unsigned long *ret);
 
 /* Whether the daemon has capability @cap (CAP_*) in its effective set. */
 bool zc_has_capability(int cap);
+/*
+ * Set the max_ratio (percent of the dirty-page limit) of the bdi of the
+ * file system on device @dev; -errno (EACCES unless root).
+ */
+int zc_bdi_set_max_ratio(dev_t dev, unsigned int percent);
 
 /* CLOCK_MONOTONIC in microseconds. */
 uint64_t zc_now_usec(void);

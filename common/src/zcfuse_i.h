@@ -21,6 +21,13 @@ enum zc_cache_mode {
 	ZC_CACHE_ALWAYS,
 };
 
+/* Kernel passthrough: off (the library's default), where possible, or as asked. */
+enum zc_passthrough_choice {
+	ZC_PASSTHROUGH_OFF,
+	ZC_PASSTHROUGH_AUTO,
+	ZC_PASSTHROUGH_ON,
+};
+
 struct zc_opts {
 	enum zc_cache_mode cache;
 	double entry_timeout;
@@ -53,6 +60,8 @@ struct zc_opts {
 	bool debug;
 	bool splice;
 	size_t splice_threshold;
+	/* As asked for; passthrough: whether this mount uses it (session_prepare()). */
+	enum zc_passthrough_choice passthrough_choice;
 	bool passthrough;
 	/* FUSE over io_uring: where the kernel allows it, or as asked; how the ring is served. */
 	enum zc_uring_choice io_uring;
@@ -73,6 +82,7 @@ struct zc_session {
 	struct fuse_session *se;
 	char *fsname;
 	char *mountpoint;
+	dev_t mount_dev; /* of the mount zc_session_mount() made; 0: unknown */
 	bool mounted;
 	bool remounted; /* zc_session_remount() changed a mount: nothing to serve */
 	bool writeback_on;
@@ -126,6 +136,5 @@ void zc_set_error(struct zc_session *s, const char *fmt, ...) __attribute__((for
 
 /* Hand one line to the program's notice handler, if it set one. */
 void zc_notice(struct zc_session *s, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
-void zc_session_set_writeback_ratio(struct zc_session *s);
 
 #endif /* ZCFUSE_I_H */

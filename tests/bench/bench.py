@@ -110,12 +110,14 @@ SYSTEMS = [
     System('libfuse', 'libfuse'),
     # No options beyond the setting's own: what a user gets (FUSE over
     # io_uring where the kernel allows it, which the run switches on when
-    # it measures a ring row, else /dev/fuse).
+    # it measures a ring row, else /dev/fuse; kernel passthrough where the
+    # kernel and the daemon's privileges allow it, except under writeback).
     System('zcfuse-default', 'zcfuse'),
-    System('zcfuse-splice', 'zcfuse', ['noio_uring']),
-    System('zcfuse-copy', 'zcfuse', ['noio_uring', 'nosplice']),
-    # Kernel passthrough: open files served by the kernel; under writeback it
-    # falls back to splice (the kernel refuses both at once).
+    # The daemon's own data path: every read and write reaches it.
+    System('zcfuse-splice', 'zcfuse', ['noio_uring', 'nopassthrough']),
+    System('zcfuse-copy', 'zcfuse', ['noio_uring', 'nopassthrough', 'nosplice']),
+    # Kernel passthrough: open files served by the kernel, under writeback
+    # too (which it turns off: the kernel refuses both at once).
     System('zcfuse-passthrough', 'zcfuse', ['noio_uring', 'passthrough']),
     System('blobstore', 'blobstore', default=False),
     System('memfs', 'memfs', default=False),
@@ -123,10 +125,11 @@ SYSTEMS = [
     System('blobstore-rados', 'blobstore-rados', default=False),
     System('cephfs', 'cephfs', default=False),
     # FUSE over io_uring; strict, so that a refused ring shows as FAIL.
-    System('zcfuse-uring', 'zcfuse', ['io_uring=strict']),
-    System('zcfuse-uring-nopin', 'zcfuse', ['io_uring=strict', 'nouring_pin']),
+    System('zcfuse-uring', 'zcfuse', ['io_uring=strict', 'nopassthrough']),
+    System('zcfuse-uring-nopin', 'zcfuse', ['io_uring=strict', 'nopassthrough', 'nouring_pin']),
     # Queue threads at normal priority rather than SCHED_IDLE.
-    System('zcfuse-uring-noidle', 'zcfuse', ['io_uring=strict', 'nouring_idle'], default=False),
+    System('zcfuse-uring-noidle', 'zcfuse', ['io_uring=strict', 'nopassthrough', 'nouring_idle'],
+           default=False),
 ]
 
 URING_PARAM = '/sys/module/fuse/parameters/enable_uring'

@@ -38,9 +38,10 @@ WITH_LIBSYSTEMD = os.environ.get('ZCFUSE_SYSTEMD', '1') == '1'
 # The notice a passthrough mount with writeback caching gives at INIT.
 NOTICE = 'writeback caching is off for this mount'
 NOTICE_OPTS = ['-o', 'passthrough,writeback']
-# On /dev/fuse, so that the default transport's line (FUSE over io_uring
-# where the kernel allows it) is not among the messages looked at.
-TRANSPORT_OPTS = ['-o', 'noio_uring']
+# On /dev/fuse and the daemon's own data path, so that the lines naming the
+# default transport (FUSE over io_uring where the kernel allows it) and
+# data path (kernel passthrough) are not among the messages looked at.
+TRANSPORT_OPTS = ['-o', 'noio_uring,nopassthrough']
 # syslog(3) priority of a notice from facility daemon: LOG_DAEMON | LOG_NOTICE.
 DAEMON_NOTICE = 3 * 8 + 5
 

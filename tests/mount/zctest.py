@@ -191,13 +191,20 @@ def wants_uring(opts):
 
 
 def with_transport(opts):
-    """opts, plus noio_uring where they name no transport (see ZCFUSE_TRANSPORT)."""
+    """opts, plus noio_uring where they name no transport, and nopassthrough
+    where they name no data path, so that a suite tests the daemon's own
+    /dev/fuse data path unless it asks for another; ZCFUSE_TRANSPORT=default
+    leaves the daemon's defaults (the ring and kernel passthrough where the
+    kernel allows them)."""
     opts = list(opts)
     if os.environ.get('ZCFUSE_TRANSPORT') == 'default':
         return opts
-    if any(o.split('=', 1)[0] in ('io_uring', 'noio_uring') for o in opts):
-        return opts
-    return opts + ['noio_uring']
+    names = [o.split('=', 1)[0] for o in opts]
+    if not any(n in ('io_uring', 'noio_uring') for n in names):
+        opts.append('noio_uring')
+    if not any(n in ('passthrough', 'nopassthrough') for n in names):
+        opts.append('nopassthrough')
+    return opts
 
 
 class UringParam:

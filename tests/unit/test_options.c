@@ -201,10 +201,26 @@ static void test_flag_kinds(void)
 	CHECK(!s->opts.splice);
 	CHECK_EQ(zc_session_set_option(s, "splice"), 0);
 	CHECK(s->opts.splice);
+	CHECK_EQ(s->opts.passthrough_choice, ZC_PASSTHROUGH_OFF);
 	CHECK_EQ(zc_session_set_option(s, "passthrough"), 0);
-	CHECK(s->opts.passthrough);
+	CHECK_EQ(s->opts.passthrough_choice, ZC_PASSTHROUGH_ON);
+	CHECK_EQ(zc_session_set_option(s, "passthrough=auto"), 0);
+	CHECK_EQ(s->opts.passthrough_choice, ZC_PASSTHROUGH_AUTO);
 	CHECK_EQ(zc_session_set_option(s, "nopassthrough"), 0);
-	CHECK(!s->opts.passthrough);
+	CHECK_EQ(s->opts.passthrough_choice, ZC_PASSTHROUGH_OFF);
+	check_rejected(s, "passthrough=always",
+		       "bad value for option 'passthrough': 'always' (expected auto)");
+	CHECK_EQ(s->opts.passthrough_choice, ZC_PASSTHROUGH_OFF);
+	CHECK_EQ(s->opts.writeback_ratio, 20);
+	CHECK(!s->opts.writeback_ratio_set);
+	CHECK_EQ(zc_session_set_option(s, "writeback_ratio=35"), 0);
+	CHECK_EQ(s->opts.writeback_ratio, 35);
+	CHECK(s->opts.writeback_ratio_set);
+	check_rejected(s, "writeback_ratio=0",
+		       "bad value for option 'writeback_ratio': '0' (expected 1 to 100)");
+	check_rejected(s, "writeback_ratio=101",
+		       "bad value for option 'writeback_ratio': '101' (expected 1 to 100)");
+	CHECK_EQ(s->opts.writeback_ratio, 35);
 	CHECK_EQ(zc_session_set_option(s, "nouring_pin"), 0);
 	CHECK_EQ(zc_session_set_option(s, "uring_pin"), 0);
 	CHECK(s->opts.uring.pin);
