@@ -313,3 +313,97 @@ def test_open_beside_an_open_without_passthrough_falls_back():
             assert data == b'y' + b'x' * 99
             return delta(counters(m.mnt), before, 'passthrough.opens') > 0
         zctest.wait_until(passed_through, 10, 'a passthrough open after the releases')
+
+
+# ------------------------------------------------ the daemon's default
+
+@pytest.fixture
+def daemon_defaults(monkeypatch):
+    """Mounts keep zcfuse's own defaults (zctest.with_transport() adds nothing)."""
+    monkeypatch.setenv('ZCFUSE_TRANSPORT', 'default')
+
+
+AUTO_ON = 'passthrough: the kernel reads and writes open files straight from their backing files'
+
+
+@pytest.fixture(params=['noio_uring', 'io_uring=strict'], ids=['dev-fuse', 'io_uring'])
+def transport(request):
+    """The mount's transport; the ring with the fuse module's enable_uring on."""
+    if request.param == 'noio_uring':
+        yield request.param
+        return
+    with zctest.UringParam(True) as p:
+        if p.skip_reason:
+            pytest.skip(p.skip_reason)
+        yield request.param
+
+
+@pytest.mark.parametrize('cache', ['cache=auto', 'cache=never', 'cache=always'])
+def test_default_is_passthrough(daemon_defaults, transport, cache):
+    """With no option naming it, open files are passed through, in every
+    cache mode and on both transports, and one line says so."""
+    with zctest.Mount(opts=[cache, transport]) as m:
+        data = pattern(4, 3 * MIB + 123)
+        before = counters(m.mnt)
+        with open(os.path.join(m.mnt, 'f'), 'wb') as f:
+            f.write(data)
+        with open(os.path.join(m.mnt, 'f'), 'rb') as f:
+            assert f.read() == data
+        with open(os.path.join(m.src, 'f'), 'rb') as f:
+            assert f.read() == data
+        after = counters(m.mnt)
+        assert delta(after, before, 'passthrough.opens') == 2
+        assert delta(after, before, 'requests.READ') == 0
+        assert delta(after, before, 'requests.WRITE') == 0
+        log = m.stderr_text()
+    assert log.count(AUTO_ON) == 1, log
+
+
+@pytest.mark.parametrize('opts,why', [
+    (['cache=auto', 'writeback'], 'passthrough: off, since writeback caching was asked for'),
+    (['cache=auto', 'direct_io'], 'passthrough: off, since direct_io was asked for'),
+], ids=['writeback', 'direct_io'])
+def test_default_yields_to_what_was_asked(daemon_defaults, opts, why):
+    """An explicit writeback or direct_io is kept: the data reaches the
+    daemon, and one line says why passthrough is off."""
+    with zctest.Mount(opts=opts + ['noio_uring']) as m:
+        data = pattern(5, 2 * MIB)
+        before = counters(m.mnt)
+        with open(os.path.join(m.mnt, 'f'), 'wb') as f:
+            f.write(data)
+            os.fsync(f.fileno())
+        with open(os.path.join(m.src, 'f'), 'rb') as f:
+            assert f.read() == data
+        after = counters(m.mnt)
+        assert delta(after, before, 'passthrough.opens') == 0
+        assert delta(after, before, 'requests.WRITE') > 0
+        assert not any(k.startswith('passthrough.fallback.') and delta(after, before, k)
+                       for k in after), after
+        log = m.stderr_text()
+    assert why in log, log
+    assert AUTO_ON not in log, log
+
+
+def test_nopassthrough_is_silent(daemon_defaults):
+    with zctest.Mount(opts=['cache=auto', 'noio_uring', 'nopassthrough']) as m:
+        before = counters(m.mnt)
+        with open(os.path.join(m.mnt, 'f'), 'wb') as f:
+            f.write(b'daemon')
+        after = counters(m.mnt)
+        assert delta(after, before, 'requests.WRITE') == 1
+        log = m.stderr_text()
+    assert 'passthrough' not in log, log
+
+
+@pytest.mark.timeout(120)
+def test_default_for_a_user_daemon_is_the_daemon_path(daemon_defaults):
+    """A user's daemon may not register backing files: passthrough is off
+    from the start (no per-open fallbacks), and one line says why."""
+    with zctest.UserMount(['noio_uring']) as m:
+        out = m.run([m.python, '-c', USER_SCRIPT, m.mnt])
+        assert out.returncode == 0, out.stderr
+        c = parse_counters(out.stdout)
+        assert c['passthrough.opens'] == 0
+        assert c['passthrough.fallback.not_permitted'] == 0
+        assert c['data.written'] == 1 << 20
+    assert 'passthrough: off, since the daemon lacks CAP_SYS_ADMIN' in m.log(), m.log()
