@@ -102,7 +102,7 @@ static void zc_init(void *userdata, struct fuse_conn_info *conn)
 		 */
 		zc_notice(s, "writeback caching is off for this mount: kernel passthrough serves "
 			     "its open files through their own page cache, and the kernel allows "
-			     "the two only apart");
+			     "the two only apart (-o nopassthrough for writeback caching)");
 		conn->want &= ~FUSE_CAP_WRITEBACK_CACHE;
 	} else if (s->opts.writeback && (conn->capable & FUSE_CAP_WRITEBACK_CACHE)) {
 		conn->want |= FUSE_CAP_WRITEBACK_CACHE;

@@ -443,8 +443,8 @@ static const struct zc_opt_desc zc_opt_table[] = {
 	    .set = set_passthrough_auto,
 	    .values = { "auto" },
 	    .help = "passthrough where the daemon may use it,\n"
-		    "not beside writeback or direct_io; one\n"
-		    "line says which and why (zcfuse's default)",
+		    "not beside direct_io; one line says which\n"
+		    "and why (zcfuse's default)",
 	},
 	{
 	    .name = "io_uring",

@@ -266,9 +266,11 @@ static int session_prepare_ring(struct zc_session *s)
 
 /*
  * passthrough=auto (zcfuse's default): kernel passthrough where the daemon
- * may register backing files, unless writeback caching or direct_io was
- * asked for, which it would switch off. One line says why not here; the
- * kernel's answer at INIT says the rest (zc_backing_negotiated()).
+ * may register backing files, unless direct_io (every read and write to
+ * the daemon) was asked for. Beside writeback it wins, as passthrough does
+ * (zc_init()): its files are cached, written back, by their own page cache.
+ * One line says why not here; the kernel's answer at INIT says the rest
+ * (zc_backing_negotiated()).
  */
 static void session_resolve_passthrough(struct zc_session *s)
 {
@@ -277,9 +279,7 @@ static void session_resolve_passthrough(struct zc_session *s)
 	s->opts.passthrough = s->opts.passthrough_choice == ZC_PASSTHROUGH_ON;
 	if (s->opts.passthrough_choice != ZC_PASSTHROUGH_AUTO)
 		return;
-	if (s->opts.writeback)
-		why = "writeback caching was asked for, and the kernel allows the two only apart";
-	else if (s->opts.direct_io)
+	if (s->opts.direct_io)
 		why = "direct_io was asked for";
 	else if (!zc_has_capability(CAP_SYS_ADMIN))
 		why = "the daemon lacks CAP_SYS_ADMIN, which registering backing files needs";
