@@ -117,8 +117,10 @@ void zc_backing_negotiated(struct zc_chan *c)
 	if (c->backing && (c->flags2 & ZC_FUSE_PASSTHROUGH) &&
 	    c->s->opts.passthrough_choice == ZC_PASSTHROUGH_AUTO)
 		zc_notice(c->s, "passthrough: the kernel reads and writes open files straight "
-				"from their backing files, since it allows it (-o nopassthrough "
-				"for the daemon's data path)");
+				"from their backing files, since it allows it%s (-o "
+				"nopassthrough for the daemon's data path)",
+			  c->s->opts.cache == ZC_CACHE_AUTO && !c->s->opts.direct_io
+				  ? "; read-only opens use the mount's page cache" : "");
 	if (c->backing && !(c->flags2 & ZC_FUSE_PASSTHROUGH))
 		zc_notice(c->s, "passthrough is off for this mount: %s; files use the %s path",
 			  refused_reason(c->backing->refused),
@@ -207,7 +209,7 @@ static void warn_once(struct zc_chan *c, enum zc_stat_backing_fallback cause, in
 			  c->policy.splice ? "splice" : "copy");
 }
 
-int32_t zc_backing_open(struct zc_chan *c, uint64_t ino, int backing_fd)
+int32_t zc_backing_open(struct zc_chan *c, uint64_t ino, int backing_fd, bool cache)
 {
 	struct zc_backing *t = c->backing;
 	enum zc_stat_backing_fallback cause;
@@ -241,6 +243,11 @@ int32_t zc_backing_open(struct zc_chan *c, uint64_t ino, int backing_fd)
 	if (n->backing_id > 0) {
 		id = n->backing_id;
 		goto out;
+	}
+	if (cache) {
+		pthread_mutex_unlock(&t->lock);
+		zc_stat_add(&c->stats.backing_cached_opens, 1);
+		return 0;
 	}
 	/* The open's own reasons first, then a conflict with the inode's other opens. */
 	if (backing_fd < 0 || fstat(backing_fd, &st) < 0 || !S_ISREG(st.st_mode)) {

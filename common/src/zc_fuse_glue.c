@@ -102,6 +102,23 @@ void zc_file_info_out(const struct zc_session *s, const struct zc_file *zf, int 
 }
 
 /*
+ * passthrough=auto with cache=auto: a read-only open is served from the
+ * mount's own page cache, which keeps a file's pages across opens while the
+ * file is unchanged (its times and size, checked at every open, so a write
+ * passed through is seen). Opens for writing, and every open with the other
+ * cache modes or direct_io, are passed through: cache=always would keep
+ * pages that a write passed through had made stale. Asked-for passthrough
+ * passes every open.
+ */
+static bool prefers_page_cache(const struct zc_session *s, const struct zc_file *zf)
+{
+	return s->opts.passthrough_choice == ZC_PASSTHROUGH_AUTO &&
+	       s->opts.cache == ZC_CACHE_AUTO && !s->opts.direct_io &&
+	       (zf->flags & O_ACCMODE) == O_RDONLY && !(zf->flags & (O_DIRECT | O_TRUNC)) &&
+	       !(zf->open_flags_out & ZC_FOPEN_DIRECT_IO);
+}
+
+/*
  * Kernel passthrough for an open about to be answered: the backing id goes
  * into the reply. 0 when the open takes the pipe path, or a negative errno.
  */
@@ -112,7 +129,7 @@ int zc_passthrough_open(struct zc_session *s, struct zc_req *zreq, zc_ino_t ino,
 
 	if (!s->opts.passthrough)
 		return 0;
-	id = zc_backing_open(&s->chan, ino, zf->backing_fd);
+	id = zc_backing_open(&s->chan, ino, zf->backing_fd, prefers_page_cache(s, zf));
 	if (id > 0)
 		zreq->backing_id = id;
 	return id < 0 ? id : 0;

@@ -118,6 +118,8 @@ static void format(const struct zc_stats *st, struct out *o)
 			   (unsigned long long)load(&st->fallbacks[i]));
 	out_printf(o, "passthrough.opens %llu\n", (unsigned long long)load(&st->backing_opens));
 	out_printf(o, "passthrough.backing_ids %llu\n", (unsigned long long)load(&st->backing_ids));
+	out_printf(o, "passthrough.cached_opens %llu\n",
+		   (unsigned long long)load(&st->backing_cached_opens));
 	for (i = 0; i < ZC_BACKING_FALLBACK_NR; i++)
 		out_printf(o, "passthrough.fallback.%s %llu\n", backing_fallback_names[i],
 			   (unsigned long long)load(&st->backing_fallbacks[i]));

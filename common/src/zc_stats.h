@@ -62,6 +62,8 @@ struct zc_stats {
 	/* Opens served by kernel passthrough, and those that were not, by cause. */
 	uint64_t backing_opens;
 	uint64_t backing_ids; /* backing files registered with the kernel */
+	/* passthrough=auto: read-only opens left to the mount's page cache */
+	uint64_t backing_cached_opens;
 	uint64_t backing_fallbacks[ZC_BACKING_FALLBACK_NR];
 	/* Requests by the way they came: read from /dev/fuse, or a ring entry. */
 	uint64_t dev_requests;

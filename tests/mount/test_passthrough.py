@@ -338,10 +338,11 @@ def transport(request):
         yield request.param
 
 
-@pytest.mark.parametrize('cache', ['cache=auto', 'cache=never', 'cache=always'])
+@pytest.mark.parametrize('cache', ['cache=never', 'cache=always'])
 def test_default_is_passthrough(daemon_defaults, transport, cache):
-    """With no option naming it, open files are passed through, in every
-    cache mode and on both transports, and one line says so."""
+    """With cache=never or cache=always and no option naming the data path,
+    every open is passed through, on both transports, and one line says so
+    (cache=always would keep pages a write passed through made stale)."""
     with zctest.Mount(opts=[cache, transport]) as m:
         data = pattern(4, 3 * MIB + 123)
         before = counters(m.mnt)
@@ -353,10 +354,68 @@ def test_default_is_passthrough(daemon_defaults, transport, cache):
             assert f.read() == data
         after = counters(m.mnt)
         assert delta(after, before, 'passthrough.opens') == 2
+        assert delta(after, before, 'passthrough.cached_opens') == 0
         assert delta(after, before, 'requests.READ') == 0
         assert delta(after, before, 'requests.WRITE') == 0
         log = m.stderr_text()
     assert log.count(AUTO_ON) == 1, log
+    assert 'read-only opens use the mount' not in log, log
+
+
+def read_file_settled(m, name):
+    """The file's data through the mount, once the open's RELEASE is in."""
+    with open(os.path.join(m.mnt, name), 'rb') as f:
+        data = f.read()
+    m.settle_releases()
+    return data
+
+
+def test_default_reads_from_the_page_cache(daemon_defaults, transport):
+    """With cache=auto, opens for writing are passed through, and
+    read-only opens use the mount's page cache: the first read reaches the
+    daemon, a reopen of the unchanged file does not, and a change, through
+    the mount or on SOURCE, is seen at the next open."""
+    with zctest.Mount(opts=['cache=auto', transport]) as m:
+        path = os.path.join(m.mnt, 'f')
+        one, two, three = pattern(7, 2 * MIB), pattern(8, 2 * MIB), pattern(9, MIB + 5)
+        before = counters(m.mnt)
+        with open(path, 'wb') as f:
+            f.write(one)
+        m.settle_releases()
+        mid = counters(m.mnt)
+        assert delta(mid, before, 'passthrough.opens') == 1
+        assert delta(mid, before, 'requests.WRITE') == 0
+
+        assert read_file_settled(m, 'f') == one
+        first = counters(m.mnt)
+        assert delta(first, mid, 'passthrough.cached_opens') == 1
+        assert delta(first, mid, 'passthrough.opens') == 0
+        assert delta(first, mid, 'requests.READ') > 0
+
+        assert read_file_settled(m, 'f') == one
+        again = counters(m.mnt)
+        assert delta(again, first, 'passthrough.cached_opens') == 1
+        assert delta(again, first, 'requests.READ') == 0
+
+        # Rewritten through the mount: passed through (the reader's RELEASE
+        # is in), and the next read-only open drops the stale pages.
+        with open(path, 'r+b') as f:
+            f.write(two)
+        m.settle_releases()
+        written = counters(m.mnt)
+        assert delta(written, again, 'passthrough.opens') == 1
+        assert delta(written, again, 'requests.WRITE') == 0
+        assert read_file_settled(m, 'f') == two
+
+        # Changed on SOURCE behind the mount's back: seen at the next open
+        # once the attributes the kernel holds have expired.
+        with open(os.path.join(m.src, 'f'), 'wb') as f:
+            f.write(three)
+        zctest.wait_until(lambda: read_file_settled(m, 'f') == three, 5,
+                          'the change on SOURCE seen through the mount')
+        log = m.stderr_text()
+    assert log.count(AUTO_ON) == 1, log
+    assert 'read-only opens use the mount' in log, log
 
 
 def test_default_wins_over_writeback(daemon_defaults, transport):
