@@ -116,11 +116,13 @@ void zc_backing_negotiated(struct zc_chan *c)
 {
 	if (c->backing && (c->flags2 & ZC_FUSE_PASSTHROUGH) &&
 	    c->s->opts.passthrough_choice == ZC_PASSTHROUGH_AUTO)
-		zc_notice(c->s, "passthrough: the kernel reads and writes open files straight "
-				"from their backing files, since it allows it%s (-o "
-				"nopassthrough for the daemon's data path)",
+		zc_notice(c->s,
+			  "passthrough: the kernel reads and writes open files straight "
+			  "from their backing files, since it allows it%s (-o "
+			  "nopassthrough for the daemon's data path)",
 			  c->s->opts.cache == ZC_CACHE_AUTO && !c->s->opts.direct_io
-				  ? "; read-only opens use the mount's page cache" : "");
+			      ? "; read-only opens use the mount's page cache"
+			      : "");
 	if (c->backing && !(c->flags2 & ZC_FUSE_PASSTHROUGH))
 		zc_notice(c->s, "passthrough is off for this mount: %s; files use the %s path",
 			  refused_reason(c->backing->refused),

@@ -80,12 +80,14 @@ static void reply_entry_result(fuse_req_t req, struct zc_session *s, int r,
  */
 static void set_writeback_ratio(struct zc_session *s)
 {
-	int r = s->mount_dev ? zc_bdi_set_max_ratio(s->mount_dev, s->opts.writeback_ratio)
-			     : -ENOENT;
+	int r =
+	    s->mount_dev ? zc_bdi_set_max_ratio(s->mount_dev, s->opts.writeback_ratio) : -ENOENT;
 
 	if (r < 0 && s->opts.writeback_ratio_set)
-		zc_notice(s, "cannot set writeback_ratio=%u on this mount: %s; it keeps the "
-			     "kernel's share", s->opts.writeback_ratio, strerror(-r));
+		zc_notice(s,
+			  "cannot set writeback_ratio=%u on this mount: %s; it keeps the "
+			  "kernel's share",
+			  s->opts.writeback_ratio, strerror(-r));
 }
 
 static void zc_init(void *userdata, struct fuse_conn_info *conn)

@@ -284,7 +284,8 @@ static void session_resolve_passthrough(struct zc_session *s)
 	else if (!zc_has_capability(CAP_SYS_ADMIN))
 		why = "the daemon lacks CAP_SYS_ADMIN, which registering backing files needs";
 	if (why) {
-		zc_notice(s, "passthrough: off, since %s (the daemon serves reads and writes)", why);
+		zc_notice(s, "passthrough: off, since %s (the daemon serves reads and writes)",
+			  why);
 		return;
 	}
 	s->opts.passthrough = true;
