@@ -1,9 +1,9 @@
 /* SPDX-License-Identifier: LGPL-2.1-or-later */
 /* Session life cycle: mount checks, the request loop, unmount. */
 #include <errno.h>
-#include <linux/capability.h>
 #include <fcntl.h>
 #include <limits.h>
+#include <linux/capability.h>
 #include <math.h>
 #include <pthread.h>
 #include <stdarg.h>
@@ -19,8 +19,8 @@
 #include "zc_dev.h"
 #include "zc_lowlevel.h"
 #include "zc_uring.h"
-#include "zc_waiter.h"
 #include "zc_util.h"
+#include "zc_waiter.h"
 #include "zcfuse_i.h"
 
 ZC_EXPORT void zc_session_set_option_handler(struct zc_session *s, zc_option_fn fn, void *data)
