@@ -27,6 +27,22 @@ def pattern(seed, size):
     return random.Random(seed).randbytes(size)
 
 
+def write_and_read_back(m, data, fsync=False):
+    """Write @data to f through the mount, then read it back through the
+    mount and on SOURCE; the counters before and after."""
+    before = counters(m.mnt)
+    with open(os.path.join(m.mnt, 'f'), 'wb') as f:
+        f.write(data)
+        if fsync:
+            f.flush()
+            os.fsync(f.fileno())
+    with open(os.path.join(m.src, 'f'), 'rb') as f:
+        assert f.read() == data
+    with open(os.path.join(m.mnt, 'f'), 'rb') as f:
+        assert f.read() == data
+    return before, counters(m.mnt)
+
+
 def write_and_read_64m(mnt, src, settle=None):
     """Write 64 MiB in 1 MiB writes, fsync, drop the caches, read it back.
 
@@ -187,17 +203,7 @@ def test_passthrough_wins_over_writeback():
     that writeback caching is off."""
     zctest.require_fuse()
     with zctest.Mount(opts=['cache=auto', 'writeback', 'passthrough']) as m:
-        before = counters(m.mnt)
-        data = pattern(2, 4 * MIB)
-        with open(os.path.join(m.mnt, 'f'), 'wb') as f:
-            f.write(data)
-            f.flush()
-            os.fsync(f.fileno())
-        with open(os.path.join(m.src, 'f'), 'rb') as f:
-            assert f.read() == data
-        with open(os.path.join(m.mnt, 'f'), 'rb') as f:
-            assert f.read() == data
-        after = counters(m.mnt)
+        before, after = write_and_read_back(m, pattern(2, 4 * MIB), fsync=True)
         assert delta(after, before, 'passthrough.opens') == 2
         assert delta(after, before, 'passthrough.fallback.writeback') == 0
         assert delta(after, before, 'requests.WRITE') == 0
@@ -344,15 +350,7 @@ def test_default_is_passthrough(daemon_defaults, transport, cache):
     every open is passed through, on both transports, and one line says so
     (cache=always would keep pages a write passed through made stale)."""
     with zctest.Mount(opts=[cache, transport]) as m:
-        data = pattern(4, 3 * MIB + 123)
-        before = counters(m.mnt)
-        with open(os.path.join(m.mnt, 'f'), 'wb') as f:
-            f.write(data)
-        with open(os.path.join(m.mnt, 'f'), 'rb') as f:
-            assert f.read() == data
-        with open(os.path.join(m.src, 'f'), 'rb') as f:
-            assert f.read() == data
-        after = counters(m.mnt)
+        before, after = write_and_read_back(m, pattern(4, 3 * MIB + 123))
         assert delta(after, before, 'passthrough.opens') == 2
         assert delta(after, before, 'passthrough.cached_opens') == 0
         assert delta(after, before, 'requests.READ') == 0
