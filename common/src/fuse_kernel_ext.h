@@ -1,10 +1,9 @@
 /* SPDX-License-Identifier: LGPL-2.1-or-later */
 /*
  * FUSE protocol definitions newer than the installed <linux/fuse.h>
- * (protocol 7.38) that the transport negotiates itself, because libfuse
- * 3.14 knows nothing of them. Values and layouts follow the kernel's
- * include/uapi/linux/fuse.h; each block says which protocol minor
- * introduced it. Nothing else in the tree defines these.
+ * (protocol 7.38), up to the minor the library speaks. Values and layouts
+ * follow the kernel's include/uapi/linux/fuse.h; each block says which
+ * protocol minor introduced it. Nothing else in the tree defines these.
  */
 #ifndef ZC_FUSE_KERNEL_EXT_H
 #define ZC_FUSE_KERNEL_EXT_H
@@ -17,6 +16,9 @@
 #ifndef FUSE_DEV_IOC_MAGIC
 #define FUSE_DEV_IOC_MAGIC 229
 #endif
+
+/* The protocol minor the library speaks (zc_proto.c decodes and encodes it). */
+#define ZC_FUSE_KERNEL_MINOR 45
 
 /*
  * INIT: bits 32..63 of the flags travel in flags2 of fuse_init_in and
@@ -119,6 +121,42 @@ _Static_assert(sizeof(struct zc_fuse_open_out) == sizeof(struct fuse_open_out),
 	       "fuse_open_out layout");
 _Static_assert(offsetof(struct fuse_init_out, flags2) == ZC_INIT_OUT_FLAGS2,
 	       "fuse_init_out layout");
+
+/* ---- STATX (7.39), answered ENOSYS: the kernel then asks GETATTR ---- */
+
+#define ZC_FUSE_STATX 52
+
+/* ---- The INIT reply as of 7.43 (max_stack_depth 7.40, request_timeout 7.43) ---- */
+
+struct zc_fuse_init_out {
+	uint32_t major;
+	uint32_t minor;
+	uint32_t max_readahead;
+	uint32_t flags;
+	uint16_t max_background;
+	uint16_t congestion_threshold;
+	uint32_t max_write;
+	uint32_t time_gran;
+	uint16_t max_pages;
+	uint16_t map_alignment;
+	uint32_t flags2;
+	uint32_t max_stack_depth;
+	uint16_t request_timeout;
+	uint16_t unused[11];
+};
+
+_Static_assert(sizeof(struct zc_fuse_init_out) == sizeof(struct fuse_init_out),
+	       "fuse_init_out layout");
+_Static_assert(offsetof(struct zc_fuse_init_out, max_stack_depth) == ZC_INIT_OUT_MAX_STACK_DEPTH,
+	       "fuse_init_out layout");
+
+/* ---- COPY_FILE_RANGE_64 (7.45): fuse_copy_file_range_in, a 64-bit count back ---- */
+
+#define ZC_FUSE_COPY_FILE_RANGE_64 53
+
+struct zc_fuse_copy_file_range_out {
+	uint64_t bytes_copied;
+};
 
 /* ---- FUSE over io_uring (7.42) ---- */
 

@@ -69,11 +69,11 @@ void zc_backing_refuse(struct zc_chan *c, enum zc_backing_refused why)
 		c->backing->refused = why;
 }
 
-/* Passthrough was asked for, may be used, and the kernel offered it at INIT. */
-bool zc_backing_offered(const struct zc_chan *c)
+/* Passthrough was asked for, may be used, and the kernel offers it at INIT (@kernel_flags2). */
+bool zc_backing_offered(const struct zc_chan *c, uint32_t kernel_flags2)
 {
 	return c->backing && c->backing->refused == ZC_BACKING_REFUSED_NONE &&
-	       (c->want_flags2 & c->kernel_flags2 & ZC_FUSE_PASSTHROUGH);
+	       (c->want_flags2 & kernel_flags2 & ZC_FUSE_PASSTHROUGH);
 }
 
 void zc_backing_fini(struct zc_chan *c)
@@ -114,7 +114,7 @@ static const char *refused_reason(enum zc_backing_refused why)
 
 void zc_backing_negotiated(struct zc_chan *c)
 {
-	if (c->backing && (c->flags2 & ZC_FUSE_PASSTHROUGH) &&
+	if (c->backing && (c->conn.flags2 & ZC_FUSE_PASSTHROUGH) &&
 	    c->s->opts.passthrough_choice == ZC_PASSTHROUGH_AUTO)
 		zc_notice(c->s,
 			  "passthrough: the kernel reads and writes open files straight "
@@ -123,7 +123,7 @@ void zc_backing_negotiated(struct zc_chan *c)
 			  c->s->opts.cache == ZC_CACHE_AUTO && !c->s->opts.direct_io
 			      ? "; read-only opens use the mount's page cache"
 			      : "");
-	if (c->backing && !(c->flags2 & ZC_FUSE_PASSTHROUGH))
+	if (c->backing && !(c->conn.flags2 & ZC_FUSE_PASSTHROUGH))
 		zc_notice(c->s, "passthrough is off for this mount: %s; files use the %s path",
 			  refused_reason(c->backing->refused),
 			  c->policy.splice ? "splice" : "copy");
@@ -222,7 +222,7 @@ int32_t zc_backing_open(struct zc_chan *c, uint64_t ino, int backing_fd, bool ca
 
 	if (!t)
 		return 0;
-	if (!(c->flags2 & ZC_FUSE_PASSTHROUGH) || !t->buckets) {
+	if (!(c->conn.flags2 & ZC_FUSE_PASSTHROUGH) || !t->buckets) {
 		zc_stat_add(&c->stats.backing_fallbacks[refused_cause(t->refused)], 1);
 		return 0;
 	}
@@ -304,7 +304,7 @@ void zc_backing_release(struct zc_chan *c, uint64_t ino)
 	struct zc_backing_node **slot, *n;
 	uint32_t id;
 
-	if (!t || !t->buckets || !(c->flags2 & ZC_FUSE_PASSTHROUGH))
+	if (!t || !t->buckets || !(c->conn.flags2 & ZC_FUSE_PASSTHROUGH))
 		return;
 	pthread_mutex_lock(&t->lock);
 	slot = backing_slot(t, ino);
@@ -322,28 +322,4 @@ void zc_backing_release(struct zc_chan *c, uint64_t ino)
 		ioctl(c->dev_fd, ZC_FUSE_DEV_IOC_BACKING_CLOSE, &id);
 	}
 	free(n);
-}
-
-void zc_backing_amend_reply(struct iovec *iov, int count, int32_t id)
-{
-	struct fuse_out_header *out = iov[0].iov_base;
-	struct zc_fuse_open_out *open_out;
-
-	if (id <= 0)
-		return;
-	if (count < 2 || iov[0].iov_len < sizeof(*out) || out->error ||
-	    iov[count - 1].iov_len < sizeof(*open_out))
-		return;
-	/* OPEN replies fuse_open_out alone; CREATE puts it after the entry. */
-	open_out =
-	    (void *)((char *)iov[count - 1].iov_base + iov[count - 1].iov_len - sizeof(*open_out));
-	/*
-	 * Reads and writes go to the backing file even with direct_io or
-	 * cache=never (FOPEN_DIRECT_IO would send them to the daemon), and
-	 * the flags the kernel refuses beside passthrough go (cache=always's
-	 * FOPEN_KEEP_CACHE, a backend's FOPEN_NONSEEKABLE).
-	 */
-	open_out->open_flags |= ZC_FOPEN_PASSTHROUGH;
-	open_out->open_flags &= ZC_FOPEN_PASSTHROUGH_ALLOWED & ~FOPEN_DIRECT_IO;
-	open_out->backing_id = id;
 }

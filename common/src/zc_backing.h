@@ -10,7 +10,6 @@
 #include <stdbool.h>
 #include <stdint.h>
 
-struct iovec;
 struct zc_chan;
 
 /* Why kernel passthrough is off for a mount that asked for it. */
@@ -26,8 +25,8 @@ enum zc_backing_refused {
  * from then on); negotiation says why the kernel did not grant it with
  * zc_backing_refuse(), and zc_backing_negotiated() reports the outcome.
  * zc_backing_open() decides for one open of regular file @ino whose backend
- * offered @backing_fd (or -1): a backing id > 0 for the reply, which
- * zc_backing_amend_reply() writes into it, or 0 for the data path, the
+ * offered @backing_fd (or -1): a backing id > 0 for the open's reply, or
+ * 0 for the data path, the
  * cause counted. With @cache, the open prefers the mount's page cache: it
  * is passed through only when the inode is (the kernel keeps one mode per
  * inode), and is otherwise counted as cached, not as a fallback. Every
@@ -36,10 +35,9 @@ enum zc_backing_refused {
 int zc_backing_setup(struct zc_chan *c);
 void zc_backing_fini(struct zc_chan *c);
 void zc_backing_refuse(struct zc_chan *c, enum zc_backing_refused why);
-bool zc_backing_offered(const struct zc_chan *c);
+bool zc_backing_offered(const struct zc_chan *c, uint32_t kernel_flags2);
 void zc_backing_negotiated(struct zc_chan *c);
 int32_t zc_backing_open(struct zc_chan *c, uint64_t ino, int backing_fd, bool cache);
 void zc_backing_release(struct zc_chan *c, uint64_t ino);
-void zc_backing_amend_reply(struct iovec *iov, int count, int32_t backing_id);
 
 #endif /* ZC_BACKING_H */

@@ -18,7 +18,11 @@
 #include <sys/types.h>
 
 #include "zc_data.h"
+#include "zc_init.h"
 #include "zc_stats.h"
+
+/* INTERRUPTs kept for waiters that have not started yet. */
+#define ZC_EARLY_INTERRUPTS 16
 
 struct zc_session;
 struct zc_worker;
@@ -49,18 +53,10 @@ struct zc_chan {
 	pthread_mutex_t reads_lock;
 	struct zc_req *reads;
 
-	/* INIT negotiation beyond libfuse (zc_negotiate.c). */
-	uint64_t init_unique;
-	uint32_t kernel_flags;
-	/* flags2 the kernel offered, the library wants, and was granted. */
-	uint32_t kernel_flags2;
+	/* What INIT negotiated (zc_init.c); read-only once INIT is answered. */
+	struct zc_conn conn;
+	/* flags2 bits the library asks for at INIT where offered. */
 	uint32_t want_flags2;
-	uint32_t flags2;
-	bool killpriv_v2;
-	/* The kernel's protocol minor, and what the INIT reply set. */
-	uint32_t kernel_minor;
-	uint32_t init_max_write;
-	uint32_t init_max_pages;
 
 	/*
 	 * Threads that wait for locks (zc_waiter.c), under lock: there are
@@ -70,6 +66,9 @@ struct zc_chan {
 	unsigned int nr_waiters;
 	bool waiters_on;
 	bool waiters_closed;
+	/* INTERRUPTs that came before their request's waiter (zc_waiter_interrupt()). */
+	uint64_t early_interrupts[ZC_EARLY_INTERRUPTS];
+	unsigned int next_early_interrupt;
 
 	/*
 	 * FUSE over io_uring (zc_uring.c); NULL unless the mount asked for it.
@@ -77,7 +76,7 @@ struct zc_chan {
 	 * prepared for the INIT reply's limits, and the reply was sent.
 	 */
 	struct zc_uring *uring;
-	uint32_t (*ring_init_reply)(struct zc_chan *c);
+	uint32_t (*ring_init_reply)(struct zc_chan *c, uint32_t max_write, uint32_t max_pages);
 	void (*ring_init_sent)(struct zc_chan *c, bool sent);
 
 	/* Kernel passthrough (zc_backing.c); NULL unless the mount asked for it. */

@@ -15,18 +15,47 @@
 #include <unistd.h>
 
 #include "zc_ctx.h"
+#include "zc_proto.h"
+#include "zc_req.h"
 #include "zc_util.h"
 #include "zcfuse_i.h"
 
-void zc_ctx_from_header(struct zc_ctx *ctx, struct zc_session *s, const struct fuse_in_header *hdr,
-			mode_t umask)
+void zc_ctx_from_req(struct zc_ctx *ctx, struct zc_req *req, mode_t umask)
 {
-	ctx->userdata = s->userdata;
+	const struct fuse_in_header *hdr = req->hdr;
+
+	ctx->userdata = req->chan->s->userdata;
 	ctx->uid = hdr->uid;
 	ctx->gid = hdr->gid;
 	ctx->pid = (pid_t)hdr->pid;
 	ctx->umask = umask;
-	ctx->priv = s;
+	ctx->priv = req;
+}
+
+/* The session a context was made in. */
+static const struct zc_session *ctx_session(const struct zc_ctx *ctx)
+{
+	const struct zc_req *req = ctx->priv;
+
+	return req ? req->chan->s : NULL;
+}
+
+/*
+ * The request @ctx was made for, while its operation runs: same caller
+ * (a backend calls this from its operation). A request kept for a reply
+ * from another thread no longer has its arguments.
+ */
+ZC_EXPORT int zc_ctx_create_group(const struct zc_ctx *ctx, gid_t *ret_gid)
+{
+	const struct zc_req *req = ctx->priv;
+
+	*ret_gid = (gid_t)-1;
+	if (!req || req->kept || !req->hdr || ctx->pid != (pid_t)req->hdr->pid ||
+	    ctx->uid != req->hdr->uid || ctx->gid != req->hdr->gid || req->create_group < 0)
+		return -ENODATA;
+	if (req->create_group)
+		*ret_gid = req->create_gid;
+	return req->create_group;
 }
 
 /* Supplementary groups of thread @pid, from /proc, as libfuse reads them. */
@@ -196,7 +225,7 @@ bool zc_ctx_in_group(const struct zc_ctx *ctx, gid_t gid)
 
 ZC_EXPORT int zc_ctx_kernel_checks_permissions(const struct zc_ctx *ctx)
 {
-	const struct zc_session *s = ctx->priv;
+	const struct zc_session *s = ctx_session(ctx);
 
 	return s ? zc_opts_default_permissions(&s->opts) : 0;
 }
@@ -237,6 +266,6 @@ void zc_kill_suid_sgid(struct zc_session *s, const struct zc_ctx *ctx, zc_ino_t 
  */
 void zc_notify_attr_changed(struct zc_session *s, zc_ino_t ino)
 {
-	if (s->se && zc_opts_attr_timeout(&s->opts) > 0)
-		fuse_lowlevel_notify_inval_inode(s->se, ino, -1, 0);
+	if (s->chan.dev_fd >= 0 && zc_opts_attr_timeout(&s->opts) > 0 && s->chan.conn.minor >= 12)
+		zc_notify_inval_inode(s->chan.dev_fd, ino, -1, 0, &s->chan.stats);
 }

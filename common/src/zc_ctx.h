@@ -9,16 +9,15 @@
 
 #include "zcfuse/zcfuse.h"
 
-struct fuse_in_header;
+struct zc_req;
 struct zc_session;
 
 /*
  * The one builder of a request's context: the caller's ids from the
  * request's header, @umask from the create request that carries one (else
- * 0). The context points to @s (ctx->priv).
+ * 0). The context points to @req (ctx->priv), and through it to the session.
  */
-void zc_ctx_from_header(struct zc_ctx *ctx, struct zc_session *s, const struct fuse_in_header *hdr,
-			mode_t umask);
+void zc_ctx_from_req(struct zc_ctx *ctx, struct zc_req *req, mode_t umask);
 
 /* Whether the caller of @ctx holds capability @cap, as the kernel would count it. */
 bool zc_ctx_capable(const struct zc_ctx *ctx, int cap);

@@ -221,7 +221,7 @@ static void reply_read_pipe(struct zc_req *req, const struct zc_extent *ext, int
 	}
 	zc_stat_add(&st->data_read, (uint64_t)total);
 	zc_stat_add(&st->data_read_pipe, (uint64_t)total);
-	n = req->route->send_pipe(req, out.len);
+	n = zc_req_send_pipe(req, out.len);
 	if (n != (ssize_t)out.len)
 		zc_pipe_drain(req->pipe[0], st); /* interrupted: ENOENT */
 }

@@ -5,47 +5,33 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "fuse_kernel_ext.h"
 #include "zc_req.h"
 
-int zc_req_create_group(const struct fuse_in_header *hdr, const void *arg, size_t len,
-			uint32_t *ret_gid)
+/* What -d prints of a reply: the header at the front of it. */
+static void note_reply(struct zc_req *req, const struct iovec *iov, int count)
 {
-	size_t extlen = (size_t)hdr->total_extlen * 8, off;
-	const char *ext;
-	int found = 0;
+	struct fuse_out_header out;
 
-	*ret_gid = 0;
-	if (extlen > len)
-		return -EINVAL;
-	ext = (const char *)arg + len - extlen;
-	/* Copied out: the extensions need not be aligned in memory. */
-	for (off = 0; off < extlen;) {
-		struct fuse_ext_header xh;
-		struct zc_fuse_supp_groups sg;
-
-		if (extlen - off < sizeof(xh))
-			return -EINVAL;
-		memcpy(&xh, ext + off, sizeof(xh));
-		if (xh.size < sizeof(xh) || xh.size % 8 || xh.size > extlen - off)
-			return -EINVAL;
-		if (xh.type == ZC_FUSE_EXT_GROUPS) {
-			if (found || xh.size < sizeof(xh) + sizeof(sg) + sizeof(uint32_t))
-				return -EINVAL;
-			memcpy(&sg, ext + off + sizeof(xh), sizeof(sg));
-			if (sg.nr_groups != 1)
-				return -EINVAL;
-			memcpy(ret_gid, ext + off + sizeof(xh) + sizeof(sg), sizeof(*ret_gid));
-			found = 1;
-		}
-		off += xh.size;
-	}
-	return found;
+	if (count < 1 || iov[0].iov_len < sizeof(out))
+		return;
+	memcpy(&out, iov[0].iov_base, sizeof(out));
+	req->replied = true;
+	req->reply_error = out.error;
+	req->reply_len = out.len;
 }
 
 ssize_t zc_req_send(struct zc_req *req, const struct iovec *iov, int count)
 {
+	note_reply(req, iov, count);
 	return req->route->send(req, iov, count);
+}
+
+ssize_t zc_req_send_pipe(struct zc_req *req, size_t len)
+{
+	req->replied = true;
+	req->reply_error = 0;
+	req->reply_len = (uint32_t)len;
+	return req->route->send_pipe(req, len);
 }
 
 int zc_req_reply(struct zc_req *req, int error, const void *arg, size_t arglen)
@@ -85,6 +71,9 @@ int zc_req_keep(struct zc_req *req, struct zc_req **ret_kept)
 	kept->buf = NULL;
 	kept->reply_buf = NULL;
 	kept->next_read = NULL;
+	kept->args.name = kept->args.name2 = NULL;
+	kept->args.data = kept->args.ext = NULL;
+	kept->args.data_len = kept->args.ext_len = 0;
 	kept->kept = true;
 	req->kept = true;
 	*ret_kept = kept;

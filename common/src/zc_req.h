@@ -19,6 +19,7 @@
 #include <sys/uio.h>
 
 #include "zc_iter.h"
+#include "zc_proto.h"
 
 struct fuse_in_header;
 struct zc_chan;
@@ -73,6 +74,14 @@ struct zc_req {
 	uint64_t unique;
 	uint32_t opcode;
 	struct zc_iter *src;
+	/* The protocol minor in use, which sizes replies (zc_proto.h). */
+	uint32_t minor;
+	/* Its arguments, decoded by dispatch before the handler runs. */
+	struct zc_args args;
+	/* The reply sent: its error and length (for -d), once sent. */
+	bool replied;
+	int reply_error;
+	uint32_t reply_len;
 
 	/* What dispatch learned of it, for the reply: set before the backend is called. */
 	bool kill_suidgid;
@@ -88,18 +97,11 @@ struct zc_req {
 	bool kept;
 };
 
-/*
- * The group extension of a create request (FUSE_CREATE_SUPP_GROUP): its
- * arguments @arg of @len bytes end in hdr->total_extlen 8-byte units of
- * extensions. 1 with the group in *@ret_gid, 0 when there is none (the
- * caller is not in the parent's group, or it is its fsgid), -EINVAL when
- * the extensions do not fit or hold more than one group.
- */
-int zc_req_create_group(const struct fuse_in_header *hdr, const void *arg, size_t len,
-			uint32_t *ret_gid);
-
 /* Send a reply from memory on @req's route: bytes sent, or -errno. */
 ssize_t zc_req_send(struct zc_req *req, const struct iovec *iov, int count);
+
+/* Send the reply of @len bytes that lies in @req's pipe, header first (ZC_ROUTE_DEV_SPLICE). */
+ssize_t zc_req_send_pipe(struct zc_req *req, size_t len);
 
 /* A reply of @error (0 or -errno) with @arglen bytes of @arg when 0: 0 or -errno. */
 int zc_req_reply(struct zc_req *req, int error, const void *arg, size_t arglen);

@@ -17,7 +17,7 @@
 
 #include "zc_backing.h"
 #include "zc_dev.h"
-#include "zc_lowlevel.h"
+#include "zc_mount.h"
 #include "zc_uring.h"
 #include "zc_util.h"
 #include "zc_waiter.h"
@@ -155,77 +155,28 @@ static int is_mount_point(const char *path, char *ret_fstype, size_t size, dev_t
 	return found;
 }
 
-static int add_mount_opt(struct fuse_args *args, const char *opt)
-{
-	char *joined;
-	int r;
-
-	if (asprintf(&joined, "-o%s", opt) < 0)
-		return -ENOMEM;
-	r = fuse_opt_add_arg(args, joined);
-	free(joined);
-	return r ? -ENOMEM : 0;
-}
-
-/* Add "-o@name=@value" with the commas and backslashes in @value escaped. */
-static int add_mount_opt_escaped(struct fuse_args *args, const char *name, const char *value)
-{
-	char *esc = NULL, *opt;
-	int r;
-
-	if (fuse_opt_add_opt_escaped(&esc, value))
-		return -ENOMEM;
-	r = asprintf(&opt, "%s=%s", name, esc);
-	free(esc);
-	if (r < 0)
-		return -ENOMEM;
-	r = add_mount_opt(args, opt);
-	free(opt);
-	return r;
-}
-
+/* The mount-to-be, with the options' names, flags and permissions. */
 static int session_create(struct zc_session *s)
 {
-	struct fuse_args args = FUSE_ARGS_INIT(0, NULL);
-	const char *fsname = s->opts.fsname ? s->opts.fsname : s->fsname;
 	/* Type fuse.PROGRAM: what mount.fuse3 runs again for mount -o remount. */
 	const char *subtype = s->opts.subtype ? s->opts.subtype : program_invocation_short_name;
 	const char *flags[16];
-	size_t n_flags, i;
-	int r = -ENOMEM;
+	struct zc_mount_args args = {
+		.fsname = s->opts.fsname ? s->opts.fsname : s->fsname,
+		.allow_other = s->opts.allow_other,
+		.default_permissions = zc_opts_default_permissions(&s->opts),
+		.flags = flags,
+	};
+	int r;
 
-	if (!subtype || !*subtype)
-		subtype = "zcfuse";
-	if (fuse_opt_add_arg(&args, "zcfuse"))
-		goto out;
-	if (fsname && add_mount_opt_escaped(&args, "fsname", fsname) < 0)
-		goto out;
-	if (add_mount_opt_escaped(&args, "subtype", subtype) < 0)
-		goto out;
-	if (s->opts.allow_other && add_mount_opt(&args, "allow_other") < 0)
-		goto out;
-	if (zc_opts_default_permissions(&s->opts) &&
-	    add_mount_opt(&args, "default_permissions") < 0)
-		goto out;
+	args.subtype = subtype && *subtype ? subtype : "zcfuse";
 	/* Every flag said either way: libfuse's defaults (nosuid, nodev) are ours already. */
-	n_flags = zc_opts_libfuse_flags(&s->opts, flags, sizeof(flags) / sizeof(flags[0]));
-	for (i = 0; i < n_flags; i++)
-		if (add_mount_opt(&args, flags[i]) < 0)
-			goto out;
-	if (s->opts.debug && fuse_opt_add_arg(&args, "-d"))
-		goto out;
-
-	s->se = fuse_session_new(&args, &zc_lowlevel_ops, sizeof(zc_lowlevel_ops), s);
-	if (!s->se) {
-		zc_set_error(s, "cannot create the FUSE session");
-		r = -EINVAL;
-		goto out;
-	}
-	r = 0;
-out:
+	args.n_flags = zc_opts_libfuse_flags(&s->opts, flags, sizeof(flags) / sizeof(flags[0]));
+	r = zc_mount_new(&args, &s->mnt);
 	if (r == -ENOMEM)
 		zc_set_error(s, "out of memory");
-	fuse_opt_free_args(&args);
+	else if (r < 0)
+		zc_set_error(s, "cannot create the FUSE session");
 	return r;
 }
 
@@ -291,12 +242,12 @@ static void session_resolve_passthrough(struct zc_session *s)
 	s->opts.passthrough = true;
 }
 
-/* The transport and the libfuse session, once per zc_session. */
+/* The transport, once per zc_session. */
 static int session_prepare(struct zc_session *s)
 {
 	int r;
 
-	if (s->se)
+	if (s->chan_ready)
 		return 0;
 	r = zc_chan_init(&s->chan, s, s->opts.splice, s->opts.splice_threshold,
 			 s->opts.single_threaded ? 1 : s->opts.threads, s->opts.clone_fd);
@@ -318,7 +269,7 @@ static int session_prepare(struct zc_session *s)
 		if (r < 0)
 			return r;
 	}
-	return session_create(s);
+	return 0;
 }
 
 int zc_session_connect(struct zc_session *s, int dev_fd)
@@ -327,10 +278,9 @@ int zc_session_connect(struct zc_session *s, int dev_fd)
 
 	if (r < 0)
 		return r;
-	r = zc_lowlevel_attach(s, dev_fd);
-	if (r < 0)
-		zc_set_error(s, "cannot attach the transport");
-	return r;
+	s->chan.dev_fd = dev_fd;
+	s->own_dev_fd = true;
+	return 0;
 }
 
 /* The flags of one mount (not of the file system) that mount(2) takes with MS_BIND | MS_REMOUNT. */
@@ -453,14 +403,17 @@ ZC_EXPORT int zc_session_mount(struct zc_session *s, const char *mountpoint)
 	close(fd);
 
 	r = session_prepare(s);
+	if (r == 0 && !s->mnt)
+		r = session_create(s);
 	if (r < 0) {
 		free(canonical);
 		return r;
 	}
-	if (fuse_session_mount(s->se, canonical) != 0) {
+	fd = zc_mount_mount(s->mnt, canonical);
+	if (fd < 0) {
 		zc_set_error(s, "mounting on '%s' failed", canonical);
 		free(canonical);
-		return -EIO;
+		return fd;
 	}
 	/* What libfuse could not pass: set on the mount point, as mount(8) -o remount,bind does. */
 	after = zc_opts_flags_after_mount(&s->opts);
@@ -469,18 +422,12 @@ ZC_EXPORT int zc_session_mount(struct zc_session *s, const char *mountpoint)
 		r = -errno;
 		zc_set_error(s, "cannot set '%s' on '%s': %s", zc_opts_flag_name(after), canonical,
 			     strerror(-r));
-		fuse_session_unmount(s->se);
+		zc_mount_unmount(s->mnt);
 		free(canonical);
 		return r;
 	}
-	r = zc_lowlevel_attach(s, fuse_session_fd(s->se));
-	if (r < 0) {
-		zc_set_error(s, "cannot attach the transport to /dev/fuse");
-		fuse_session_unmount(s->se);
-		free(canonical);
-		return r;
-	}
-	/* The mount's device: its bdi in /sys/class/bdi (zc_lowlevel's INIT). */
+	s->chan.dev_fd = fd;
+	/* The mount's device: its bdi in /sys/class/bdi (zc_init.c). */
 	if (is_mount_point(canonical, NULL, 0, &s->mount_dev) <= 0)
 		s->mount_dev = 0;
 	free(s->mountpoint);
@@ -493,7 +440,7 @@ ZC_EXPORT int zc_session_daemonize(struct zc_session *s)
 {
 	if (s->remounted)
 		return 0;
-	if (fuse_daemonize(0) != 0) {
+	if (zc_mount_daemonize() < 0) {
 		zc_set_error(s, "cannot run in the background");
 		return -EIO;
 	}
@@ -535,7 +482,7 @@ ZC_EXPORT int zc_session_loop(struct zc_session *s)
 ZC_EXPORT void zc_session_unmount(struct zc_session *s)
 {
 	if (s->mounted) {
-		fuse_session_unmount(s->se);
+		zc_mount_unmount(s->mnt);
 		s->mounted = false;
 	}
 }
@@ -545,8 +492,12 @@ ZC_EXPORT void zc_session_destroy(struct zc_session *s)
 	if (!s)
 		return;
 	zc_session_unmount(s);
-	if (s->se)
-		fuse_session_destroy(s->se);
+	/* After the last request, once, as the kernel's DESTROY would. */
+	if (s->chan_ready && s->chan.conn.init_done && !s->chan.conn.destroyed && s->ops.destroy)
+		s->ops.destroy(s->userdata);
+	zc_mount_free(s->mnt);
+	if (s->own_dev_fd && s->chan.dev_fd >= 0)
+		close(s->chan.dev_fd);
 	if (s->chan_ready) {
 		zc_waiter_stop_all(&s->chan);
 		zc_uring_fini(&s->chan);

@@ -166,7 +166,7 @@ static int queue_rings_setup(struct zc_uring_queue *q, char *why, size_t why_siz
 	return r;
 }
 
-static uint32_t uring_init_reply(struct zc_chan *c);
+static uint32_t uring_init_reply(struct zc_chan *c, uint32_t max_write, uint32_t max_pages);
 static void uring_init_sent(struct zc_chan *c, bool sent);
 
 int zc_uring_setup(struct zc_chan *c, const struct zc_uring_conf *conf, char *why, size_t why_size)
@@ -277,19 +277,18 @@ static int queue_alloc(struct zc_uring_queue *q)
 }
 
 /* The rings are sized for the INIT reply's limits: the flags2 bits to clear when they cannot be. */
-static uint32_t uring_init_reply(struct zc_chan *c)
+static uint32_t uring_init_reply(struct zc_chan *c, uint32_t max_write, uint32_t max_pages)
 {
 	struct zc_uring *u = c->uring;
-	size_t max_pages, size;
+	size_t size;
 	unsigned int i;
 
 	if (!u)
 		return ZC_FUSE_OVER_IO_URING;
 	/* The kernel wants max(8 KiB, max_write, max_pages pages) per payload. */
-	max_pages = c->init_max_pages ? c->init_max_pages : 32;
-	size = max_pages * ZC_PAGE;
-	if (size < c->init_max_write)
-		size = c->init_max_write;
+	size = (size_t)(max_pages ? max_pages : 32) * ZC_PAGE;
+	if (size < max_write)
+		size = max_write;
 	if (size < ZC_URING_MIN_PAYLOAD)
 		size = ZC_URING_MIN_PAYLOAD;
 	u->payload_size = (size + ZC_PAGE - 1) & ~(ZC_PAGE - 1);
@@ -313,15 +312,16 @@ static void uring_init_sent(struct zc_chan *c, bool sent)
 
 	if (!u)
 		return;
-	if (!(c->flags2 & ZC_FUSE_OVER_IO_URING)) {
+	if (!(c->conn.flags2 & ZC_FUSE_OVER_IO_URING)) {
 		const char *reason = zc_uring_kernel_refusal();
 
 		if (u->refused)
 			return;
-		if (!(c->kernel_flags & FUSE_INIT_EXT) || c->kernel_minor < ZC_FUSE_URING_MINOR)
+		if (!(c->conn.kernel_flags & FUSE_INIT_EXT) ||
+		    c->conn.kernel_minor < ZC_FUSE_URING_MINOR)
 			zc_uring_refuse(
 			    u, "the kernel speaks FUSE 7.%u, FUSE over io_uring needs 7.%u",
-			    c->kernel_minor, ZC_FUSE_URING_MINOR);
+			    c->conn.kernel_minor, ZC_FUSE_URING_MINOR);
 		else if (reason)
 			zc_uring_refuse(u, "%s", reason);
 		else

@@ -12,12 +12,15 @@
  * half the entries of a queue (the ring route's keep()). A request beyond them is
  * answered ENOLCK at once.
  *
- * An INTERRUPT for a waiting request (its caller got a signal) reaches
- * libfuse on a /dev/fuse worker, which calls waiter_interrupt(): it sends
- * the thread ZC_STOP_SIGNAL, whose handler has no SA_RESTART, so the
- * backend's blocking call fails with EINTR, and the request is answered
- * EINTR. A signal that lands just before the thread enters that call is
- * lost, so it is sent again until the thread has left its wait.
+ * An INTERRUPT for a waiting request (its caller got a signal) reaches a
+ * /dev/fuse worker, which calls zc_waiter_interrupt() with the request's
+ * unique: it sends the thread ZC_STOP_SIGNAL, whose handler has no
+ * SA_RESTART, so the backend's blocking call fails with EINTR, and the
+ * request is answered EINTR. A signal that lands just before the thread
+ * enters that call is lost, so it is sent again until the thread has left
+ * its wait. An INTERRUPT may overtake its request's waiter (another worker
+ * still serves the request): the last few such uniques are kept, and a
+ * waiter that starts for one of them starts interrupted.
  */
 #include <errno.h>
 #include <signal.h>
@@ -44,9 +47,11 @@ struct zc_waiter {
 	/* The same, as the thread itself saw it: the one to signal. */
 	pthread_t self;
 	uid_t uid;
+	/* The request's unique, which an INTERRUPT names. */
+	uint64_t unique;
 	/* fn() has returned and the reply is out: join it. */
 	bool done;
-	void (*fn)(void *arg, struct zc_req *kept);
+	void (*fn)(struct zc_waiter *wt, void *arg, struct zc_req *kept);
 	void *arg;
 	/* The request, kept for the reply. */
 	struct zc_req *kept;
@@ -56,9 +61,6 @@ struct zc_waiter {
 	bool waiting;
 	bool interrupted;
 };
-
-/* The waiter this thread is. */
-static __thread struct zc_waiter *zc_tls_waiter;
 
 static void waiter_free(struct zc_waiter *wt)
 {
@@ -73,8 +75,7 @@ static void *waiter_main(void *arg)
 	struct zc_chan *c = wt->c;
 
 	pthread_setname_np(pthread_self(), "zcfuse-lock");
-	zc_tls_waiter = wt;
-	wt->fn(wt->arg, wt->kept);
+	wt->fn(wt, wt->arg, wt->kept);
 	zc_req_release(wt->kept);
 	pthread_mutex_lock(&c->lock);
 	wt->done = true;
@@ -143,8 +144,22 @@ static int waiter_create(struct zc_waiter *wt)
 	return -r;
 }
 
-int zc_waiter_start(struct zc_req *req, uid_t uid, void (*fn)(void *arg, struct zc_req *kept),
-		    void *arg)
+/* Whether an INTERRUPT for @unique came before its waiter (with c->lock held); forgets it. */
+static bool take_early_interrupt(struct zc_chan *c, uint64_t unique)
+{
+	unsigned int i;
+
+	for (i = 0; i < ZC_EARLY_INTERRUPTS; i++) {
+		if (c->early_interrupts[i] == unique) {
+			c->early_interrupts[i] = 0;
+			return true;
+		}
+	}
+	return false;
+}
+
+int zc_waiter_start(struct zc_req *req, uid_t uid,
+		    void (*fn)(struct zc_waiter *wt, void *arg, struct zc_req *kept), void *arg)
 {
 	struct zc_chan *c = req->chan;
 	struct zc_waiter *wt, *done, *w;
@@ -159,6 +174,7 @@ int zc_waiter_start(struct zc_req *req, uid_t uid, void (*fn)(void *arg, struct 
 		return -ENOLCK;
 	wt->c = c;
 	wt->uid = uid;
+	wt->unique = req->unique;
 	wt->fn = fn;
 	wt->arg = arg;
 	pthread_mutex_init(&wt->lock, NULL);
@@ -183,6 +199,7 @@ int zc_waiter_start(struct zc_req *req, uid_t uid, void (*fn)(void *arg, struct 
 		}
 	}
 	if (r == 0) {
+		wt->interrupted = take_early_interrupt(c, req->unique);
 		wt->next = c->waiters;
 		c->waiters = wt;
 		c->nr_waiters++;
@@ -198,20 +215,11 @@ int zc_waiter_start(struct zc_req *req, uid_t uid, void (*fn)(void *arg, struct 
 	return 0;
 }
 
-/*
- * libfuse calls this on the thread that received the INTERRUPT (or, when
- * it came before, on the waiter itself from fuse_req_interrupt_func()).
- */
-static void waiter_interrupt(fuse_req_t req, void *data)
+/* Signal @wt out of its wait (with wt->lock held), a few times until it has left it. */
+static void kick_waiter(struct zc_waiter *wt)
 {
-	struct zc_waiter *wt = data;
 	unsigned int i;
 
-	(void)req;
-	pthread_mutex_lock(&wt->lock);
-	if (!wt->interrupted)
-		zc_stat_add(&wt->c->stats.lock_interrupted, 1);
-	wt->interrupted = true;
 	for (i = 0; wt->waiting && i < ZC_WAITER_KICKS; i++) {
 		struct timespec ts;
 
@@ -219,18 +227,36 @@ static void waiter_interrupt(fuse_req_t req, void *data)
 		zc_timespec_in(&ts, CLOCK_MONOTONIC, ZC_WAITER_KICK_MS);
 		pthread_cond_timedwait(&wt->cond, &wt->lock, &ts);
 	}
-	pthread_mutex_unlock(&wt->lock);
 }
 
-bool zc_waiter_arm(fuse_req_t req)
+void zc_waiter_interrupt(struct zc_chan *c, uint64_t unique)
 {
-	struct zc_waiter *wt = zc_tls_waiter;
+	struct zc_waiter *wt;
+
+	pthread_mutex_lock(&c->lock);
+	for (wt = c->waiters; wt; wt = wt->next)
+		if (!wt->done && wt->unique == unique)
+			break;
+	if (!wt) {
+		/* Not waiting (yet): remembered for a waiter that starts for it. */
+		c->early_interrupts[c->next_early_interrupt++ % ZC_EARLY_INTERRUPTS] = unique;
+		pthread_mutex_unlock(&c->lock);
+		return;
+	}
+	/* Under c->lock: the waiter's thread is not joined and freed meanwhile. */
+	pthread_mutex_lock(&wt->lock);
+	if (!wt->interrupted)
+		zc_stat_add(&c->stats.lock_interrupted, 1);
+	wt->interrupted = true;
+	kick_waiter(wt);
+	pthread_mutex_unlock(&wt->lock);
+	pthread_mutex_unlock(&c->lock);
+}
+
+bool zc_waiter_arm(struct zc_waiter *wt)
+{
 	bool go;
 
-	if (!wt)
-		return true;
-	/* Calls waiter_interrupt() at once when the INTERRUPT came already. */
-	fuse_req_interrupt_func(req, waiter_interrupt, wt);
 	pthread_mutex_lock(&wt->lock);
 	/* Unmounting: zc_waiter_stop_all() ends the waiters. */
 	go = !wt->interrupted && !__atomic_load_n(&wt->c->waiters_closed, __ATOMIC_ACQUIRE);
@@ -240,18 +266,12 @@ bool zc_waiter_arm(fuse_req_t req)
 	return go;
 }
 
-void zc_waiter_disarm(fuse_req_t req)
+void zc_waiter_disarm(struct zc_waiter *wt)
 {
-	struct zc_waiter *wt = zc_tls_waiter;
-
-	if (!wt)
-		return;
 	pthread_mutex_lock(&wt->lock);
 	wt->waiting = false;
 	pthread_cond_broadcast(&wt->cond);
 	pthread_mutex_unlock(&wt->lock);
-	/* Returns once an interrupt function running meanwhile is done with @wt. */
-	fuse_req_interrupt_func(req, NULL, NULL);
 }
 
 void zc_waiter_enable(struct zc_chan *c)

@@ -7,32 +7,33 @@
 #ifndef ZC_WAITER_H
 #define ZC_WAITER_H
 
-#define FUSE_USE_VERSION 312
-
-#include <fuse_lowlevel.h>
 #include <stdbool.h>
+#include <stdint.h>
 #include <sys/types.h>
 
 struct zc_chan;
 struct zc_req;
+struct zc_waiter;
 
 /*
  * zc_waiter_start(), on the thread that serves @req, keeps the request
- * (zc_req_keep()) and runs @fn(@arg, kept) on a thread of its own for
+ * (zc_req_keep()) and runs @fn(wt, @arg, kept) on a thread of its own for
  * caller @uid; @fn replies to the kept request, by its route. Returns
  * -ENOLCK beyond the bounds or when no thread can be had, and -EOPNOTSUPP
  * when the transport runs no threads of its own (zc_dev_worker_serve_one()):
  * wait on this thread then. On the waiter, zc_waiter_arm() before the
- * backend's blocking call lets an INTERRUPT for @freq signal the thread, so
- * that the call fails with EINTR (false: do not wait, the request was
- * interrupted or the mount is going), and zc_waiter_disarm() follows the
- * call, before the reply. zc_waiter_enable() once the stop signal has its
- * handler; zc_waiter_stop_all() ends every waiter.
+ * backend's blocking call lets an INTERRUPT for the request signal the
+ * thread, so that the call fails with EINTR (false: do not wait, the
+ * request was interrupted or the mount is going), and zc_waiter_disarm()
+ * follows the call, before the reply. zc_waiter_interrupt() serves an
+ * INTERRUPT of request @unique. zc_waiter_enable() once the stop signal
+ * has its handler; zc_waiter_stop_all() ends every waiter.
  */
-int zc_waiter_start(struct zc_req *req, uid_t uid, void (*fn)(void *arg, struct zc_req *kept),
-		    void *arg);
-bool zc_waiter_arm(fuse_req_t freq);
-void zc_waiter_disarm(fuse_req_t freq);
+int zc_waiter_start(struct zc_req *req, uid_t uid,
+		    void (*fn)(struct zc_waiter *wt, void *arg, struct zc_req *kept), void *arg);
+bool zc_waiter_arm(struct zc_waiter *wt);
+void zc_waiter_disarm(struct zc_waiter *wt);
+void zc_waiter_interrupt(struct zc_chan *c, uint64_t unique);
 void zc_waiter_enable(struct zc_chan *c);
 void zc_waiter_stop_all(struct zc_chan *c);
 

@@ -3,9 +3,6 @@
 #ifndef ZCFUSE_I_H
 #define ZCFUSE_I_H
 
-#define FUSE_USE_VERSION 312
-
-#include <fuse_lowlevel.h>
 #include <linux/fuse.h>
 #include <stdbool.h>
 
@@ -14,6 +11,8 @@
 #include "zcfuse/zcfuse.h"
 
 #define ZC_EXPORT __attribute__((visibility("default")))
+
+struct zc_mount;
 
 enum zc_cache_mode {
 	ZC_CACHE_NEVER,
@@ -79,17 +78,18 @@ struct zc_session {
 	struct zc_backend_ops ops;
 	void *userdata;
 	struct zc_opts opts;
-	struct fuse_session *se;
+	/* The mount, made by zc_mount.c (libfuse); NULL until zc_session_mount(). */
+	struct zc_mount *mnt;
 	char *fsname;
 	char *mountpoint;
 	dev_t mount_dev; /* of the mount zc_session_mount() made; 0: unknown */
 	bool mounted;
-	bool remounted; /* zc_session_remount() changed a mount: nothing to serve */
-	bool writeback_on;
+	bool remounted;	       /* zc_session_remount() changed a mount: nothing to serve */
 	unsigned int features; /* ZC_FEATURE_* the backend asked for */
-	bool posix_acl_on;     /* the kernel enforces POSIX ACLs */
 	struct zc_chan chan;
 	bool chan_ready;
+	/* zc_session_connect()'s descriptor, closed with the session. */
+	bool own_dev_fd;
 	char err[512];
 	zc_notice_fn notice;
 	void *notice_data;

@@ -19,13 +19,13 @@ import sys
 # below; replies reach the transports through the route's function
 # pointers, never by a call.
 LAYERS = [
-    ('base', ['zc_util', 'zc_iter', 'zc_stats', 'zc_req', 'zc_notice']),
+    ('base', ['zc_util', 'zc_iter', 'zc_stats', 'zc_req', 'zc_proto', 'zc_notice']),
     ('state', ['zc_options', 'zc_data', 'zc_chan']),
-    ('services', ['zc_ctx', 'zc_negotiate', 'zc_backing', 'zc_waiter']),
-    ('dispatch', ['zc_fuse_glue', 'zc_lowlevel', 'zc_dispatch']),
-    ('transports', ['zc_dev', 'zc_uring_probe', 'zc_watchdog', 'zc_uring_queue', 'zc_uring',
-                    'zc_uring_none']),
-    ('session', ['zc_cmdline', 'zc_session']),
+    ('services', ['zc_ctx', 'zc_backing', 'zc_waiter']),
+    ('dispatch', ['zc_init', 'zc_ops', 'zc_dispatch']),
+    ('transports', ['zc_dev', 'zc_uring_probe', 'zc_watchdog', 'zc_uring_ent', 'zc_uring_queue',
+                    'zc_uring', 'zc_uring_none']),
+    ('session', ['zc_mount', 'zc_cmdline', 'zc_session']),
 ]
 
 

@@ -1,9 +1,10 @@
 /* SPDX-License-Identifier: GPL-2.0-or-later */
 /*
- * zc_req_create_group(): the parent's group a create carries at the end of
- * its arguments (FUSE_CREATE_SUPP_GROUP) is found where the kernel puts it,
- * beside other extensions, and extensions that do not fit are refused
- * without a read outside the request.
+ * zc_proto_create_group(): the parent's group a create carries at the end
+ * of its arguments (FUSE_CREATE_SUPP_GROUP), as zc_proto_decode() finds
+ * the extensions, is found where the kernel puts it, beside other
+ * extensions, and extensions that do not fit are refused without a read
+ * outside the request.
  */
 #include <errno.h>
 #include <linux/fuse.h>
@@ -11,7 +12,7 @@
 #include <string.h>
 
 #include "fuse_kernel_ext.h"
-#include "zc_req.h"
+#include "zc_proto.h"
 #include "zc_test.h"
 
 /*
@@ -23,8 +24,11 @@ static int parse(const void *ext, size_t extlen, unsigned int units, uint32_t *r
 	static uint64_t buf[64];
 	struct fuse_in_header hdr = { .opcode = FUSE_MKDIR, .total_extlen = (uint16_t)units };
 	struct fuse_mkdir_in in = { .mode = 0755, .umask = 022 };
+	const struct zc_layout layout = { .size = sizeof(in), .names = 1 };
 	char *p = (char *)buf;
+	struct zc_args args;
 	size_t len = 0;
+	int r;
 
 	memcpy(p, &in, sizeof(in));
 	len += sizeof(in);
@@ -33,7 +37,12 @@ static int parse(const void *ext, size_t extlen, unsigned int units, uint32_t *r
 	if (extlen)
 		memcpy(p + len, ext, extlen);
 	len += extlen;
-	return zc_req_create_group(&hdr, p, len, ret_gid);
+	r = zc_proto_decode(hdr.opcode, &layout, 45, hdr.total_extlen, p, len, &args);
+	if (r < 0)
+		return r;
+	if (strcmp(args.name, "name"))
+		return -EBADMSG;
+	return zc_proto_create_group(args.ext, args.ext_len, ret_gid);
 }
 
 /* One FUSE_EXT_GROUPS extension of @nr groups (the gids 1000, 1001, ...) in @out. */

@@ -13,8 +13,8 @@
  * own accord: a program reads the reason for a failure with
  * zc_session_error() and gets notices through its notice handler
  * (zc_session_set_notice_handler()). Only with zc_session_set_debug() on
- * does it write to stderr: libfuse's trace of every request, and the
- * counters at unmount.
+ * does it write to stderr: every request and its reply, and the counters
+ * at unmount.
  *
  * Build against it with: cc ... $(pkg-config --cflags --libs zcfuse)
  * examples/memfs.c and examples/blobstore/ are complete backends.
@@ -90,9 +90,11 @@ int zc_ctx_getgroups(const struct zc_ctx *ctx, gid_t *list, int size);
  * Returns 1 with that group in *@ret_gid when it is; 0 when it is not (the
  * caller is not in the parent's group, or it is the caller's own gid, @ctx
  * gid); -ENODATA when the kernel did not say (not a create, a kernel
- * before protocol 7.39, or called outside the backend operation @ctx was
- * passed to, on another thread). Other supplementary groups the caller
- * may have are not told: zc_ctx_getgroups() reads them all.
+ * before protocol 7.39, or a lock waiter's context). Call it during the
+ * backend operation @ctx was passed to, from any thread, with that @ctx
+ * (or a copy): like the context, the answer is valid only for the
+ * duration of that call. Other supplementary groups the caller may have
+ * are not told: zc_ctx_getgroups() reads them all.
  */
 int zc_ctx_create_group(const struct zc_ctx *ctx, gid_t *ret_gid);
 

@@ -1,0 +1,71 @@
+/* SPDX-License-Identifier: LGPL-2.1-or-later */
+/*
+ * INIT: what the library asks of the kernel and what the kernel grants,
+ * for both transports, kernel passthrough and the ring, in one place. The
+ * outcome (struct zc_conn) is read-only once INIT is answered.
+ */
+#ifndef ZC_INIT_H
+#define ZC_INIT_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+struct fuse_init_in;
+struct zc_fuse_init_out;
+struct zc_req;
+
+/* What INIT negotiated. */
+struct zc_conn {
+	/* INIT was answered; requests other than INIT are served from then on. */
+	bool init_done;
+	/* DESTROY was served: the backend's destroy() ran. */
+	bool destroyed;
+	/* The kernel's protocol minor, and the one in use (the smaller of it and the library's). */
+	uint32_t kernel_minor;
+	uint32_t minor;
+	/* What the kernel offered, and what the reply granted (flags2: bits 32 to 63). */
+	uint32_t kernel_flags;
+	uint32_t kernel_flags2;
+	uint32_t flags;
+	uint32_t flags2;
+	uint32_t max_write;
+	uint32_t max_pages;
+	uint32_t max_readahead;
+	/* Writeback caching and POSIX ACLs are on for the mount. */
+	bool writeback;
+	bool posix_acl;
+};
+
+/* What the library asks for at INIT. */
+struct zc_init_want {
+	/* The largest WRITE the transport's buffers take. */
+	uint32_t max_write;
+	bool writeback;
+	bool dont_mask;
+	bool posix_acl;
+	bool flock;
+	bool readdirplus;
+	/* flags2 bits (ZC_FUSE_PASSTHROUGH, ZC_FUSE_OVER_IO_URING, ...) wanted where offered. */
+	uint32_t flags2;
+	/*
+	 * Called with the limits of the reply when the ring is granted: the
+	 * flags2 bits to take back (the rings cannot be sized for them).
+	 */
+	uint32_t (*ring_check)(void *data, uint32_t max_write, uint32_t max_pages);
+	void *ring_data;
+};
+
+/*
+ * Negotiate INIT from the kernel's request @in (zero past what the kernel
+ * sent) and @want into the reply @out and @conn. Returns 0, 1 when the kernel speaks
+ * a newer major (@out then asks for 7 and nothing is negotiated), or
+ * -EPROTO for a major older than 7.
+ */
+int zc_init_negotiate(struct zc_conn *conn, const struct zc_init_want *want,
+		      const struct fuse_init_in *in, struct zc_fuse_init_out *out);
+
+/* Serve an INIT request: negotiate, start the backend, reply, start the ring. */
+void zc_init_serve(struct zc_req *req);
+
+#endif /* ZC_INIT_H */
