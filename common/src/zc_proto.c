@@ -15,9 +15,17 @@ size_t zc_proto_in_size(uint32_t opcode, const struct zc_layout *l, uint32_t min
 	case FUSE_GETATTR:
 		return minor < 9 ? 0 : l->size;
 	case FUSE_READ:
+	case FUSE_READDIR:
 	case FUSE_WRITE:
 		/* 7.9 added lock_owner, flags and padding. */
 		return minor < 9 ? FUSE_COMPAT_WRITE_IN_SIZE : l->size;
+	case FUSE_RELEASE:
+	case FUSE_RELEASEDIR:
+		/* 7.8 added release_flags and lock_owner. */
+		return minor < 8 ? 16 : l->size;
+	case FUSE_FLUSH:
+		/* 7.7 added lock_owner. */
+		return minor < 7 ? 16 : l->size;
 	case FUSE_MKNOD:
 		return minor < 12 ? FUSE_COMPAT_MKNOD_IN_SIZE : l->size;
 	case FUSE_CREATE:
