@@ -1110,7 +1110,8 @@ def parse_args(argv):
                     'and exit')
     ap.add_argument('--baseline-bin', metavar='ZCFUSE',
                     help='another build of the zcfuse daemon, measured beside this one in '
-                    'the same run as system zcfuse-baseline (splice, default options)')
+                    'the same run: as system zcfuse-baseline (default options), and as '
+                    'SYSTEM-baseline for every other zcfuse system named (same options)')
     a = ap.parse_args(argv)
     a.profile = a.profile or 'full'
     prof = PROFILES[a.profile]
@@ -1131,8 +1132,15 @@ def parse_args(argv):
     names = a.systems.split(',') if a.systems else [s.name for s in SYSTEMS if s.default]
     by_name = {s.name: s for s in SYSTEMS}
     if a.baseline_bin:
-        by_name['zcfuse-baseline'] = System('zcfuse-baseline', 'zcfuse',
-                                            binary=os.path.abspath(a.baseline_bin))
+        base_bin = os.path.abspath(a.baseline_bin)
+        by_name['zcfuse-baseline'] = System('zcfuse-baseline', 'zcfuse', binary=base_bin)
+        # Every zcfuse system named, also as the other build: SYSTEM-baseline.
+        for s in [by_name[n] for n in names if n in by_name]:
+            if s.kind == 'zcfuse' and not s.binary and s.name != 'zcfuse-default':
+                twin = s.name + '-baseline'
+                by_name[twin] = System(twin, 'zcfuse', list(s.opts), binary=base_bin)
+                if twin not in names:
+                    names.append(twin)
         if 'zcfuse-baseline' not in names:
             names.append('zcfuse-baseline')
     for n in names:
