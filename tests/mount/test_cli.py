@@ -3,6 +3,7 @@
 import contextlib
 import errno
 import os
+import re
 import shutil
 import signal
 import subprocess
@@ -308,8 +309,16 @@ def test_debug_flag_implies_foreground():
         assert m.proc.poll() is None
         write_file(J(m.mnt, 'f'), b'x')
         assert os.listdir(m.mnt) == ['f']
-        zctest.wait_until(lambda: len(m.stderr_text()) > 0, 5, 'debug output')
-        assert 'f' in m.stderr_text() or 'lookup' in m.stderr_text().lower()
+        zctest.wait_until(lambda: 'opcode: RELEASE' in m.stderr_text(), 5, 'debug output')
+        text = m.stderr_text()
+        # Every request as it arrives, and its reply with its result and latency.
+        assert re.search(r'^unique: \d+, opcode: INIT \(26\), nodeid: 0, insize: \d+, pid: \d+$',
+                         text, re.M), text
+        assert re.search(r'^unique: \d+, opcode: CREATE \(35\), nodeid: 1, ', text, re.M), text
+        assert re.search(r'^   unique: \d+, success, outsize: \d+, \d+ us$', text, re.M), text
+        # The first LOOKUP of 'f' finds nothing: an error with its name.
+        assert re.search(r'^   unique: \d+, error: -2 \(No such file or directory\), '
+                         r'outsize: 16, \d+ us$', text, re.M), text
 
 
 def test_single_threaded():
