@@ -146,6 +146,7 @@ static int worker_serve_one(struct zc_worker *w)
 		.dev_fd = w->dev_fd,
 		.pipe = { w->req_pipe[0], w->req_pipe[1] },
 		.reply_buf = w->buf,
+		.reply_room = c->bufsize - sizeof(struct fuse_out_header),
 		.buf = w->buf,
 		.src = &src,
 	};

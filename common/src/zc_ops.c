@@ -527,7 +527,6 @@ void zc_op_tmpfile(struct zc_req *req)
 
 void zc_op_read(struct zc_req *req)
 {
-	struct zc_chan *c = req->chan;
 	const struct fuse_read_in *ri = &req->args.in.read;
 	struct zc_extent ext[ZC_MAX_EXTENTS];
 	uint64_t ino = req->hdr->nodeid, fh = ri->fh;
@@ -538,7 +537,8 @@ void zc_op_read(struct zc_req *req)
 	struct zc_session *s = op_begin(req, &ctx, 0);
 	int n_ext = -ENOSYS;
 
-	if (size > c->bufsize - sizeof(struct fuse_out_header)) {
+	/* More than the reply can hold: the kernel asked beyond max_pages. */
+	if (size > req->reply_room) {
 		zc_reply_err(req, -EINVAL);
 		return;
 	}

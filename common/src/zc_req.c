@@ -70,6 +70,7 @@ int zc_req_keep(struct zc_req *req, struct zc_req **ret_kept)
 	kept->src = NULL;
 	kept->buf = NULL;
 	kept->reply_buf = NULL;
+	kept->reply_room = 0;
 	kept->next_read = NULL;
 	kept->args.name = kept->args.name2 = NULL;
 	kept->args.data = kept->args.ext = NULL;

@@ -64,8 +64,9 @@ struct zc_req {
 	/* /dev/fuse routes: the descriptor replies go to, the pipe to splice them from. */
 	int dev_fd;
 	int pipe[2];
-	/* Memory a reply may be built in (header first): max_write and a page. */
+	/* Memory a reply may be built in (header first), and how many bytes may follow the header. */
 	char *reply_buf;
+	size_t reply_room;
 	/* Where the request's headers are pulled to when they are not in memory. */
 	char *buf;
 

@@ -24,6 +24,7 @@
 
 #include "fuse_kernel_ext.h"
 #include "zc_uring_i.h"
+#include "zc_uring_ent.h"
 #include "zc_chan.h"
 #include "zc_dispatch.h"
 #include "zc_iter.h"
@@ -216,6 +217,7 @@ static bool ent_serve(struct zc_uring_ent *ent)
 		.dev_fd = -1,
 		.pipe = { -1, -1 },
 		.reply_buf = ent->payload - sizeof(struct fuse_out_header),
+		.reply_room = ent->q->u->payload_size,
 		.buf = ent->req,
 		.src = &src,
 	};
@@ -261,25 +263,12 @@ static bool pool_hand(struct zc_uring_queue *q, struct zc_uring_ent *ent, bool a
 	return p != NULL;
 }
 
-/* Bytes a READ asks for or a WRITE brings; 0 for other requests. */
-static size_t data_size(const char *req, size_t len, size_t payload)
-{
-	const struct fuse_in_header *in = (const struct fuse_in_header *)req;
-	struct fuse_read_in read_in;
-
-	if (in->opcode == FUSE_WRITE)
-		return payload;
-	if (in->opcode != FUSE_READ || len < sizeof(*in) + sizeof(read_in))
-		return 0;
-	memcpy(&read_in, req + sizeof(*in), sizeof(read_in));
-	return read_in.size;
-}
-
 /*
- * Take the request that arrived in @ent: put its header and argument
- * struct in front of the payload, where zc_dispatch() wants the
- * whole request. Returns its payload size, or -EIO when it is malformed
- * (it is then committed with that error).
+ * Take the request that arrived in @ent: note its ids and count it, and
+ * have zc_uring_ent_parse() check it and put its header and argument
+ * struct in front of the payload, where zc_dispatch() wants the whole
+ * request. Returns its payload size, or -EIO when it is malformed (it is
+ * then committed with that error).
  */
 static ssize_t ent_take(struct zc_uring_ent *ent)
 {
@@ -287,7 +276,7 @@ static ssize_t ent_take(struct zc_uring_ent *ent)
 	struct zc_chan *c = u->c;
 	struct zc_fuse_uring_ent_in_out *io = &ent->hdr->ring_ent_in_out;
 	struct fuse_in_header in;
-	size_t payload, head;
+	size_t payload;
 
 	memcpy(&in, ent->hdr->in_out, sizeof(in));
 	payload = io->payload_sz;
@@ -297,34 +286,10 @@ static ssize_t ent_take(struct zc_uring_ent *ent)
 	ent->req = NULL;
 	zc_stat_add(&c->stats.uring_requests, 1);
 	zc_stat_add(&c->stats.uring_payload_in, payload);
-	/*
-	 * The opcode's argument struct is what in.len counts beyond the
-	 * header and the payload.
-	 */
-	if (in.len < sizeof(in) + payload ||
-	    in.len - payload - sizeof(in) > sizeof(ent->hdr->op_in) || payload > u->payload_size)
+	if (zc_uring_ent_parse(ent->hdr, ent->payload, u->payload_size, &ent->req, &ent->req_len) <
+	    0)
 		return -EIO;
-	head = in.len - payload;
-	ent->req = ent->payload - head;
-	ent->req_len = in.len;
-	memcpy(ent->req, &in, sizeof(in));
-	memcpy(ent->req + sizeof(in), ent->hdr->op_in, head - sizeof(in));
 	return (ssize_t)payload;
-}
-
-/*
- * A WRITE from the page cache (writeback): nobody waits for it in a system
- * call, but the flusher keeps only so many in flight.
- */
-static bool is_writeback(const char *req, size_t len)
-{
-	const struct fuse_in_header *in = (const struct fuse_in_header *)req;
-	struct fuse_write_in write_in;
-
-	if (in->opcode != FUSE_WRITE || len < sizeof(*in) + sizeof(write_in))
-		return false;
-	memcpy(&write_in, req + sizeof(*in), sizeof(write_in));
-	return write_in.write_flags & FUSE_WRITE_CACHE;
 }
 
 /* The reply in @ent, or -EIO when it has none, is ready to be committed. */
@@ -374,11 +339,10 @@ static void queue_serve(struct zc_uring_queue *q, struct zc_uring_ent *ent, bool
 		 * pool alone, and the metadata workload, whose RELEASEs come
 		 * with the next request, a third).
 		 */
-		bool wb = is_writeback(ent->req, ent->req_len);
+		bool wb = zc_uring_ent_is_writeback(ent->req, ent->req_len);
+		size_t data = zc_uring_ent_data_size(ent->req, ent->req_len, (size_t)payload);
 
-		if ((more || wb) &&
-		    data_size(ent->req, ent->req_len, (size_t)payload) >= ZC_URING_POOL_MIN &&
-		    pool_hand(q, ent, wb, NULL))
+		if ((more || wb) && data >= ZC_URING_POOL_MIN && pool_hand(q, ent, wb, NULL))
 			return;
 		if (!ent_serve(ent))
 			return;
@@ -406,7 +370,8 @@ static void pool_serve(struct zc_uring_pool *p, struct zc_uring_ent *ent, bool h
 			ent_done(ent);
 			return;
 		}
-		large = data_size(ent->req, ent->req_len, (size_t)payload) >= ZC_URING_POOL_MIN;
+		large = zc_uring_ent_data_size(ent->req, ent->req_len, (size_t)payload) >=
+			ZC_URING_POOL_MIN;
 		/* A burst on this thread's ring: an idle sibling takes a share. */
 		if (large && more && pool_hand(p->q, ent, false, p))
 			return;

@@ -12,15 +12,25 @@
  * boundaries itself, but a splice into it splits a reply into several
  * messages.) Each input runs on a fresh session and a fresh scratch tree:
  *
- *   byte 0       configuration (FZ_CFG_* bits: splice, threshold, options)
+ *   byte 0       configuration (FZ_CFG_* bits: splice, threshold, options,
+ *                ring entries)
  *   bytes 1..    requests, one after the other; each takes as many bytes
  *                as its header's len field says (the rest of the input
- *                when that is 0 or runs past the end)
+ *                when that is 0 or runs past the end). With FZ_CFG_RING,
+ *                two bytes come before each request: how it is split
+ *                into a ring entry (see ring_one()).
  *
  * The session first gets a real INIT, then every request is written as one
  * message, served by one zc_dev_worker_serve_one() call, and its replies
  * are read back and checked: at most one, for that request, well formed.
  * A violation aborts, so the fuzzer reports it like a crash.
+ *
+ * With FZ_CFG_RING, INIT still comes over the socket (as it does with a
+ * ring: the kernel switches to the ring only after INIT), but every other
+ * request arrives as a FUSE over io_uring entry would hold it: split into
+ * the entry's header buffer and payload buffer, checked and put back
+ * together by zc_uring_ent_parse(), and served by zc_dispatch() with
+ * replies by memory, on a route that checks them as they are sent.
  *
  * The kernel only ever hands the daemon file handles the daemon gave out;
  * the passthrough backend trusts them (they are descriptors and pointers).
@@ -44,8 +54,15 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
+#include "fuse_kernel_ext.h"
 #include "pt.h"
 #include "zc_dev.h"
+#include "zc_dispatch.h"
+#include "zc_iter.h"
+#include "zc_proto.h"
+#include "zc_req.h"
+#include "zc_uring_ent.h"
+#include "zc_util.h"
 #include "zcfuse_i.h"
 
 #include "fuzz.h"
@@ -57,6 +74,7 @@
 #define FZ_CFG_DEFAULT_PERMS (1u << 4)
 #define FZ_CFG_OLD_KERNEL    (1u << 5) /* INIT offers no flags at all */
 #define FZ_CFG_PASSTHROUGH   (1u << 6) /* -o passthrough (no backing ids here) */
+#define FZ_CFG_RING	     (1u << 7) /* requests after INIT as io_uring ring entries */
 
 #define FZ_HANDLES	     32
 #define FZ_FSIZE	     (16 << 20)
@@ -498,6 +516,8 @@ static void check_replies(int fd, const void *req, size_t len)
 		}
 		if (out.error == -EAGAIN && take_interrupt(out.unique))
 			continue;
+		if (len == 0)
+			fail("a reply on the socket to a ring entry's request", in.opcode);
 		if (len < sizeof(in))
 			fail("reply to a message shorter than a header", in.opcode);
 		if (out.unique != in.unique) {
@@ -559,6 +579,223 @@ static void send_init(int fd, struct zc_worker *w, bool old_kernel)
 	send_one(fd, w, &msg, sizeof(msg));
 }
 
+/* ------------------------------------------------------- ring entries */
+
+/*
+ * One ring entry, laid out as zc_uring.c lays them out: the header buffer
+ * (apart here, at the start of the page in front of the payload there),
+ * and the payload buffer one page into its memory, sized as the ring sizes
+ * it for the INIT reply's limits. The buffers are reused from request to
+ * request, as the ring's are: what a request leaves in them stays.
+ */
+static struct {
+	struct zc_fuse_uring_req_header hdr;
+	char *mem;
+	char *payload;
+	size_t payload_size;
+	/* The request being served, and the replies it got. */
+	uint64_t unique;
+	uint32_t opcode;
+	unsigned int replies;
+} ring;
+
+/* The payload buffer the ring gives an entry for the INIT reply's limits (zc_uring.c). */
+static size_t ring_payload_size(const struct zc_conn *conn)
+{
+	size_t size = (size_t)(conn->max_pages ? conn->max_pages : 32) * ZC_PAGE;
+
+	if (size < conn->max_write)
+		size = conn->max_write;
+	if (size < 8192) /* the kernel's smallest (FUSE_MIN_READ_BUFFER) */
+		size = 8192;
+	return (size + ZC_PAGE - 1) & ~(ZC_PAGE - 1);
+}
+
+static void ring_alloc(const struct zc_conn *conn)
+{
+	ring.payload_size = ring_payload_size(conn);
+	/* Exactly the entry's memory, so that a reply past its end is caught. */
+	must(posix_memalign((void **)&ring.mem, ZC_PAGE, ZC_PAGE + ring.payload_size) == 0,
+	     "posix_memalign");
+	memset(ring.mem, 0, ZC_PAGE + ring.payload_size);
+	memset(&ring.hdr, 0, sizeof(ring.hdr));
+	ring.payload = ring.mem + ZC_PAGE;
+}
+
+static void ring_free(void)
+{
+	free(ring.mem);
+	ring.mem = ring.payload = NULL;
+}
+
+/*
+ * The ring route's stand-in: the reply leaves from memory, and is checked
+ * as check_replies() checks a reply read from the socket: the only one to
+ * its request, as long as its header says, and a sane error.
+ */
+static ssize_t ring_send(struct zc_req *req, const struct iovec *iov, int count)
+{
+	struct fuse_out_header out;
+	size_t total = 0;
+	int i;
+
+	(void)req;
+	if (count < 1 || iov[0].iov_len < sizeof(out))
+		fail("ring reply shorter than its header", ring.opcode);
+	for (i = 0; i < count; i++) {
+		if (iov[i].iov_len > FZ_REPLYBUF - total)
+			fail("more reply data than any request may get", ring.opcode);
+		if (iov[i].iov_len)
+			memmove(reply_buf + total, iov[i].iov_base, iov[i].iov_len);
+		total += iov[i].iov_len;
+	}
+	memcpy(&out, reply_buf, sizeof(out));
+	if (++ring.replies > 1)
+		fail("more than one reply to one request", ring.opcode);
+	if (out.unique != ring.unique)
+		fail("reply to a request that was not sent", ring.opcode);
+	if (out.len != total)
+		fail("reply length does not match its header", ring.opcode);
+	if (out.error > 0 || out.error <= -512 || (out.error && out.len != sizeof(out))) {
+		if (getenv("ZCFUSE_FUZZ_DEBUG"))
+			fprintf(stderr, "error %d, len %u\n", out.error, out.len);
+		fail("malformed error reply", ring.opcode);
+	}
+	return (ssize_t)total;
+}
+
+/* No lock waiter keeps a ring entry here: a blocking lock is refused. */
+static int ring_keep(struct zc_req *req)
+{
+	(void)req;
+	return -ENOLCK;
+}
+
+static const struct zc_route fz_ring_route = {
+	.kind = ZC_ROUTE_RING,
+	.send = ring_send,
+	.keep = ring_keep,
+};
+
+/*
+ * Whether zc_uring_ent_parse() took the entry it should have, and put the
+ * request where it should be: the rule it follows, said again.
+ */
+static void ring_check_parse(int r, const char *req, size_t req_len)
+{
+	const struct zc_fuse_uring_req_header *hdr = &ring.hdr;
+	size_t payload_sz = hdr->ring_ent_in_out.payload_sz, head;
+	struct fuse_in_header in;
+	bool ok;
+
+	memcpy(&in, hdr->in_out, sizeof(in));
+	ok = in.len >= sizeof(in) + payload_sz &&
+	     in.len - payload_sz - sizeof(in) <= sizeof(hdr->op_in) &&
+	     payload_sz <= ring.payload_size;
+	if (ok != (r == 0))
+		fail(ok ? "a good ring entry refused" : "a bad ring entry taken", in.opcode);
+	if (r < 0)
+		return;
+	head = in.len - payload_sz;
+	if (req != ring.payload - head || req_len != in.len ||
+	    memcmp(req, hdr->in_out, sizeof(in)) != 0 ||
+	    memcmp(req + sizeof(in), hdr->op_in, head - sizeof(in)) != 0)
+		fail("a ring entry's request put together wrong", in.opcode);
+}
+
+/*
+ * What the queue asks of a request it took (whether it goes to the pool):
+ * only a READ or a WRITE moves data, and only a WRITE comes from writeback.
+ */
+static void ring_check_helpers(const char *req, size_t len, size_t payload)
+{
+	struct fuse_in_header in = { 0 };
+	size_t data = zc_uring_ent_data_size(req, len, payload);
+
+	memcpy(&in, req, len < sizeof(in) ? len : sizeof(in));
+	if (data && (len < sizeof(in) || (in.opcode != FUSE_READ && in.opcode != FUSE_WRITE)))
+		fail("data size of a request that moves none", in.opcode);
+	if (zc_uring_ent_is_writeback(req, len) && (len < sizeof(in) || in.opcode != FUSE_WRITE))
+		fail("writeback that is no WRITE", in.opcode);
+}
+
+/*
+ * Serve the request @msg of @len bytes as a ring entry: its first 40 bytes
+ * (fuse_in_header) go to the header buffer's in_out, the next @split bytes
+ * (up to 128) to op_in, the rest to the payload buffer; @split above 128
+ * splits it as the kernel would, after the opcode's argument struct. The
+ * payload size in the header is the bytes put in the payload plus @skew
+ * (signed), so that sizes that disagree with the header's len are tried.
+ * Notifications may still come over the socket @fd, and nothing else.
+ */
+static void ring_one(int fd, struct zc_session *s, const uint8_t *msg, size_t len, uint8_t split,
+		     int8_t skew)
+{
+	struct zc_fuse_uring_req_header *hdr = &ring.hdr;
+	struct fuse_in_header in = { 0 };
+	size_t op_len, pay_len;
+	char *req = NULL;
+	size_t req_len = 0;
+	struct zc_iter src;
+	struct zc_req zr;
+	int r;
+
+	memcpy(&in, msg, len < sizeof(in) ? len : sizeof(in));
+	memset(hdr->in_out, 0, sizeof(hdr->in_out));
+	memcpy(hdr->in_out, &in, sizeof(in));
+	if (split <= sizeof(hdr->op_in)) {
+		op_len = split;
+	} else {
+		const struct zc_op *op = zc_dispatch_op(in.opcode);
+
+		op_len = op ? zc_proto_in_size(in.opcode, &op->in, s->chan.conn.minor) : 0;
+		if (op_len > sizeof(hdr->op_in))
+			op_len = sizeof(hdr->op_in);
+	}
+	if (len <= sizeof(in))
+		op_len = 0;
+	else if (op_len > len - sizeof(in))
+		op_len = len - sizeof(in);
+	pay_len = len > sizeof(in) + op_len ? len - sizeof(in) - op_len : 0;
+	if (op_len)
+		memcpy(hdr->op_in, msg + sizeof(in), op_len);
+	if (pay_len)
+		memcpy(ring.payload, msg + sizeof(in) + op_len,
+		       pay_len < ring.payload_size ? pay_len : ring.payload_size);
+	hdr->ring_ent_in_out.payload_sz = (uint32_t)(pay_len + (size_t)(ssize_t)skew);
+	hdr->ring_ent_in_out.commit_id++;
+
+	/* The helpers are bounds-checked: the raw bytes will do too. */
+	ring_check_helpers((const char *)msg, len, pay_len);
+	r = zc_uring_ent_parse(hdr, ring.payload, ring.payload_size, &req, &req_len);
+	ring_check_parse(r, req, req_len);
+	/* The ring commits a malformed entry with -EIO; the kernel never sends unique 0. */
+	if (r < 0 || in.unique == 0)
+		return;
+	ring_check_helpers(req, req_len, hdr->ring_ent_in_out.payload_sz);
+
+	/* As ent_serve() serves it: a READ's reply is gathered into the payload. */
+	zr = (struct zc_req){
+		.chan = &s->chan,
+		.route = &fz_ring_route,
+		.transport = &ring,
+		.dev_fd = -1,
+		.pipe = { -1, -1 },
+		.reply_buf = ring.payload - sizeof(struct fuse_out_header),
+		.reply_room = ring.payload_size,
+		.buf = req,
+		.src = &src,
+	};
+	ring.unique = in.unique;
+	ring.opcode = in.opcode;
+	ring.replies = 0;
+	zc_iter_mem(&src, req, req_len);
+	zc_dispatch(&zr, req_len);
+	if (ring.replies == 0 && !zr.kept && !no_reply_expected(in.opcode))
+		fail("no reply to a request", in.opcode);
+	check_replies(fd, "", 0);
+}
+
 static void set_option(struct zc_session *s, const char *opt)
 {
 	if (zc_session_set_option(s, opt) < 0)
@@ -602,11 +839,15 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 	zc_session_set_single_threaded(s, 1);
 
 	must(socketpair(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0, sv) == 0, "socketpair");
-	/* Room for the largest reply (a 1 MiB READ) in one write. */
-	setsockopt(sv[0], SOL_SOCKET, SO_SNDBUFFORCE, &force, sizeof(force));
-	setsockopt(sv[1], SOL_SOCKET, SO_SNDBUFFORCE, &force, sizeof(force));
-	setsockopt(sv[0], SOL_SOCKET, SO_RCVBUFFORCE, &force, sizeof(force));
-	setsockopt(sv[1], SOL_SOCKET, SO_RCVBUFFORCE, &force, sizeof(force));
+	/*
+	 * Room for the largest reply (a 1 MiB READ) in one write: with less,
+	 * the library's write blocks (this thread is the only reader), and
+	 * libFuzzer's timeout signal cuts the reply short.
+	 */
+	for (i = 0; i < 2; i++)
+		must(setsockopt(sv[i], SOL_SOCKET, SO_SNDBUFFORCE, &force, sizeof(force)) == 0 &&
+			 setsockopt(sv[i], SOL_SOCKET, SO_RCVBUFFORCE, &force, sizeof(force)) == 0,
+		     "4 MiB socket buffers (SO_SNDBUFFORCE needs CAP_NET_ADMIN)");
 	if (zc_session_connect(s, sv[1]) < 0)
 		fail(zc_session_error(s), 0);
 	w = zc_dev_worker_new(&s->chan);
@@ -615,9 +856,22 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 	nr_interrupts = 0;
 	interrupts_lost = false;
 	send_init(sv[0], w, cfg & FZ_CFG_OLD_KERNEL);
+	if (cfg & FZ_CFG_RING)
+		ring_alloc(&s->chan.conn);
 	while (size > 0) {
 		uint32_t len = 0;
+		uint8_t split = 0, skew = 0;
 
+		if (cfg & FZ_CFG_RING) {
+			if (size < 2)
+				break;
+			split = data[0];
+			skew = data[1];
+			data += 2;
+			size -= 2;
+			if (size == 0)
+				break;
+		}
 		if (size >= sizeof(len))
 			memcpy(&len, data, sizeof(len));
 		if (len == 0 || len > size)
@@ -626,7 +880,9 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 		 * /dev/fuse never hands out more than the largest request, nor
 		 * a request with unique 0: that value marks notifications.
 		 */
-		if (len <= s->chan.bufsize && !unique_is_zero(data, len))
+		if (cfg & FZ_CFG_RING)
+			ring_one(sv[0], s, data, len, split, (int8_t)skew);
+		else if (len <= s->chan.bufsize && !unique_is_zero(data, len))
 			send_one(sv[0], w, data, len);
 		data += len;
 		size -= len;
@@ -642,6 +898,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 		send_one(sv[0], w, &ping, sizeof(ping));
 	}
 
+	ring_free();
 	zc_dev_worker_free(w);
 	release_all(&ctx);
 	zc_session_destroy(s); /* closes sv[1] */

@@ -6,7 +6,10 @@ requests laid out byte for byte like the kernel's (protocol 7.38, the
 installed <linux/fuse.h>), in sequences a real mount produces (lookup, open,
 read, write, release; directories; xattrs; ...), with the node ids and file
 handles the fuzz target's fresh session hands out (the first name looked up
-is node 2, the first open is handle 0).
+is node 2, the first open is handle 0). With RING in the configuration byte,
+two bytes before each request say how it is split into an io_uring ring
+entry: the argument struct's length (above 128: the opcode's own, as the
+kernel splits it) and a signed skew of the payload size.
 
   make_corpus.py [DIR]     (default: corpus/ next to this file)
 
@@ -18,8 +21,10 @@ import struct
 import sys
 
 # fuzz_request.c's configuration bits
-NOSPLICE, THRESHOLD_0, WRITEBACK, CACHE_NEVER, DEFAULT_PERMS, OLD_KERNEL, PASSTHROUGH = \
-    (1 << i for i in range(7))
+NOSPLICE, THRESHOLD_0, WRITEBACK, CACHE_NEVER, DEFAULT_PERMS, OLD_KERNEL, PASSTHROUGH, RING = \
+    (1 << i for i in range(8))
+# A ring entry's split: the argument struct as the kernel puts it in op_in.
+KERNEL_SPLIT = 0xff
 
 OP = dict(LOOKUP=1, FORGET=2, GETATTR=3, SETATTR=4, READLINK=5, SYMLINK=6, MKNOD=8, MKDIR=9,
           UNLINK=10, RMDIR=11, RENAME=12, LINK=13, OPEN=14, READ=15, WRITE=16, STATFS=17,
@@ -37,7 +42,7 @@ S_IFREG, S_IFDIR = 0o100000, 0o040000
 FATTR_MODE, FATTR_UID, FATTR_GID, FATTR_SIZE, FATTR_ATIME, FATTR_MTIME, FATTR_FH = \
     1, 2, 4, 8, 16, 32, 64
 FATTR_ATIME_NOW, FATTR_MTIME_NOW, FATTR_CTIME, FATTR_KILL_SUIDGID = 128, 256, 1024, 2048
-FUSE_WRITE_KILL_SUIDGID = 4
+FUSE_WRITE_CACHE, FUSE_WRITE_KILL_SUIDGID = 1, 4
 FUSE_OPEN_KILL_SUIDGID = 1
 FUSE_LK_FLOCK = 1
 FUSE_GETATTR_FH = 1
@@ -49,6 +54,7 @@ class Seq:
 
     def __init__(self, uid=0, gid=0):
         self.parts = []
+        self.splits = []
         self.unique = 100
         self.uid, self.gid = uid, gid
 
@@ -66,14 +72,25 @@ class Seq:
         hdr = struct.pack('<IIQQIIIHH', 40 + len(body), OP[opcode] if isinstance(opcode, str)
                           else opcode, unique, nodeid, uid, gid, 4242, extlen, 0)
         self.parts.append(hdr + body)
+        self.splits.append((KERNEL_SPLIT, 0))
         return self
 
     def raw(self, data):
         self.parts.append(data)
+        self.splits.append((KERNEL_SPLIT, 0))
+        return self
+
+    def split(self, op_in, skew=0):
+        """As a ring entry, the last request: op_in bytes of argument struct, payload size
+        off by skew."""
+        self.splits[-1] = (op_in, skew)
         return self
 
     def bytes(self, cfg):
-        return bytes([cfg]) + b''.join(self.parts)
+        if not cfg & RING:
+            return bytes([cfg]) + b''.join(self.parts)
+        return bytes([cfg]) + b''.join(struct.pack('<Bb', op_in, skew) + part
+                                       for part, (op_in, skew) in zip(self.parts, self.splits))
 
     # one method per request, arguments as the kernel lays them out
     def lookup(self, parent, name, **kw):
@@ -208,20 +225,21 @@ def corpus():
     s = Seq().lookup(ROOT, 'f').open(2, O_RDONLY).read(2, 0, 0, 4096).read(2, 0, 0, 65536) \
         .read(2, 0, 90000, 65536).read(2, 0, 200000, 4096).getattr(2, fh=0).flush(2, 0) \
         .release(2, 0).forget(2)
-    out['read'] = (s, splice_cfgs + [PASSTHROUGH])
+    out['read'] = (s, splice_cfgs + [PASSTHROUGH, RING, RING | PASSTHROUGH])
 
     s = Seq().lookup(ROOT, 'f').open(2, O_RDWR).write(2, 0, 0, b'hello') \
         .write(2, 0, 5000, bytes(range(256)) * 160).write(2, 0, 1 << 20, b'x' * 40000) \
         .fsync(2, 0).fsync(2, 0, datasync=1).setattr(2, FATTR_SIZE | FATTR_FH, fh=0, size=1234) \
         .read(2, 0, 0, 8192).flush(2, 0).release(2, 0)
-    out['write'] = (s, splice_cfgs + [WRITEBACK, PASSTHROUGH, PASSTHROUGH | WRITEBACK])
+    out['write'] = (s, splice_cfgs + [WRITEBACK, PASSTHROUGH, PASSTHROUGH | WRITEBACK, RING,
+                                      RING | WRITEBACK])
 
     s = Seq().mkdir(ROOT, 'nd').create(2, 'new', O_RDWR | O_CREAT | O_EXCL, S_IFREG | 0o644) \
         .write(3, 0, 0, b'data').release(3, 0).rename(2, 'new', ROOT, 'moved') \
         .link(3, 2, 'hard').rename2(ROOT, 'moved', 2, 'hard', 2).unlink(2, 'hard') \
         .unlink(ROOT, 'moved').rmdir(ROOT, 'nd').mknod(ROOT, 'node', S_IFREG | 0o600) \
         .unlink(ROOT, 'node')
-    out['namespace'] = (s, [0, DEFAULT_PERMS])
+    out['namespace'] = (s, [0, DEFAULT_PERMS, RING])
 
     # Creates with the parent's group (FUSE_CREATE_SUPP_GROUP), well and badly formed.
     s = Seq(uid=1000, gid=1000).mkdir(ROOT, 'gd', ext=ext_groups(0)) \
@@ -233,13 +251,13 @@ def corpus():
         .mkdir(ROOT, 'gz', ext=struct.pack('<II', 16, 31) + bytes(8) + ext_groups(0)) \
         .req('TMPFILE', ROOT, struct.pack('<IIII', O_RDWR, S_IFREG | 0o600, 0o022, 0),
              ext=ext_groups(0))
-    out['supp-group'] = (s, [0, DEFAULT_PERMS])
+    out['supp-group'] = (s, [0, DEFAULT_PERMS, RING])
 
     s = Seq().opendir(ROOT).req('READDIR', ROOT, struct.pack('<QQIIQII', 0, 0, 4096, 0, 0, 0, 0)) \
         .req('READDIRPLUS', ROOT, struct.pack('<QQIIQII', 0, 0, 4096, 0, 0, 0, 0)) \
         .req('READDIRPLUS', ROOT, struct.pack('<QQIIQII', 0, 3, 200, 0, 0, 0, 0)) \
         .fsync(ROOT, 0, op='FSYNCDIR').release(ROOT, 0, op='RELEASEDIR')
-    out['readdir'] = (s, [0, CACHE_NEVER])
+    out['readdir'] = (s, [0, CACHE_NEVER, RING])
 
     s = Seq().symlink(ROOT, 'sl', '../../etc/passwd').readlink(2).lookup(ROOT, 'l').readlink(3) \
         .lookup(ROOT, 'up').open(4, O_RDONLY).lookup(ROOT, 'd').lookup(5, 'g').getattr(6)
@@ -249,14 +267,14 @@ def corpus():
         .getxattr(2, 'user.a', 64).getxattr(2, 'user.a', 2).listxattr(2, 0).listxattr(2, 256) \
         .removexattr(2, 'user.a').getxattr(ROOT, 'user.zcfuse.stats', 0) \
         .getxattr(ROOT, 'user.zcfuse.stats', 65536).setxattr(ROOT, 'trusted.t', b'1')
-    out['xattr'] = (s, [0])
+    out['xattr'] = (s, [0, RING])
 
     s = Seq().statfs().access(ROOT, 7).lookup(ROOT, 'f').access(2, 4, uid=1000, gid=1000) \
         .open(2, O_RDWR).lseek(2, 0, 0, 3).lseek(2, 0, 4096, 4).fallocate(2, 0, 0, 1 << 20) \
         .fallocate(2, 0, 4096, 8192, 3).copy_file_range(2, 0, 0, 2, 0, 300000, 5000) \
         .lk(2, 0, 0, 0, 1, FUSE_LK_FLOCK).lk(2, 0, 0, 0, 2, FUSE_LK_FLOCK) \
         .lk(2, 0, 0, 100, 1, op='GETLK').release(2, 0)
-    out['misc'] = (s, [0])
+    out['misc'] = (s, [0, RING])
 
     s = Seq().lookup(ROOT, 'f').lookup(ROOT, 'f').lookup(ROOT, 'd').forget(2, 1) \
         .batch_forget([(2, 1), (3, 1), (99, 5)]).interrupt(12345).req('DESTROY') \
@@ -290,7 +308,26 @@ def corpus():
         .req('SYNCFS', ROOT, b'\x00' * 8).req('TMPFILE', ROOT, b'\x00' * 16 + b'x\0') \
         .req('SETUPMAPPING', ROOT, b'\x00' * 40).req('NOTIFY_REPLY', 0, b'\x00' * 24) \
         .release(ROOT, 5).release(ROOT, 0, op='RELEASEDIR')
-    out['malformed'] = (s, [0, NOSPLICE, OLD_KERNEL])
+    out['malformed'] = (s, [0, NOSPLICE, OLD_KERNEL, RING])
+
+    # Ring entries: writeback WRITEs large enough for a queue's pool (32 KiB).
+    s = Seq().lookup(ROOT, 'f').open(2, O_RDWR).write(2, 0, 0, b'w' * 65536, FUSE_WRITE_CACHE) \
+        .write(2, 0, 65536, b'v' * 4096, FUSE_WRITE_CACHE).read(2, 0, 0, 131072).flush(2, 0) \
+        .release(2, 0)
+    out['ring-writeback'] = (s, [RING | WRITEBACK])
+
+    # Ring entries split anywhere (the same request put together), and with payload
+    # sizes that disagree with the header: too large, too small, past the argument
+    # struct's room, past the payload buffer, wrapped round.
+    s = Seq().lookup(ROOT, 'f').split(0).open(2, O_RDWR).split(0) \
+        .read(2, 0, 0, 4096).split(0).read(2, 0, 0, 4096).split(128) \
+        .write(2, 0, 0, b'hello').split(16).write(2, 0, 0, b'abc' * 10).split(KERNEL_SPLIT, 8) \
+        .write(2, 0, 0, b'zz' * 8).split(KERNEL_SPLIT, -8).read(2, 0, 0, 100).split(0, -40) \
+        .getattr(2).split(KERNEL_SPLIT, -128).getattr(2).split(KERNEL_SPLIT, 8) \
+        .lookup(ROOT, 'small').split(0, -100).lookup(ROOT, 'small').split(0, 127) \
+        .setattr(2, FATTR_SIZE, size=10).split(KERNEL_SPLIT, -48) \
+        .raw(struct.pack('<I', 12) + b'\x01' * 8).statfs().split(128).release(2, 0)
+    out['ring-splits'] = (s, [RING, RING | NOSPLICE])
 
     return out
 
@@ -306,6 +343,8 @@ def main():
                 f.write(seq.bytes(cfg))
             n += 1
         # Each request alone, too: short inputs mutate well.
+        if name.startswith('ring-'):
+            continue
         for i, part in enumerate(seq.parts):
             with open(os.path.join(d, 'seed-%s-req%02d' % (name, i)), 'wb') as f:
                 f.write(bytes([0]) + part)
