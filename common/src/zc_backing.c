@@ -21,8 +21,9 @@
 #include "fuse_kernel_ext.h"
 #include "zc_backing.h"
 #include "zc_chan.h"
+#include "zc_notice.h"
+#include "zc_opts.h"
 #include "zc_util.h"
-#include "zcfuse_i.h"
 
 struct zc_backing_node {
 	uint64_t ino;
@@ -115,18 +116,18 @@ static const char *refused_reason(enum zc_backing_refused why)
 void zc_backing_negotiated(struct zc_chan *c)
 {
 	if (c->backing && (c->conn.flags2 & ZC_FUSE_PASSTHROUGH) &&
-	    c->s->opts.passthrough_choice == ZC_PASSTHROUGH_AUTO)
-		zc_notice(c->s,
+	    c->opts->passthrough_choice == ZC_PASSTHROUGH_AUTO)
+		zc_notify(c->notifier,
 			  "passthrough: the kernel reads and writes open files straight "
 			  "from their backing files, since it allows it%s (-o "
 			  "nopassthrough for the daemon's data path)",
-			  c->s->opts.cache == ZC_CACHE_AUTO && !c->s->opts.direct_io
+			  c->opts->cache == ZC_CACHE_AUTO && !c->opts->direct_io
 			      ? "; read-only opens use the mount's page cache"
 			      : "");
 	if (c->backing && !(c->conn.flags2 & ZC_FUSE_PASSTHROUGH))
-		zc_notice(c->s, "passthrough is off for this mount: %s; files use the %s path",
-			  refused_reason(c->backing->refused),
-			  c->policy.splice ? "splice" : "copy");
+		zc_notify(
+		    c->notifier, "passthrough is off for this mount: %s; files use the %s path",
+		    refused_reason(c->backing->refused), c->policy.splice ? "splice" : "copy");
 }
 
 static enum zc_stat_backing_fallback refused_cause(enum zc_backing_refused why)
@@ -204,10 +205,10 @@ static void warn_once(struct zc_chan *c, enum zc_stat_backing_fallback cause, in
 	if (!what[cause] || __atomic_exchange_n(&c->backing->warned[cause], true, __ATOMIC_RELAXED))
 		return;
 	if (err)
-		zc_notice(c->s, "passthrough: %s (%s); such files use the %s path", what[cause],
-			  strerror(-err), c->policy.splice ? "splice" : "copy");
+		zc_notify(c->notifier, "passthrough: %s (%s); such files use the %s path",
+			  what[cause], strerror(-err), c->policy.splice ? "splice" : "copy");
 	else
-		zc_notice(c->s, "passthrough: %s; such files use the %s path", what[cause],
+		zc_notify(c->notifier, "passthrough: %s; such files use the %s path", what[cause],
 			  c->policy.splice ? "splice" : "copy");
 }
 

@@ -6,16 +6,17 @@
 
 #include "fuse_kernel_ext.h"
 #include "zc_chan.h"
+#include "zc_opts.h"
 #include "zc_util.h"
 
-int zc_chan_init(struct zc_chan *c, struct zc_session *s, bool splice, size_t splice_threshold,
-		 unsigned int max_workers, bool clone_fd)
+int zc_chan_init(struct zc_chan *c, const struct zc_opts *opts, const struct zc_backend *backend,
+		 const struct zc_notifier *notifier)
 {
 	memset(c, 0, sizeof(*c));
-	c->s = s;
+	c->opts = opts;
+	c->backend = backend;
+	c->notifier = notifier;
 	c->dev_fd = -1;
-	c->clone_fd = clone_fd;
-	c->max_workers = max_workers ? max_workers : 1;
 	/*
 	 * cache=never and direct_io files can still be mapped shared. Node
 	 * ids live only as long as the kernel's lookups of them, so handles
@@ -25,10 +26,10 @@ int zc_chan_init(struct zc_chan *c, struct zc_session *s, bool splice, size_t sp
 	 */
 	c->want_flags2 =
 	    ZC_FUSE_DIRECT_IO_ALLOW_MMAP | ZC_FUSE_NO_EXPORT_SUPPORT | ZC_FUSE_CREATE_SUPP_GROUP;
-	zc_data_policy_init(&c->policy, splice, splice_threshold, &c->max_write, &c->stats);
+	zc_data_policy_init(&c->policy, opts->splice, opts->splice_threshold, &c->max_write,
+			    &c->stats);
 	c->bufsize = c->max_write + ZC_PAGE;
-	pthread_mutex_init(&c->lock, NULL);
-	pthread_mutex_init(&c->reads_lock, NULL);
+	zc_data_reads_init(&c->reads);
 	if (sem_init(&c->stop, 0, 0) < 0)
 		return -errno;
 	return 0;
@@ -37,8 +38,7 @@ int zc_chan_init(struct zc_chan *c, struct zc_session *s, bool splice, size_t sp
 void zc_chan_fini(struct zc_chan *c)
 {
 	sem_destroy(&c->stop);
-	pthread_mutex_destroy(&c->reads_lock);
-	pthread_mutex_destroy(&c->lock);
+	zc_data_reads_fini(&c->reads);
 }
 
 void zc_chan_stop(struct zc_chan *c, int error)

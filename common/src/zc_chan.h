@@ -18,57 +18,44 @@
 #include <sys/types.h>
 
 #include "zc_data.h"
-#include "zc_init.h"
+#include "zc_proto.h"
 #include "zc_stats.h"
 
-/* INTERRUPTs kept for waiters that have not started yet. */
-#define ZC_EARLY_INTERRUPTS 16
-
-struct zc_session;
-struct zc_worker;
+struct zc_backend;
 struct zc_backing;
-struct zc_req;
+struct zc_dev_pool;
+struct zc_notifier;
+struct zc_opts;
 struct zc_uring;
-struct zc_waiter;
+struct zc_waiters;
 
 struct zc_chan {
-	struct zc_session *s;
-	/* The session's /dev/fuse descriptor. */
+	/* What the session hands down: the options, the backend, the notice handler. */
+	const struct zc_opts *opts;
+	const struct zc_backend *backend;
+	const struct zc_notifier *notifier;
+	/* The mount's device (its bdi in /sys/class/bdi); 0: unknown, or no mount. */
+	dev_t mount_dev;
+
+	/* The /dev/fuse descriptor. */
 	int dev_fd;
-	bool clone_fd;
 	/* Largest request: max_write plus a page for the header. */
 	size_t bufsize;
 	size_t max_write;
 	/* How request data moves: copied or spliced (zc_data.h). */
 	struct zc_data_policy policy;
-
-	/* The /dev/fuse transport's workers (zc_dev.c), and the waiters, under lock. */
-	pthread_mutex_t lock;
-	struct zc_worker *workers;
-	unsigned int nr_workers;
-	unsigned int max_workers;
-	unsigned int idle;
-
-	/* READs between the backend's read() and read_done() (zc_data_wait_reads()). */
-	pthread_mutex_t reads_lock;
-	struct zc_req *reads;
+	/* READs between the backend's read() and read_done(), by file handle. */
+	struct zc_data_reads reads;
 
 	/* What INIT negotiated (zc_init.c); read-only once INIT is answered. */
 	struct zc_conn conn;
 	/* flags2 bits the library asks for at INIT where offered. */
 	uint32_t want_flags2;
 
-	/*
-	 * Threads that wait for locks (zc_waiter.c), under lock: there are
-	 * any once the transport runs its threads, and no more once it stops.
-	 */
-	struct zc_waiter *waiters;
-	unsigned int nr_waiters;
-	bool waiters_on;
-	bool waiters_closed;
-	/* INTERRUPTs that came before their request's waiter (zc_waiter_interrupt()). */
-	uint64_t early_interrupts[ZC_EARLY_INTERRUPTS];
-	unsigned int next_early_interrupt;
+	/* The /dev/fuse transport's worker threads (zc_dev.c), while it runs. */
+	struct zc_dev_pool *pool;
+	/* Threads that wait for locks (zc_waiter.c); NULL until the session sets them up. */
+	struct zc_waiters *waiters;
 
 	/*
 	 * FUSE over io_uring (zc_uring.c); NULL unless the mount asked for it.
@@ -88,9 +75,12 @@ struct zc_chan {
 	struct zc_stats stats;
 };
 
-/* Size the buffers and the data policy from the machine's limits and the options. */
-int zc_chan_init(struct zc_chan *c, struct zc_session *s, bool splice, size_t splice_threshold,
-		 unsigned int max_workers, bool clone_fd);
+/*
+ * Size the buffers and the data policy from the machine's limits and
+ * @opts; @opts, @backend and @notifier stay the caller's and must outlive @c.
+ */
+int zc_chan_init(struct zc_chan *c, const struct zc_opts *opts, const struct zc_backend *backend,
+		 const struct zc_notifier *notifier);
 void zc_chan_fini(struct zc_chan *c);
 
 /* Stop serving: the transports end, and zc_dev_run() returns @error (0 or -errno). */

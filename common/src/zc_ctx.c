@@ -14,17 +14,19 @@
 #include <sys/syscall.h>
 #include <unistd.h>
 
+#include "zc_backend.h"
+#include "zc_chan.h"
 #include "zc_ctx.h"
+#include "zc_opts.h"
 #include "zc_proto.h"
 #include "zc_req.h"
 #include "zc_util.h"
-#include "zcfuse_i.h"
 
 void zc_ctx_from_req(struct zc_ctx *ctx, struct zc_req *req, mode_t umask)
 {
 	const struct fuse_in_header *hdr = req->hdr;
 
-	ctx->userdata = req->chan->s->userdata;
+	ctx->userdata = req->chan->backend->userdata;
 	ctx->uid = hdr->uid;
 	ctx->gid = hdr->gid;
 	ctx->pid = (pid_t)hdr->pid;
@@ -32,12 +34,12 @@ void zc_ctx_from_req(struct zc_ctx *ctx, struct zc_req *req, mode_t umask)
 	ctx->priv = req;
 }
 
-/* The session a context was made in. */
-static const struct zc_session *ctx_session(const struct zc_ctx *ctx)
+/* The connection a context was made on. */
+static const struct zc_chan *ctx_chan(const struct zc_ctx *ctx)
 {
 	const struct zc_req *req = ctx->priv;
 
-	return req ? req->chan->s : NULL;
+	return req ? req->chan : NULL;
 }
 
 /*
@@ -225,9 +227,9 @@ bool zc_ctx_in_group(const struct zc_ctx *ctx, gid_t gid)
 
 ZC_EXPORT int zc_ctx_kernel_checks_permissions(const struct zc_ctx *ctx)
 {
-	const struct zc_session *s = ctx_session(ctx);
+	const struct zc_chan *c = ctx_chan(ctx);
 
-	return s ? zc_opts_default_permissions(&s->opts) : 0;
+	return c ? zc_opts_default_permissions(c->opts) : 0;
 }
 
 /*
@@ -239,12 +241,13 @@ ZC_EXPORT int zc_ctx_kernel_checks_permissions(const struct zc_ctx *ctx)
  * (setattr_should_drop_sgid()). (The backing file system drops
  * capabilities itself when the daemon writes or truncates.)
  */
-void zc_kill_suid_sgid(struct zc_session *s, const struct zc_ctx *ctx, zc_ino_t ino, uint64_t fh)
+void zc_kill_suid_sgid(struct zc_chan *c, const struct zc_ctx *ctx, zc_ino_t ino, uint64_t fh)
 {
+	const struct zc_backend_ops *ops = &c->backend->ops;
 	struct stat st, out;
 	mode_t kill = 0;
 
-	if (!s->ops.getattr || !s->ops.setattr || s->ops.getattr(ctx, ino, fh, &st) < 0)
+	if (!ops->getattr || !ops->setattr || ops->getattr(ctx, ino, fh, &st) < 0)
 		return;
 	if (st.st_mode & S_ISUID)
 		kill |= S_ISUID;
@@ -255,17 +258,16 @@ void zc_kill_suid_sgid(struct zc_session *s, const struct zc_ctx *ctx, zc_ino_t 
 	if (!kill)
 		return;
 	st.st_mode &= ~kill;
-	if (s->ops.setattr(ctx, ino, fh, &st, ZC_SET_ATTR_MODE | ZC_SET_ATTR_KILL_SUIDGID, &out) ==
-	    0)
-		zc_notify_attr_changed(s, ino);
+	if (ops->setattr(ctx, ino, fh, &st, ZC_SET_ATTR_MODE | ZC_SET_ATTR_KILL_SUIDGID, &out) == 0)
+		zc_notify_attr_changed(c, ino);
 }
 
 /*
  * The backend changed attributes of @ino that the kernel may have cached
  * (a mode cleared on its behalf): drop them, so the next stat() asks.
  */
-void zc_notify_attr_changed(struct zc_session *s, zc_ino_t ino)
+void zc_notify_attr_changed(struct zc_chan *c, zc_ino_t ino)
 {
-	if (s->chan.dev_fd >= 0 && zc_opts_attr_timeout(&s->opts) > 0 && s->chan.conn.minor >= 12)
-		zc_notify_inval_inode(s->chan.dev_fd, ino, -1, 0, &s->chan.stats);
+	if (c->dev_fd >= 0 && zc_opts_attr_timeout(c->opts) > 0 && c->conn.minor >= 12)
+		zc_notify_inval_inode(c->dev_fd, ino, -1, 0, &c->stats);
 }

@@ -9,8 +9,8 @@
 
 #include "zcfuse/zcfuse.h"
 
+struct zc_chan;
 struct zc_req;
-struct zc_session;
 
 /*
  * The one builder of a request's context: the caller's ids from the
@@ -30,9 +30,9 @@ bool zc_ctx_in_group(const struct zc_ctx *ctx, gid_t gid);
  * the file's group, as file_remove_privs() would after a write or truncate
  * by a caller without CAP_FSETID; the kernel is told that the mode changed.
  */
-void zc_kill_suid_sgid(struct zc_session *s, const struct zc_ctx *ctx, zc_ino_t ino, uint64_t fh);
+void zc_kill_suid_sgid(struct zc_chan *c, const struct zc_ctx *ctx, zc_ino_t ino, uint64_t fh);
 
 /* Attributes of @ino changed behind the kernel's cache: drop them there. */
-void zc_notify_attr_changed(struct zc_session *s, zc_ino_t ino);
+void zc_notify_attr_changed(struct zc_chan *c, zc_ino_t ino);
 
 #endif /* ZC_CTX_H */

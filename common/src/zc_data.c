@@ -281,43 +281,71 @@ ssize_t zc_data_write(struct zc_req *req, const struct zc_extent *ext, int n_ext
 	return moved;
 }
 
+void zc_data_reads_init(struct zc_data_reads *r)
+{
+	unsigned int i;
+
+	for (i = 0; i < ZC_DATA_READ_BUCKETS; i++) {
+		pthread_mutex_init(&r->bucket[i].lock, NULL);
+		r->bucket[i].head = NULL;
+	}
+}
+
+void zc_data_reads_fini(struct zc_data_reads *r)
+{
+	unsigned int i;
+
+	for (i = 0; i < ZC_DATA_READ_BUCKETS; i++)
+		pthread_mutex_destroy(&r->bucket[i].lock);
+}
+
+/* The bucket of file handle @fh: READs of different files rarely share a lock. */
+static unsigned int read_bucket(uint64_t fh)
+{
+	return (unsigned int)((fh * 0x9E3779B97F4A7C15ULL) >> 58);
+}
+
 void zc_data_read_begin(struct zc_req *req, uint64_t fh)
 {
-	struct zc_chan *c = req->chan;
+	struct zc_data_reads *r = &req->chan->reads;
+	unsigned int b = read_bucket(fh);
 
 	req->read_fh = fh;
-	pthread_mutex_lock(&c->reads_lock);
-	req->next_read = c->reads;
-	c->reads = req;
-	pthread_mutex_unlock(&c->reads_lock);
+	pthread_mutex_lock(&r->bucket[b].lock);
+	req->next_read = r->bucket[b].head;
+	r->bucket[b].head = req;
+	pthread_mutex_unlock(&r->bucket[b].lock);
 }
 
 void zc_data_read_end(struct zc_req *req)
 {
-	struct zc_chan *c = req->chan;
+	struct zc_data_reads *r = &req->chan->reads;
+	unsigned int b = read_bucket(req->read_fh);
 	struct zc_req **p;
 
-	pthread_mutex_lock(&c->reads_lock);
-	for (p = &c->reads; *p && *p != req; p = &(*p)->next_read)
+	pthread_mutex_lock(&r->bucket[b].lock);
+	for (p = &r->bucket[b].head; *p && *p != req; p = &(*p)->next_read)
 		;
 	if (*p)
 		*p = req->next_read;
-	pthread_mutex_unlock(&c->reads_lock);
+	pthread_mutex_unlock(&r->bucket[b].lock);
 	req->next_read = NULL;
 }
 
 void zc_data_wait_reads(struct zc_chan *c, uint64_t fh)
 {
-	struct zc_req *r;
+	struct zc_data_reads *r = &c->reads;
+	unsigned int b = read_bucket(fh);
+	struct zc_req *q;
 	bool busy;
 
 	/* The kernel sends RELEASE after the last READ's reply: a short wait. */
 	do {
 		busy = false;
-		pthread_mutex_lock(&c->reads_lock);
-		for (r = c->reads; r && !busy; r = r->next_read)
-			busy = r->read_fh == fh;
-		pthread_mutex_unlock(&c->reads_lock);
+		pthread_mutex_lock(&r->bucket[b].lock);
+		for (q = r->bucket[b].head; q && !busy; q = q->next_read)
+			busy = q->read_fh == fh;
+		pthread_mutex_unlock(&r->bucket[b].lock);
 		if (busy)
 			sched_yield();
 	} while (busy);

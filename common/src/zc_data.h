@@ -21,6 +21,7 @@
 #ifndef ZC_DATA_H
 #define ZC_DATA_H
 
+#include <pthread.h>
 #include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
@@ -36,6 +37,16 @@ struct zc_data_policy {
 	size_t pipe_size; /* bytes per pipe */
 	size_t threshold; /* READs and WRITEs below it copy */
 	unsigned int credit;
+};
+
+/* READs in flight, in buckets by file handle, each under a lock of its own. */
+#define ZC_DATA_READ_BUCKETS 64
+
+struct zc_data_reads {
+	struct {
+		pthread_mutex_t lock;
+		struct zc_req *head;
+	} bucket[ZC_DATA_READ_BUCKETS];
 };
 
 /* Requests received through the pipe after a large write. */
@@ -78,6 +89,8 @@ int zc_data_check_extents(const struct zc_extent *ext, int n_ext, size_t size, b
  * until no READ of @fh is (read_done() follows the reply, so a release()
  * could otherwise overtake it).
  */
+void zc_data_reads_init(struct zc_data_reads *r);
+void zc_data_reads_fini(struct zc_data_reads *r);
 void zc_data_read_begin(struct zc_req *req, uint64_t fh);
 void zc_data_read_end(struct zc_req *req);
 void zc_data_wait_reads(struct zc_chan *c, uint64_t fh);

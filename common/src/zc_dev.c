@@ -20,6 +20,7 @@
 #include "zc_dev.h"
 #include "zc_dispatch.h"
 #include "zc_iter.h"
+#include "zc_opts.h"
 #include "zc_req.h"
 #include "zc_util.h"
 #include "zc_waiter.h"
@@ -27,6 +28,15 @@
 #ifndef FUSE_DEV_IOC_CLONE
 #define FUSE_DEV_IOC_CLONE _IOR(229, 0, uint32_t)
 #endif
+
+/* The worker threads, under lock; idle counts those waiting for a request. */
+struct zc_dev_pool {
+	pthread_mutex_t lock;
+	struct zc_worker *workers;
+	unsigned int nr_workers;
+	unsigned int max_workers;
+	unsigned int idle;
+};
 
 struct zc_worker {
 	struct zc_chan *chan;
@@ -84,7 +94,7 @@ static struct zc_worker *worker_new(struct zc_chan *c)
 		free(w);
 		return NULL;
 	}
-	if (c->clone_fd) {
+	if (c->opts->clone_fd) {
 		uint32_t master = (uint32_t)c->dev_fd;
 		int fd = open("/dev/fuse", O_RDWR | O_CLOEXEC);
 
@@ -165,7 +175,7 @@ static int worker_serve_one(struct zc_worker *w)
 		return -ENODEV;
 	t0 = zc_now_usec();
 	zc_stat_add(&c->stats.dev_requests, 1);
-	if (__atomic_sub_fetch(&c->idle, 1, __ATOMIC_ACQ_REL) == 0)
+	if (__atomic_sub_fetch(&c->pool->idle, 1, __ATOMIC_ACQ_REL) == 0)
 		maybe_spawn(c);
 
 	if (via_pipe) {
@@ -185,7 +195,7 @@ static int worker_serve_one(struct zc_worker *w)
 	zc_dispatch(&req, (size_t)n);
 	zc_stats_latency(&c->stats, zc_now_usec() - t0);
 out:
-	__atomic_add_fetch(&c->idle, 1, __ATOMIC_ACQ_REL);
+	__atomic_add_fetch(&c->pool->idle, 1, __ATOMIC_ACQ_REL);
 	return 0;
 }
 
@@ -217,15 +227,16 @@ static void *worker_main(void *arg)
  */
 static int start_worker(struct zc_chan *c)
 {
+	struct zc_dev_pool *p = c->pool;
 	struct zc_worker *w;
 	sigset_t all, old;
 	bool room;
 	int r = 0;
 
 	/* Cheap check first: a worker costs a buffer and a pipe to set up. */
-	pthread_mutex_lock(&c->lock);
-	room = c->nr_workers < c->max_workers;
-	pthread_mutex_unlock(&c->lock);
+	pthread_mutex_lock(&p->lock);
+	room = p->nr_workers < p->max_workers;
+	pthread_mutex_unlock(&p->lock);
 	if (!room)
 		return 0;
 	w = worker_new(c);
@@ -234,24 +245,24 @@ static int start_worker(struct zc_chan *c)
 	/* Workers take only the stop signal; SIGINT and friends go to the main thread. */
 	sigfillset(&all);
 	sigdelset(&all, ZC_STOP_SIGNAL);
-	pthread_mutex_lock(&c->lock);
-	if (__atomic_load_n(&c->exiting, __ATOMIC_ACQUIRE) || c->nr_workers >= c->max_workers) {
-		pthread_mutex_unlock(&c->lock);
+	pthread_mutex_lock(&p->lock);
+	if (__atomic_load_n(&c->exiting, __ATOMIC_ACQUIRE) || p->nr_workers >= p->max_workers) {
+		pthread_mutex_unlock(&p->lock);
 		worker_free(w);
 		return 0;
 	}
-	__atomic_add_fetch(&c->idle, 1, __ATOMIC_ACQ_REL);
+	__atomic_add_fetch(&p->idle, 1, __ATOMIC_ACQ_REL);
 	pthread_sigmask(SIG_SETMASK, &all, &old);
 	r = -pthread_create(&w->thread, NULL, worker_main, w);
 	pthread_sigmask(SIG_SETMASK, &old, NULL);
 	if (r == 0) {
-		w->next = c->workers;
-		c->workers = w;
-		c->nr_workers++;
+		w->next = p->workers;
+		p->workers = w;
+		p->nr_workers++;
 	} else {
-		__atomic_sub_fetch(&c->idle, 1, __ATOMIC_ACQ_REL);
+		__atomic_sub_fetch(&p->idle, 1, __ATOMIC_ACQ_REL);
 	}
-	pthread_mutex_unlock(&c->lock);
+	pthread_mutex_unlock(&p->lock);
 	if (r < 0)
 		worker_free(w);
 	return r;
@@ -269,14 +280,15 @@ static void maybe_spawn(struct zc_chan *c)
  */
 static void stop_workers(struct zc_chan *c)
 {
+	struct zc_dev_pool *p = c->pool;
 	struct zc_worker *list, *w, *next;
 
 	/* exiting is set: from here on no worker is added. */
-	pthread_mutex_lock(&c->lock);
-	list = c->workers;
-	c->workers = NULL;
-	c->nr_workers = 0;
-	pthread_mutex_unlock(&c->lock);
+	pthread_mutex_lock(&p->lock);
+	list = p->workers;
+	p->workers = NULL;
+	p->nr_workers = 0;
+	pthread_mutex_unlock(&p->lock);
 	for (w = list; w; w = w->next)
 		zc_stop_thread(w->thread);
 	zc_waiter_stop_all(c);
@@ -286,25 +298,49 @@ static void stop_workers(struct zc_chan *c)
 	}
 }
 
+/* The pool of @c, for at most @max_workers threads. */
+static int pool_new(struct zc_chan *c, unsigned int max_workers)
+{
+	struct zc_dev_pool *p = calloc(1, sizeof(*p));
+
+	if (!p)
+		return -ENOMEM;
+	pthread_mutex_init(&p->lock, NULL);
+	p->max_workers = max_workers ? max_workers : 1;
+	c->pool = p;
+	return 0;
+}
+
+static void pool_free(struct zc_chan *c)
+{
+	if (!c->pool)
+		return;
+	pthread_mutex_destroy(&c->pool->lock);
+	free(c->pool);
+	c->pool = NULL;
+}
+
 int zc_dev_run(struct zc_chan *c, bool single)
 {
 	struct zc_worker *w;
 	int r;
 
+	r = pool_new(c, single ? 1 : c->opts->threads);
+	if (r < 0)
+		return r;
 	zc_waiter_enable(c);
 	if (single) {
-		c->max_workers = 1;
 		w = worker_new(c);
 		if (!w) {
 			r = -ENOMEM;
 			goto out;
 		}
-		c->nr_workers = 1;
-		c->idle = 1;
+		c->pool->nr_workers = 1;
+		c->pool->idle = 1;
 		worker_main(w);
 		zc_waiter_stop_all(c);
 		worker_free(w);
-		c->nr_workers = 0;
+		c->pool->nr_workers = 0;
 	} else {
 		r = start_worker(c);
 		if (r < 0)
@@ -315,6 +351,7 @@ int zc_dev_run(struct zc_chan *c, bool single)
 	}
 	r = c->error;
 out:
+	pool_free(c);
 	return r;
 }
 
@@ -325,23 +362,29 @@ out:
  */
 struct zc_worker *zc_dev_worker_new(struct zc_chan *c)
 {
-	struct zc_worker *w = worker_new(c);
+	struct zc_worker *w;
 
-	if (w) {
-		c->max_workers = 1;
-		c->nr_workers = 1;
+	if (pool_new(c, 1) < 0)
+		return NULL;
+	w = worker_new(c);
+	if (!w) {
+		pool_free(c);
+		return NULL;
 	}
+	c->pool->nr_workers = 1;
 	return w;
 }
 
 int zc_dev_worker_serve_one(struct zc_worker *w)
 {
-	w->chan->idle = 1;
+	w->chan->pool->idle = 1;
 	return worker_serve_one(w);
 }
 
 void zc_dev_worker_free(struct zc_worker *w)
 {
-	w->chan->nr_workers = 0;
+	struct zc_chan *c = w->chan;
+
 	worker_free(w);
+	pool_free(c);
 }

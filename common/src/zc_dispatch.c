@@ -7,14 +7,15 @@
 #include <string.h>
 
 #include "fuse_kernel_ext.h"
+#include "zc_chan.h"
 #include "zc_data.h"
 #include "zc_dispatch.h"
 #include "zc_init.h"
 #include "zc_iter.h"
 #include "zc_ops.h"
 #include "zc_req.h"
+#include "zc_opts.h"
 #include "zc_util.h"
-#include "zcfuse_i.h"
 
 /* An opcode whose arguments are @type, then @names NUL-terminated names. */
 #define ZC_IN(type, n)                                                                             \
@@ -195,7 +196,7 @@ void zc_dispatch(struct zc_req *req, size_t len)
 									   : ZC_FUSE_KERNEL_MINOR;
 	zc_stats_request(&c->stats, h.opcode);
 	op = zc_dispatch_op(h.opcode);
-	if (c->s->opts.debug) {
+	if (c->opts->debug) {
 		trace_request(&h, op, len);
 		t0 = zc_now_usec();
 	}

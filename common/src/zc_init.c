@@ -5,13 +5,16 @@
 #include <string.h>
 
 #include "fuse_kernel_ext.h"
+#include "zc_backend.h"
 #include "zc_backing.h"
+#include "zc_chan.h"
 #include "zc_ctx.h"
 #include "zc_init.h"
+#include "zc_notice.h"
+#include "zc_opts.h"
 #include "zc_proto.h"
 #include "zc_req.h"
 #include "zc_util.h"
-#include "zcfuse_i.h"
 
 /* Without FUSE_MAX_PAGES the kernel sends at most 32 pages per request. */
 #define ZC_INIT_DEFAULT_MAX_PAGES 32
@@ -116,16 +119,16 @@ int zc_init_negotiate(struct zc_conn *conn, const struct zc_init_want *want,
  * mount never holds more than that share. Only root may; a daemon that
  * may not keeps the kernel's share and says so when the option was given.
  */
-static void set_writeback_ratio(struct zc_session *s)
+static void set_writeback_ratio(struct zc_chan *c)
 {
-	int r =
-	    s->mount_dev ? zc_bdi_set_max_ratio(s->mount_dev, s->opts.writeback_ratio) : -ENOENT;
+	const struct zc_opts *o = c->opts;
+	int r = c->mount_dev ? zc_bdi_set_max_ratio(c->mount_dev, o->writeback_ratio) : -ENOENT;
 
-	if (r < 0 && s->opts.writeback_ratio_set)
-		zc_notice(s,
+	if (r < 0 && o->writeback_ratio_set)
+		zc_notify(c->notifier,
 			  "cannot set writeback_ratio=%u on this mount: %s; it keeps the "
 			  "kernel's share",
-			  s->opts.writeback_ratio, strerror(-r));
+			  o->writeback_ratio, strerror(-r));
 }
 
 static uint32_t ring_check(void *data, uint32_t max_write, uint32_t max_pages)
@@ -136,10 +139,10 @@ static uint32_t ring_check(void *data, uint32_t max_write, uint32_t max_pages)
 }
 
 /* What the mount's options and the backend ask of the kernel at INIT. */
-static void init_want(struct zc_session *s, const struct fuse_init_in *in,
-		      struct zc_init_want *want)
+static void init_want(struct zc_chan *c, const struct fuse_init_in *in, struct zc_init_want *want)
 {
-	struct zc_chan *c = &s->chan;
+	const struct zc_opts *o = c->opts;
+	const struct zc_backend *b = c->backend;
 	uint32_t offered2 = in->minor >= 6 && (in->flags & FUSE_INIT_EXT) ? in->flags2 : 0;
 
 	memset(want, 0, sizeof(*want));
@@ -154,31 +157,31 @@ static void init_want(struct zc_session *s, const struct fuse_init_in *in,
 	 * Passthrough wins: the backing files' own page cache then caches
 	 * their writes, and the daemon is off the data path.
 	 */
-	if (s->opts.writeback && zc_backing_offered(c, offered2))
-		zc_notice(s, "writeback caching is off for this mount: kernel passthrough serves "
-			     "its open files through their own page cache, and the kernel allows "
-			     "the two only apart (-o nopassthrough for writeback caching)");
+	if (o->writeback && zc_backing_offered(c, offered2))
+		zc_notify(c->notifier,
+			  "writeback caching is off for this mount: kernel passthrough serves "
+			  "its open files through their own page cache, and the kernel allows "
+			  "the two only apart (-o nopassthrough for writeback caching)");
 	else
-		want->writeback = s->opts.writeback;
+		want->writeback = o->writeback;
 	/* Create modes with the caller's umask beside them, for a backend that applies it. */
-	want->dont_mask = s->features & ZC_FEATURE_DONT_MASK;
+	want->dont_mask = b->features & ZC_FEATURE_DONT_MASK;
 	/*
 	 * POSIX ACLs in the kernel's permission checks. The kernel then
 	 * checks permissions itself in any case, so only with
 	 * default_permissions; without it the backend checks, ACLs included.
 	 */
-	want->posix_acl =
-	    (s->features & ZC_FEATURE_POSIX_ACL) && zc_opts_default_permissions(&s->opts);
+	want->posix_acl = (b->features & ZC_FEATURE_POSIX_ACL) && zc_opts_default_permissions(o);
 	/* Without a flock operation the kernel keeps BSD locks itself. */
-	want->flock = s->ops.flock != NULL;
+	want->flock = b->ops.flock != NULL;
 	/* Names change behind the kernel's back only with cache=never. */
-	want->readdirplus = s->opts.cache != ZC_CACHE_NEVER;
+	want->readdirplus = o->cache != ZC_CACHE_NEVER;
 }
 
 void zc_init_serve(struct zc_req *req)
 {
 	struct zc_chan *c = req->chan;
-	struct zc_session *s = c->s;
+	const struct zc_backend *b = c->backend;
 	const struct fuse_init_in *in = &req->args.in.init;
 	struct zc_fuse_init_out out;
 	struct zc_init_want want;
@@ -186,7 +189,7 @@ void zc_init_serve(struct zc_req *req)
 	struct zc_ctx ctx;
 	int r;
 
-	init_want(s, in, &want);
+	init_want(c, in, &want);
 	r = zc_init_negotiate(&conn, &want, in, &out);
 	if (r < 0) {
 		zc_reply_err(req, r);
@@ -201,14 +204,14 @@ void zc_init_serve(struct zc_req *req)
 	conn.init_done = true;
 	c->conn = conn;
 	if (conn.writeback)
-		set_writeback_ratio(s);
+		set_writeback_ratio(c);
 	if ((c->want_flags2 & ZC_FUSE_PASSTHROUGH) && !(conn.flags2 & ZC_FUSE_PASSTHROUGH))
 		zc_backing_refuse(c, conn.writeback ? ZC_BACKING_REFUSED_WRITEBACK
 						    : ZC_BACKING_REFUSED_KERNEL);
 	zc_backing_negotiated(c);
-	if (s->ops.init) {
+	if (b->ops.init) {
 		zc_ctx_from_req(&ctx, req, 0);
-		s->ops.init(&ctx);
+		b->ops.init(&ctx);
 	}
 	r = zc_reply_init(req, &out);
 	if (c->ring_init_sent)

@@ -16,21 +16,23 @@
 #include <sys/stat.h>
 
 #include "fuse_kernel_ext.h"
+#include "zc_backend.h"
 #include "zc_backing.h"
+#include "zc_chan.h"
 #include "zc_ctx.h"
 #include "zc_data.h"
+#include "zc_opts.h"
 #include "zc_ops.h"
 #include "zc_proto.h"
 #include "zc_req.h"
 #include "zc_stats.h"
 #include "zc_waiter.h"
-#include "zcfuse_i.h"
 
-/* The session of @req and its caller's context, with @umask for a create. */
-static struct zc_session *op_begin(struct zc_req *req, struct zc_ctx *ctx, mode_t umask)
+/* The connection of @req and its caller's context, with @umask for a create. */
+static struct zc_chan *op_begin(struct zc_req *req, struct zc_ctx *ctx, mode_t umask)
 {
 	zc_ctx_from_req(ctx, req, umask);
-	return req->chan->s;
+	return req->chan;
 }
 
 /* A backend's result as a reply without arguments: 0 or its negative errno. */
@@ -45,13 +47,12 @@ static void reply_failure(struct zc_req *req, int r)
 	zc_reply_err(req, r < 0 ? r : -EIO);
 }
 
-static void entry_out(const struct zc_session *s, const struct zc_entry *ze,
-		      struct fuse_entry_out *e)
+static void entry_out(const struct zc_chan *c, const struct zc_entry *ze, struct fuse_entry_out *e)
 {
-	zc_proto_entry(e, ze, zc_opts_entry_timeout(&s->opts), zc_opts_attr_timeout(&s->opts));
+	zc_proto_entry(e, ze, zc_opts_entry_timeout(c->opts), zc_opts_attr_timeout(c->opts));
 }
 
-static void reply_entry_result(struct zc_req *req, const struct zc_session *s, int r,
+static void reply_entry_result(struct zc_req *req, const struct zc_chan *c, int r,
 			       const struct zc_entry *ze)
 {
 	struct fuse_entry_out e;
@@ -60,17 +61,17 @@ static void reply_entry_result(struct zc_req *req, const struct zc_session *s, i
 		reply_failure(req, r);
 		return;
 	}
-	entry_out(s, ze, &e);
+	entry_out(c, ze, &e);
 	zc_reply_entry(req, &e);
 }
 
-static void reply_attr_result(struct zc_req *req, const struct zc_session *s, int r,
+static void reply_attr_result(struct zc_req *req, const struct zc_chan *c, int r,
 			      const struct stat *st)
 {
 	if (r < 0)
 		reply_failure(req, r);
 	else
-		zc_reply_attr(req, st, zc_opts_attr_timeout(&s->opts));
+		zc_reply_attr(req, st, zc_opts_attr_timeout(c->opts));
 }
 
 /*
@@ -98,34 +99,35 @@ static void note_create_group(struct zc_req *req)
  * by bypassing the mount's page cache (open_out() below); the backing file
  * is opened without it so that the data path needs no buffer alignment.
  */
-static int backend_open_flags(const struct zc_session *s, int flags)
+static int backend_open_flags(const struct zc_chan *c, int flags)
 {
-	if (s->chan.conn.writeback) {
+	if (c->conn.writeback) {
 		/* A backend that does not read open_flags_in gets it readable. */
-		if ((flags & O_ACCMODE) == O_WRONLY && !(s->features & ZC_FEATURE_OPEN_FLAGS_IN))
+		if ((flags & O_ACCMODE) == O_WRONLY &&
+		    !(c->backend->features & ZC_FEATURE_OPEN_FLAGS_IN))
 			flags = (flags & ~O_ACCMODE) | O_RDWR;
 		flags &= ~O_APPEND;
 	}
 	return flags & ~(O_DIRECT | ZC_KERNEL_FMODE_EXEC);
 }
 
-static uint32_t backend_open_flags_in(const struct zc_session *s, int flags)
+static uint32_t backend_open_flags_in(const struct zc_chan *c, int flags)
 {
 	uint32_t in = 0;
 
 	if (flags & ZC_KERNEL_FMODE_EXEC)
 		in |= ZC_OPEN_IN_EXEC;
-	if (s->chan.conn.writeback)
+	if (c->conn.writeback)
 		in |= ZC_OPEN_IN_CACHE_READS;
 	return in;
 }
 
-static void file_init(const struct zc_session *s, int flags, struct zc_file *zf)
+static void file_init(const struct zc_chan *c, int flags, struct zc_file *zf)
 {
 	memset(zf, 0, sizeof(*zf));
-	zf->flags = backend_open_flags(s, flags);
+	zf->flags = backend_open_flags(c, flags);
 	zf->backing_fd = -1;
-	zf->open_flags_in = backend_open_flags_in(s, flags);
+	zf->open_flags_in = backend_open_flags_in(c, flags);
 }
 
 /*
@@ -136,7 +138,7 @@ static void file_init(const struct zc_session *s, int flags, struct zc_file *zf)
  * passthrough go (cache=always's FOPEN_KEEP_CACHE, a backend's
  * FOPEN_NONSEEKABLE).
  */
-static void open_out(const struct zc_session *s, const struct zc_file *zf, int app_flags,
+static void open_out(const struct zc_chan *c, const struct zc_file *zf, int app_flags,
 		     int32_t backing_id, struct fuse_open_out *o)
 {
 	struct zc_fuse_open_out *ext = (struct zc_fuse_open_out *)o;
@@ -144,12 +146,12 @@ static void open_out(const struct zc_session *s, const struct zc_file *zf, int a
 
 	memset(o, 0, sizeof(*o));
 	o->fh = zf->fh;
-	if (s->opts.cache == ZC_CACHE_NEVER || s->opts.direct_io || (app_flags & O_DIRECT))
+	if (c->opts->cache == ZC_CACHE_NEVER || c->opts->direct_io || (app_flags & O_DIRECT))
 		direct = true;
 	if (direct)
 		o->open_flags |= FOPEN_DIRECT_IO;
 	if ((zf->open_flags_out & ZC_FOPEN_KEEP_CACHE) ||
-	    (s->opts.cache == ZC_CACHE_ALWAYS && !direct))
+	    (c->opts->cache == ZC_CACHE_ALWAYS && !direct))
 		o->open_flags |= FOPEN_KEEP_CACHE;
 	if (zf->open_flags_out & ZC_FOPEN_NONSEEKABLE)
 		o->open_flags |= FOPEN_NONSEEKABLE;
@@ -169,10 +171,10 @@ static void open_out(const struct zc_session *s, const struct zc_file *zf, int a
  * pages that a write passed through had made stale. Asked-for passthrough
  * passes every open.
  */
-static bool prefers_page_cache(const struct zc_session *s, const struct zc_file *zf)
+static bool prefers_page_cache(const struct zc_chan *c, const struct zc_file *zf)
 {
-	return s->opts.passthrough_choice == ZC_PASSTHROUGH_AUTO &&
-	       s->opts.cache == ZC_CACHE_AUTO && !s->opts.direct_io &&
+	return c->opts->passthrough_choice == ZC_PASSTHROUGH_AUTO &&
+	       c->opts->cache == ZC_CACHE_AUTO && !c->opts->direct_io &&
 	       (zf->flags & O_ACCMODE) == O_RDONLY && !(zf->flags & (O_DIRECT | O_TRUNC)) &&
 	       !(zf->open_flags_out & ZC_FOPEN_DIRECT_IO);
 }
@@ -181,15 +183,15 @@ static bool prefers_page_cache(const struct zc_session *s, const struct zc_file 
  * Kernel passthrough for an open about to be answered: the backing id for
  * the reply (*@ret_id, 0 when the open takes the data path), or -errno.
  */
-static int passthrough_open(struct zc_session *s, zc_ino_t ino, const struct zc_file *zf,
+static int passthrough_open(struct zc_chan *c, zc_ino_t ino, const struct zc_file *zf,
 			    int32_t *ret_id)
 {
 	int32_t id;
 
 	*ret_id = 0;
-	if (!s->opts.passthrough)
+	if (!c->opts->passthrough)
 		return 0;
-	id = zc_backing_open(&s->chan, ino, zf->backing_fd, prefers_page_cache(s, zf));
+	id = zc_backing_open(c, ino, zf->backing_fd, prefers_page_cache(c, zf));
 	if (id < 0)
 		return id;
 	*ret_id = id;
@@ -197,53 +199,53 @@ static int passthrough_open(struct zc_session *s, zc_ino_t ino, const struct zc_
 }
 
 /* An open the kernel will never release (its reply was refused, or failed). */
-static void open_undo(struct zc_session *s, const struct zc_ctx *ctx, zc_ino_t ino, uint64_t fh,
+static void open_undo(struct zc_chan *c, const struct zc_ctx *ctx, zc_ino_t ino, uint64_t fh,
 		      bool backing, bool forget)
 {
-	if (backing && s->opts.passthrough)
-		zc_backing_release(&s->chan, ino);
-	if (s->ops.release)
-		s->ops.release(ctx, ino, fh);
-	if (forget && s->ops.forget)
-		s->ops.forget(ctx, ino, 1);
+	if (backing && c->opts->passthrough)
+		zc_backing_release(c, ino);
+	if (c->backend->ops.release)
+		c->backend->ops.release(ctx, ino, fh);
+	if (forget && c->backend->ops.forget)
+		c->backend->ops.forget(ctx, ino, 1);
 }
 
 void zc_op_lookup(struct zc_req *req)
 {
 	struct zc_entry ze;
 	struct zc_ctx ctx;
-	struct zc_session *s = op_begin(req, &ctx, 0);
+	struct zc_chan *c = op_begin(req, &ctx, 0);
 	int r = -ENOSYS;
 
-	if (s->ops.lookup)
-		r = s->ops.lookup(&ctx, req->hdr->nodeid, req->args.name, &ze);
-	reply_entry_result(req, s, r, &ze);
+	if (c->backend->ops.lookup)
+		r = c->backend->ops.lookup(&ctx, req->hdr->nodeid, req->args.name, &ze);
+	reply_entry_result(req, c, r, &ze);
 }
 
 void zc_op_forget(struct zc_req *req)
 {
 	struct zc_ctx ctx;
-	struct zc_session *s = op_begin(req, &ctx, 0);
+	struct zc_chan *c = op_begin(req, &ctx, 0);
 
-	if (s->ops.forget)
-		s->ops.forget(&ctx, req->hdr->nodeid, req->args.in.forget.nlookup);
+	if (c->backend->ops.forget)
+		c->backend->ops.forget(&ctx, req->hdr->nodeid, req->args.in.forget.nlookup);
 }
 
 void zc_op_batch_forget(struct zc_req *req)
 {
 	const struct zc_args *a = &req->args;
 	struct zc_ctx ctx;
-	struct zc_session *s = op_begin(req, &ctx, 0);
+	struct zc_chan *c = op_begin(req, &ctx, 0);
 	uint32_t i, count = a->in.batch_forget.count;
 
 	/* A count past the message is malformed: none of it is served. */
-	if (count > a->data_len / sizeof(struct fuse_forget_one) || !s->ops.forget)
+	if (count > a->data_len / sizeof(struct fuse_forget_one) || !c->backend->ops.forget)
 		return;
 	for (i = 0; i < count; i++) {
 		struct fuse_forget_one one;
 
 		memcpy(&one, (const char *)a->data + i * sizeof(one), sizeof(one));
-		s->ops.forget(&ctx, one.nodeid, one.nlookup);
+		c->backend->ops.forget(&ctx, one.nodeid, one.nlookup);
 	}
 }
 
@@ -253,12 +255,12 @@ void zc_op_getattr(struct zc_req *req)
 	uint64_t fh = in->getattr_flags & FUSE_GETATTR_FH ? in->fh : ZC_NO_FH;
 	struct stat st;
 	struct zc_ctx ctx;
-	struct zc_session *s = op_begin(req, &ctx, 0);
+	struct zc_chan *c = op_begin(req, &ctx, 0);
 	int r = -ENOSYS;
 
-	if (s->ops.getattr)
-		r = s->ops.getattr(&ctx, req->hdr->nodeid, fh, &st);
-	reply_attr_result(req, s, r, &st);
+	if (c->backend->ops.getattr)
+		r = c->backend->ops.getattr(&ctx, req->hdr->nodeid, fh, &st);
+	reply_attr_result(req, c, r, &st);
 }
 
 void zc_op_setattr(struct zc_req *req)
@@ -267,7 +269,7 @@ void zc_op_setattr(struct zc_req *req)
 	uint64_t ino = req->hdr->nodeid, fh = in->valid & FATTR_FH ? in->fh : ZC_NO_FH;
 	struct stat attr, st;
 	struct zc_ctx ctx;
-	struct zc_session *s = op_begin(req, &ctx, 0);
+	struct zc_chan *c = op_begin(req, &ctx, 0);
 	int to_set, r = -ENOSYS;
 
 	memset(&attr, 0, sizeof(attr));
@@ -291,30 +293,30 @@ void zc_op_setattr(struct zc_req *req)
 	 * truncate), are the times the kernel keeps, sent in the caller's
 	 * name. (A futimens() that sets mtime alone looks the same.)
 	 */
-	if (s->chan.conn.writeback &&
+	if (c->conn.writeback &&
 	    (to_set & (ZC_SET_ATTR_ATIME | ZC_SET_ATTR_ATIME_NOW | ZC_SET_ATTR_MTIME |
 		       ZC_SET_ATTR_MTIME_NOW | ZC_SET_ATTR_CTIME)) ==
 		(ZC_SET_ATTR_MTIME | ZC_SET_ATTR_CTIME) &&
 	    (fh != ZC_NO_FH || (to_set & ZC_SET_ATTR_SIZE)))
 		to_set |= ZC_SET_ATTR_KERNEL_TIMES;
-	if (s->ops.setattr)
-		r = s->ops.setattr(&ctx, ino, fh, &attr, to_set, &st);
+	if (c->backend->ops.setattr)
+		r = c->backend->ops.setattr(&ctx, ino, fh, &attr, to_set, &st);
 	if (r == 0 && (in->valid & FATTR_KILL_SUIDGID) && (st.st_mode & (S_ISUID | S_ISGID))) {
-		zc_kill_suid_sgid(s, &ctx, ino, fh);
-		r = s->ops.getattr ? s->ops.getattr(&ctx, ino, ZC_NO_FH, &st) : r;
+		zc_kill_suid_sgid(c, &ctx, ino, fh);
+		r = c->backend->ops.getattr ? c->backend->ops.getattr(&ctx, ino, ZC_NO_FH, &st) : r;
 	}
-	reply_attr_result(req, s, r, &st);
+	reply_attr_result(req, c, r, &st);
 }
 
 void zc_op_readlink(struct zc_req *req)
 {
 	char buf[PATH_MAX + 1];
 	struct zc_ctx ctx;
-	struct zc_session *s = op_begin(req, &ctx, 0);
+	struct zc_chan *c = op_begin(req, &ctx, 0);
 	int r = -ENOSYS;
 
-	if (s->ops.readlink)
-		r = s->ops.readlink(&ctx, req->hdr->nodeid, buf, sizeof(buf));
+	if (c->backend->ops.readlink)
+		r = c->backend->ops.readlink(&ctx, req->hdr->nodeid, buf, sizeof(buf));
 	if (r < 0)
 		reply_failure(req, r);
 	else if ((size_t)r >= sizeof(buf))
@@ -328,13 +330,14 @@ void zc_op_mknod(struct zc_req *req)
 	const struct fuse_mknod_in *in = &req->args.in.mknod;
 	struct zc_entry ze;
 	struct zc_ctx ctx;
-	struct zc_session *s = op_begin(req, &ctx, in->umask);
+	struct zc_chan *c = op_begin(req, &ctx, in->umask);
 	int r = -ENOSYS;
 
 	note_create_group(req);
-	if (s->ops.mknod)
-		r = s->ops.mknod(&ctx, req->hdr->nodeid, req->args.name, in->mode, in->rdev, &ze);
-	reply_entry_result(req, s, r, &ze);
+	if (c->backend->ops.mknod)
+		r = c->backend->ops.mknod(&ctx, req->hdr->nodeid, req->args.name, in->mode,
+					  in->rdev, &ze);
+	reply_entry_result(req, c, r, &ze);
 }
 
 void zc_op_mkdir(struct zc_req *req)
@@ -342,13 +345,13 @@ void zc_op_mkdir(struct zc_req *req)
 	const struct fuse_mkdir_in *in = &req->args.in.mkdir;
 	struct zc_entry ze;
 	struct zc_ctx ctx;
-	struct zc_session *s = op_begin(req, &ctx, in->umask);
+	struct zc_chan *c = op_begin(req, &ctx, in->umask);
 	int r = -ENOSYS;
 
 	note_create_group(req);
-	if (s->ops.mkdir)
-		r = s->ops.mkdir(&ctx, req->hdr->nodeid, req->args.name, in->mode, &ze);
-	reply_entry_result(req, s, r, &ze);
+	if (c->backend->ops.mkdir)
+		r = c->backend->ops.mkdir(&ctx, req->hdr->nodeid, req->args.name, in->mode, &ze);
+	reply_entry_result(req, c, r, &ze);
 }
 
 /* SYMLINK: the new entry's name first, then the link's target. */
@@ -356,47 +359,48 @@ void zc_op_symlink(struct zc_req *req)
 {
 	struct zc_entry ze;
 	struct zc_ctx ctx;
-	struct zc_session *s = op_begin(req, &ctx, 0);
+	struct zc_chan *c = op_begin(req, &ctx, 0);
 	int r = -ENOSYS;
 
 	note_create_group(req);
-	if (s->ops.symlink)
-		r = s->ops.symlink(&ctx, req->args.name2, req->hdr->nodeid, req->args.name, &ze);
-	reply_entry_result(req, s, r, &ze);
+	if (c->backend->ops.symlink)
+		r = c->backend->ops.symlink(&ctx, req->args.name2, req->hdr->nodeid, req->args.name,
+					    &ze);
+	reply_entry_result(req, c, r, &ze);
 }
 
 void zc_op_link(struct zc_req *req)
 {
 	struct zc_entry ze;
 	struct zc_ctx ctx;
-	struct zc_session *s = op_begin(req, &ctx, 0);
+	struct zc_chan *c = op_begin(req, &ctx, 0);
 	int r = -ENOSYS;
 
-	if (s->ops.link)
-		r = s->ops.link(&ctx, req->args.in.link.oldnodeid, req->hdr->nodeid, req->args.name,
-				&ze);
-	reply_entry_result(req, s, r, &ze);
+	if (c->backend->ops.link)
+		r = c->backend->ops.link(&ctx, req->args.in.link.oldnodeid, req->hdr->nodeid,
+					 req->args.name, &ze);
+	reply_entry_result(req, c, r, &ze);
 }
 
 void zc_op_unlink(struct zc_req *req)
 {
 	struct zc_ctx ctx;
-	struct zc_session *s = op_begin(req, &ctx, 0);
+	struct zc_chan *c = op_begin(req, &ctx, 0);
 	int r = -ENOSYS;
 
-	if (s->ops.unlink)
-		r = s->ops.unlink(&ctx, req->hdr->nodeid, req->args.name);
+	if (c->backend->ops.unlink)
+		r = c->backend->ops.unlink(&ctx, req->hdr->nodeid, req->args.name);
 	reply_status(req, r);
 }
 
 void zc_op_rmdir(struct zc_req *req)
 {
 	struct zc_ctx ctx;
-	struct zc_session *s = op_begin(req, &ctx, 0);
+	struct zc_chan *c = op_begin(req, &ctx, 0);
 	int r = -ENOSYS;
 
-	if (s->ops.rmdir)
-		r = s->ops.rmdir(&ctx, req->hdr->nodeid, req->args.name);
+	if (c->backend->ops.rmdir)
+		r = c->backend->ops.rmdir(&ctx, req->hdr->nodeid, req->args.name);
 	reply_status(req, r);
 }
 
@@ -406,12 +410,12 @@ void zc_op_rename(struct zc_req *req)
 	const struct fuse_rename2_in *in = &req->args.in.rename2;
 	unsigned int flags = req->opcode == FUSE_RENAME2 ? in->flags : 0;
 	struct zc_ctx ctx;
-	struct zc_session *s = op_begin(req, &ctx, 0);
+	struct zc_chan *c = op_begin(req, &ctx, 0);
 	int r = -ENOSYS;
 
-	if (s->ops.rename)
-		r = s->ops.rename(&ctx, req->hdr->nodeid, req->args.name, in->newdir,
-				  req->args.name2, flags);
+	if (c->backend->ops.rename)
+		r = c->backend->ops.rename(&ctx, req->hdr->nodeid, req->args.name, in->newdir,
+					   req->args.name2, flags);
 	reply_status(req, r);
 }
 
@@ -422,29 +426,29 @@ void zc_op_open(struct zc_req *req)
 	struct fuse_open_out out;
 	struct zc_file zf;
 	struct zc_ctx ctx;
-	struct zc_session *s = op_begin(req, &ctx, 0);
+	struct zc_chan *c = op_begin(req, &ctx, 0);
 	int32_t id;
 	int r = -ENOSYS;
 
-	file_init(s, (int)in->flags, &zf);
-	if (s->ops.open)
-		r = s->ops.open(&ctx, ino, &zf);
+	file_init(c, (int)in->flags, &zf);
+	if (c->backend->ops.open)
+		r = c->backend->ops.open(&ctx, ino, &zf);
 	if (r < 0) {
 		reply_failure(req, r);
 		return;
 	}
 	if (in->open_flags & FUSE_OPEN_KILL_SUIDGID)
-		zc_kill_suid_sgid(s, &ctx, ino, zf.fh);
-	r = passthrough_open(s, ino, &zf, &id);
+		zc_kill_suid_sgid(c, &ctx, ino, zf.fh);
+	r = passthrough_open(c, ino, &zf, &id);
 	if (r < 0) {
-		open_undo(s, &ctx, ino, zf.fh, false, false);
+		open_undo(c, &ctx, ino, zf.fh, false, false);
 		reply_failure(req, r);
 		return;
 	}
-	open_out(s, &zf, (int)in->flags, id, &out);
+	open_out(c, &zf, (int)in->flags, id, &out);
 	/* The caller went away: the kernel will not release this open. */
 	if (zc_reply_open(req, &out) == -ENOENT)
-		open_undo(s, &ctx, ino, zf.fh, true, false);
+		open_undo(c, &ctx, ino, zf.fh, true, false);
 }
 
 void zc_op_create(struct zc_req *req)
@@ -455,30 +459,31 @@ void zc_op_create(struct zc_req *req)
 	struct zc_entry ze;
 	struct zc_file zf;
 	struct zc_ctx ctx;
-	struct zc_session *s = op_begin(req, &ctx, in->umask);
+	struct zc_chan *c = op_begin(req, &ctx, in->umask);
 	int32_t id;
 	int r = -ENOSYS;
 
 	note_create_group(req);
-	file_init(s, (int)in->flags, &zf);
-	if (s->ops.create)
-		r = s->ops.create(&ctx, req->hdr->nodeid, req->args.name, in->mode, &zf, &ze);
+	file_init(c, (int)in->flags, &zf);
+	if (c->backend->ops.create)
+		r = c->backend->ops.create(&ctx, req->hdr->nodeid, req->args.name, in->mode, &zf,
+					   &ze);
 	if (r < 0) {
 		reply_failure(req, r);
 		return;
 	}
 	if (in->open_flags & FUSE_OPEN_KILL_SUIDGID)
-		zc_kill_suid_sgid(s, &ctx, ze.ino, zf.fh);
-	r = passthrough_open(s, ze.ino, &zf, &id);
+		zc_kill_suid_sgid(c, &ctx, ze.ino, zf.fh);
+	r = passthrough_open(c, ze.ino, &zf, &id);
 	if (r < 0) {
-		open_undo(s, &ctx, ze.ino, zf.fh, false, true);
+		open_undo(c, &ctx, ze.ino, zf.fh, false, true);
 		reply_failure(req, r);
 		return;
 	}
-	open_out(s, &zf, (int)in->flags, id, &o);
-	entry_out(s, &ze, &e);
+	open_out(c, &zf, (int)in->flags, id, &o);
+	entry_out(c, &ze, &e);
 	if (zc_reply_create(req, &e, &o) == -ENOENT)
-		open_undo(s, &ctx, ze.ino, zf.fh, true, true);
+		open_undo(c, &ctx, ze.ino, zf.fh, true, true);
 }
 
 /*
@@ -494,14 +499,14 @@ void zc_op_tmpfile(struct zc_req *req)
 	struct zc_entry ze;
 	struct zc_file zf;
 	struct zc_ctx ctx;
-	struct zc_session *s = op_begin(req, &ctx, in->umask);
+	struct zc_chan *c = op_begin(req, &ctx, in->umask);
 	int32_t id;
 	int r = -ENOSYS;
 
 	note_create_group(req);
-	file_init(s, flags, &zf);
-	if (s->ops.tmpfile)
-		r = s->ops.tmpfile(&ctx, req->hdr->nodeid, in->mode, &zf, &ze);
+	file_init(c, flags, &zf);
+	if (c->backend->ops.tmpfile)
+		r = c->backend->ops.tmpfile(&ctx, req->hdr->nodeid, in->mode, &zf, &ze);
 	if (r < 0) {
 		reply_failure(req, r);
 		return;
@@ -513,16 +518,16 @@ void zc_op_tmpfile(struct zc_req *req)
 	 * of the same inode while it lasts (mode_conflict).
 	 */
 	zf.backing_fd = -1;
-	r = passthrough_open(s, ze.ino, &zf, &id);
+	r = passthrough_open(c, ze.ino, &zf, &id);
 	if (r < 0) {
-		open_undo(s, &ctx, ze.ino, zf.fh, false, true);
+		open_undo(c, &ctx, ze.ino, zf.fh, false, true);
 		reply_failure(req, r);
 		return;
 	}
-	open_out(s, &zf, flags, id, &o);
-	entry_out(s, &ze, &e);
+	open_out(c, &zf, flags, id, &o);
+	entry_out(c, &ze, &e);
 	if (zc_reply_create(req, &e, &o) == -ENOENT)
-		open_undo(s, &ctx, ze.ino, zf.fh, true, true);
+		open_undo(c, &ctx, ze.ino, zf.fh, true, true);
 }
 
 void zc_op_read(struct zc_req *req)
@@ -534,7 +539,7 @@ void zc_op_read(struct zc_req *req)
 	size_t size = ri->size;
 	struct zc_ctx ctx;
 	/* Before the reply, which may be built where the request lies. */
-	struct zc_session *s = op_begin(req, &ctx, 0);
+	struct zc_chan *c = op_begin(req, &ctx, 0);
 	int n_ext = -ENOSYS;
 
 	/* More than the reply can hold: the kernel asked beyond max_pages. */
@@ -543,11 +548,11 @@ void zc_op_read(struct zc_req *req)
 		return;
 	}
 	zc_data_read_begin(req, fh);
-	if (s->ops.read)
-		n_ext = s->ops.read(&ctx, ino, fh, off, size, ext, ZC_MAX_EXTENTS);
+	if (c->backend->ops.read)
+		n_ext = c->backend->ops.read(&ctx, ino, fh, off, size, ext, ZC_MAX_EXTENTS);
 	if (n_ext >= 0 && zc_data_check_extents(ext, n_ext, size, true) < 0) {
-		if (s->ops.read_done)
-			s->ops.read_done(&ctx, ino, fh, ext, (unsigned int)n_ext);
+		if (c->backend->ops.read_done)
+			c->backend->ops.read_done(&ctx, ino, fh, ext, (unsigned int)n_ext);
 		n_ext = -EIO;
 	}
 	if (n_ext < 0) {
@@ -560,8 +565,8 @@ void zc_op_read(struct zc_req *req)
 	 * Only now: memory the reply was vmspliced from is referenced by the
 	 * pipe until the reply is sent. A release() of fh waits for this.
 	 */
-	if (s->ops.read_done)
-		s->ops.read_done(&ctx, ino, fh, ext, (unsigned int)n_ext);
+	if (c->backend->ops.read_done)
+		c->backend->ops.read_done(&ctx, ino, fh, ext, (unsigned int)n_ext);
 	zc_data_read_end(req);
 }
 
@@ -575,7 +580,6 @@ void zc_op_write(struct zc_req *req)
 	off_t off = (off_t)wi->offset;
 	size_t size = wi->size;
 	struct zc_ctx ctx;
-	struct zc_session *s;
 	ssize_t moved;
 	int n_ext = -ENOSYS;
 
@@ -585,12 +589,12 @@ void zc_op_write(struct zc_req *req)
 		zc_reply_err(req, -EINVAL);
 		return;
 	}
-	s = op_begin(req, &ctx, 0);
+	op_begin(req, &ctx, 0);
 	/* The one place setuid and setgid are cleared after a write. */
 	if (wi->write_flags & FUSE_WRITE_KILL_SUIDGID)
-		zc_kill_suid_sgid(s, &ctx, ino, fh);
-	if (s->ops.write)
-		n_ext = s->ops.write(&ctx, ino, fh, off, size, ext, ZC_MAX_EXTENTS);
+		zc_kill_suid_sgid(c, &ctx, ino, fh);
+	if (c->backend->ops.write)
+		n_ext = c->backend->ops.write(&ctx, ino, fh, off, size, ext, ZC_MAX_EXTENTS);
 	if (n_ext >= 0 && zc_data_check_extents(ext, n_ext, size, false) < 0)
 		n_ext = -EIO;
 	if (n_ext < 0) {
@@ -599,8 +603,8 @@ void zc_op_write(struct zc_req *req)
 	} else {
 		moved = zc_data_write(req, ext, n_ext);
 	}
-	if (s->ops.write_done)
-		moved = s->ops.write_done(&ctx, ino, fh, off, moved);
+	if (c->backend->ops.write_done)
+		moved = c->backend->ops.write_done(&ctx, ino, fh, off, moved);
 	/* Before the reply: the writer's next WRITE may follow at once. */
 	zc_data_served(&c->policy, FUSE_WRITE, size);
 	if (moved < 0)
@@ -612,11 +616,11 @@ void zc_op_write(struct zc_req *req)
 void zc_op_flush(struct zc_req *req)
 {
 	struct zc_ctx ctx;
-	struct zc_session *s = op_begin(req, &ctx, 0);
+	struct zc_chan *c = op_begin(req, &ctx, 0);
 	int r = 0;
 
-	if (s->ops.flush)
-		r = s->ops.flush(&ctx, req->hdr->nodeid, req->args.in.flush.fh);
+	if (c->backend->ops.flush)
+		r = c->backend->ops.flush(&ctx, req->hdr->nodeid, req->args.in.flush.fh);
 	reply_status(req, r);
 }
 
@@ -624,13 +628,13 @@ void zc_op_release(struct zc_req *req)
 {
 	uint64_t ino = req->hdr->nodeid, fh = req->args.in.release.fh;
 	struct zc_ctx ctx;
-	struct zc_session *s = op_begin(req, &ctx, 0);
+	struct zc_chan *c = op_begin(req, &ctx, 0);
 
-	zc_data_wait_reads(&s->chan, fh);
-	if (s->opts.passthrough)
-		zc_backing_release(&s->chan, ino);
-	if (s->ops.release)
-		s->ops.release(&ctx, ino, fh);
+	zc_data_wait_reads(c, fh);
+	if (c->opts->passthrough)
+		zc_backing_release(c, ino);
+	if (c->backend->ops.release)
+		c->backend->ops.release(&ctx, ino, fh);
 	zc_reply_err(req, 0);
 }
 
@@ -638,11 +642,11 @@ void zc_op_fsync(struct zc_req *req)
 {
 	const struct fuse_fsync_in *in = &req->args.in.fsync;
 	struct zc_ctx ctx;
-	struct zc_session *s = op_begin(req, &ctx, 0);
+	struct zc_chan *c = op_begin(req, &ctx, 0);
 	int r = -ENOSYS;
 
-	if (s->ops.fsync)
-		r = s->ops.fsync(&ctx, req->hdr->nodeid, in->fh, in->fsync_flags & 1);
+	if (c->backend->ops.fsync)
+		r = c->backend->ops.fsync(&ctx, req->hdr->nodeid, in->fh, in->fsync_flags & 1);
 	reply_status(req, r);
 }
 
@@ -652,25 +656,25 @@ void zc_op_opendir(struct zc_req *req)
 	struct fuse_open_out out;
 	struct zc_file zf = { .flags = (int)req->args.in.open.flags, .backing_fd = -1 };
 	struct zc_ctx ctx;
-	struct zc_session *s = op_begin(req, &ctx, 0);
+	struct zc_chan *c = op_begin(req, &ctx, 0);
 	int r = -ENOSYS;
 
-	if (s->ops.opendir)
-		r = s->ops.opendir(&ctx, ino, &zf);
+	if (c->backend->ops.opendir)
+		r = c->backend->ops.opendir(&ctx, ino, &zf);
 	if (r < 0) {
 		reply_failure(req, r);
 		return;
 	}
 	memset(&out, 0, sizeof(out));
 	out.fh = zf.fh;
-	if (s->opts.cache == ZC_CACHE_ALWAYS)
+	if (c->opts->cache == ZC_CACHE_ALWAYS)
 		out.open_flags |= FOPEN_CACHE_DIR | FOPEN_KEEP_CACHE;
-	if (zc_reply_open(req, &out) == -ENOENT && s->ops.releasedir)
-		s->ops.releasedir(&ctx, ino, zf.fh);
+	if (zc_reply_open(req, &out) == -ENOENT && c->backend->ops.releasedir)
+		c->backend->ops.releasedir(&ctx, ino, zf.fh);
 }
 
 struct dir_fill {
-	struct zc_session *s;
+	struct zc_chan *c;
 	const struct zc_ctx *ctx;
 	zc_ino_t dir;
 	bool plus;
@@ -707,18 +711,18 @@ static int dir_fill(void *fill_ctx, const char *name, const struct stat *st, off
 		e.attr.ino = st->st_ino;
 		e.attr.mode = st->st_mode;
 	} else {
-		r = df->s->ops.lookup(df->ctx, df->dir, name, &ze);
+		r = df->c->backend->ops.lookup(df->ctx, df->dir, name, &ze);
 		if (r == -ENOENT)
 			return 0; /* removed since the directory was read */
 		if (r < 0)
 			return r;
-		entry_out(df->s, &ze, &e);
+		entry_out(df->c, &ze, &e);
 	}
 	len = zc_proto_add_direntplus(df->buf + df->used, room, name, &e, st->st_mode, off_next);
 	if (len > room) {
 		/* Not sent: the kernel never learns of this lookup. */
-		if (e.nodeid && df->s->ops.forget)
-			df->s->ops.forget(df->ctx, e.nodeid, 1);
+		if (e.nodeid && df->c->backend->ops.forget)
+			df->c->backend->ops.forget(df->ctx, e.nodeid, 1);
 		return 1;
 	}
 	df->used += len;
@@ -732,24 +736,24 @@ void zc_op_readdir(struct zc_req *req)
 	bool plus = req->opcode == FUSE_READDIRPLUS;
 	struct dir_fill df = { .dir = req->hdr->nodeid, .plus = plus, .size = in->size };
 	struct zc_ctx ctx;
-	struct zc_session *s = op_begin(req, &ctx, 0);
+	struct zc_chan *c = op_begin(req, &ctx, 0);
 	int r;
 
-	if (!s->ops.readdir || (plus && !s->ops.lookup)) {
+	if (!c->backend->ops.readdir || (plus && !c->backend->ops.lookup)) {
 		zc_reply_err(req, -ENOSYS);
 		return;
 	}
 	/* The kernel asks for at most max_pages pages, what the transport takes. */
-	if (df.size > s->chan.bufsize)
-		df.size = s->chan.bufsize;
-	df.s = s;
+	if (df.size > c->bufsize)
+		df.size = c->bufsize;
+	df.c = c;
 	df.ctx = &ctx;
 	df.buf = malloc(df.size ? df.size : 1);
 	if (!df.buf) {
 		zc_reply_err(req, -ENOMEM);
 		return;
 	}
-	r = s->ops.readdir(&ctx, df.dir, in->fh, (off_t)in->offset, dir_fill, &df);
+	r = c->backend->ops.readdir(&ctx, df.dir, in->fh, (off_t)in->offset, dir_fill, &df);
 	/* Entries already taken count even when a later one failed. */
 	if (r < 0 && df.used == 0)
 		zc_reply_err(req, r);
@@ -761,10 +765,10 @@ void zc_op_readdir(struct zc_req *req)
 void zc_op_releasedir(struct zc_req *req)
 {
 	struct zc_ctx ctx;
-	struct zc_session *s = op_begin(req, &ctx, 0);
+	struct zc_chan *c = op_begin(req, &ctx, 0);
 
-	if (s->ops.releasedir)
-		s->ops.releasedir(&ctx, req->hdr->nodeid, req->args.in.release.fh);
+	if (c->backend->ops.releasedir)
+		c->backend->ops.releasedir(&ctx, req->hdr->nodeid, req->args.in.release.fh);
 	zc_reply_err(req, 0);
 }
 
@@ -772,11 +776,11 @@ void zc_op_fsyncdir(struct zc_req *req)
 {
 	const struct fuse_fsync_in *in = &req->args.in.fsync;
 	struct zc_ctx ctx;
-	struct zc_session *s = op_begin(req, &ctx, 0);
+	struct zc_chan *c = op_begin(req, &ctx, 0);
 	int r = -ENOSYS;
 
-	if (s->ops.fsyncdir)
-		r = s->ops.fsyncdir(&ctx, req->hdr->nodeid, in->fh, in->fsync_flags & 1);
+	if (c->backend->ops.fsyncdir)
+		r = c->backend->ops.fsyncdir(&ctx, req->hdr->nodeid, in->fh, in->fsync_flags & 1);
 	reply_status(req, r);
 }
 
@@ -784,11 +788,11 @@ void zc_op_statfs(struct zc_req *req)
 {
 	struct statvfs st;
 	struct zc_ctx ctx;
-	struct zc_session *s = op_begin(req, &ctx, 0);
+	struct zc_chan *c = op_begin(req, &ctx, 0);
 	int r = -ENOSYS;
 
-	if (s->ops.statfs)
-		r = s->ops.statfs(&ctx, req->hdr->nodeid, &st);
+	if (c->backend->ops.statfs)
+		r = c->backend->ops.statfs(&ctx, req->hdr->nodeid, &st);
 	if (r < 0)
 		reply_failure(req, r);
 	else
@@ -798,11 +802,11 @@ void zc_op_statfs(struct zc_req *req)
 void zc_op_access(struct zc_req *req)
 {
 	struct zc_ctx ctx;
-	struct zc_session *s = op_begin(req, &ctx, 0);
+	struct zc_chan *c = op_begin(req, &ctx, 0);
 	int r = -ENOSYS;
 
-	if (s->ops.access)
-		r = s->ops.access(&ctx, req->hdr->nodeid, (int)req->args.in.access.mask);
+	if (c->backend->ops.access)
+		r = c->backend->ops.access(&ctx, req->hdr->nodeid, (int)req->args.in.access.mask);
 	reply_status(req, r);
 }
 
@@ -810,7 +814,7 @@ void zc_op_setxattr(struct zc_req *req)
 {
 	const struct zc_args *a = &req->args;
 	struct zc_ctx ctx;
-	struct zc_session *s = op_begin(req, &ctx, 0);
+	struct zc_chan *c = op_begin(req, &ctx, 0);
 	int r = -ENOTSUP;
 
 	/* The value is the rest of the request, as long as the struct says. */
@@ -818,9 +822,9 @@ void zc_op_setxattr(struct zc_req *req)
 		zc_reply_err(req, -EINVAL);
 		return;
 	}
-	if (s->ops.setxattr)
-		r = s->ops.setxattr(&ctx, req->hdr->nodeid, a->name, a->data, a->in.setxattr.size,
-				    (int)a->in.setxattr.flags);
+	if (c->backend->ops.setxattr)
+		r = c->backend->ops.setxattr(&ctx, req->hdr->nodeid, a->name, a->data,
+					     a->in.setxattr.size, (int)a->in.setxattr.flags);
 	reply_status(req, r);
 }
 
@@ -854,7 +858,7 @@ void zc_op_getxattr(struct zc_req *req)
 	size_t size = xattr_buf_size(req->args.in.getxattr.size);
 	char *buf = NULL;
 	struct zc_ctx ctx;
-	struct zc_session *s = op_begin(req, &ctx, 0);
+	struct zc_chan *c = op_begin(req, &ctx, 0);
 	int r = -ENOTSUP;
 
 	if (size && !(buf = malloc(size))) {
@@ -862,12 +866,12 @@ void zc_op_getxattr(struct zc_req *req)
 		return;
 	}
 	if (list) {
-		if (s->ops.listxattr)
-			r = s->ops.listxattr(&ctx, ino, buf, size);
+		if (c->backend->ops.listxattr)
+			r = c->backend->ops.listxattr(&ctx, ino, buf, size);
 	} else if (ino == ZC_ROOT_INO && !strcmp(req->args.name, ZC_STATS_XATTR)) {
-		r = zc_stats_format(&s->chan.stats, buf, size);
-	} else if (s->ops.getxattr) {
-		r = s->ops.getxattr(&ctx, ino, req->args.name, buf, size);
+		r = zc_stats_format(&c->stats, buf, size);
+	} else if (c->backend->ops.getxattr) {
+		r = c->backend->ops.getxattr(&ctx, ino, req->args.name, buf, size);
 	}
 	reply_xattr_result(req, r, buf, size);
 	free(buf);
@@ -876,11 +880,11 @@ void zc_op_getxattr(struct zc_req *req)
 void zc_op_removexattr(struct zc_req *req)
 {
 	struct zc_ctx ctx;
-	struct zc_session *s = op_begin(req, &ctx, 0);
+	struct zc_chan *c = op_begin(req, &ctx, 0);
 	int r = -ENOTSUP;
 
-	if (s->ops.removexattr)
-		r = s->ops.removexattr(&ctx, req->hdr->nodeid, req->args.name);
+	if (c->backend->ops.removexattr)
+		r = c->backend->ops.removexattr(&ctx, req->hdr->nodeid, req->args.name);
 	reply_status(req, r);
 }
 
@@ -888,12 +892,12 @@ void zc_op_fallocate(struct zc_req *req)
 {
 	const struct fuse_fallocate_in *in = &req->args.in.fallocate;
 	struct zc_ctx ctx;
-	struct zc_session *s = op_begin(req, &ctx, 0);
+	struct zc_chan *c = op_begin(req, &ctx, 0);
 	int r = -EOPNOTSUPP;
 
-	if (s->ops.fallocate)
-		r = s->ops.fallocate(&ctx, req->hdr->nodeid, in->fh, (int)in->mode,
-				     (off_t)in->offset, (off_t)in->length);
+	if (c->backend->ops.fallocate)
+		r = c->backend->ops.fallocate(&ctx, req->hdr->nodeid, in->fh, (int)in->mode,
+					      (off_t)in->offset, (off_t)in->length);
 	reply_status(req, r);
 }
 
@@ -902,20 +906,20 @@ void zc_op_copy_file_range(struct zc_req *req)
 {
 	const struct fuse_copy_file_range_in *in = &req->args.in.copy_file_range;
 	struct zc_ctx ctx;
-	struct zc_session *s = op_begin(req, &ctx, 0);
+	struct zc_chan *c = op_begin(req, &ctx, 0);
 	ssize_t r = -ENOSYS;
 
-	if (s->ops.copy_file_range)
-		r = s->ops.copy_file_range(&ctx, req->hdr->nodeid, in->fh_in, (off_t)in->off_in,
-					   in->nodeid_out, in->fh_out, (off_t)in->off_out, in->len,
-					   (int)in->flags);
+	if (c->backend->ops.copy_file_range)
+		r = c->backend->ops.copy_file_range(&ctx, req->hdr->nodeid, in->fh_in,
+						    (off_t)in->off_in, in->nodeid_out, in->fh_out,
+						    (off_t)in->off_out, in->len, (int)in->flags);
 	if (r < 0) {
 		zc_reply_err(req, (int)r);
 		return;
 	}
 	/* The copy may have cleared setuid and setgid, which the kernel keeps. */
 	if (r > 0)
-		zc_notify_attr_changed(s, in->nodeid_out);
+		zc_notify_attr_changed(c, in->nodeid_out);
 	zc_reply_copy_range(req, (uint64_t)r);
 }
 
@@ -923,12 +927,12 @@ void zc_op_lseek(struct zc_req *req)
 {
 	const struct fuse_lseek_in *in = &req->args.in.lseek;
 	struct zc_ctx ctx;
-	struct zc_session *s = op_begin(req, &ctx, 0);
+	struct zc_chan *c = op_begin(req, &ctx, 0);
 	off_t r = -ENOSYS;
 
-	if (s->ops.lseek)
-		r = s->ops.lseek(&ctx, req->hdr->nodeid, in->fh, (off_t)in->offset,
-				 (int)in->whence);
+	if (c->backend->ops.lseek)
+		r = c->backend->ops.lseek(&ctx, req->hdr->nodeid, in->fh, (off_t)in->offset,
+					  (int)in->whence);
 	if (r < 0)
 		zc_reply_err(req, (int)r);
 	else
@@ -937,7 +941,7 @@ void zc_op_lseek(struct zc_req *req)
 
 /* A blocking flock() that waits on a thread of its own (zc_waiter.c). */
 struct flock_wait {
-	struct zc_session *s;
+	struct zc_chan *c;
 	struct zc_ctx ctx;
 	zc_ino_t ino;
 	uint64_t fh;
@@ -957,7 +961,7 @@ static void flock_wait(struct zc_waiter *wt, void *arg, struct zc_req *kept)
 
 	fw->ctx.priv = kept;
 	if (zc_waiter_arm(wt))
-		r = fw->s->ops.flock(&fw->ctx, fw->ino, fw->fh, fw->op);
+		r = fw->c->backend->ops.flock(&fw->ctx, fw->ino, fw->fh, fw->op);
 	zc_waiter_disarm(wt);
 	zc_reply_err(kept, r > 0 ? 0 : r);
 	free(fw);
@@ -978,10 +982,10 @@ void zc_op_setlk(struct zc_req *req)
 	uint64_t ino = req->hdr->nodeid;
 	struct flock_wait *fw;
 	struct zc_ctx ctx;
-	struct zc_session *s = op_begin(req, &ctx, 0);
+	struct zc_chan *c = op_begin(req, &ctx, 0);
 	int op, r = -ENOSYS;
 
-	if (!(in->lk_flags & FUSE_LK_FLOCK) || !s->ops.flock)
+	if (!(in->lk_flags & FUSE_LK_FLOCK) || !c->backend->ops.flock)
 		goto out;
 	switch (in->lk.type) {
 	case F_RDLCK:
@@ -1000,10 +1004,10 @@ void zc_op_setlk(struct zc_req *req)
 	if (req->opcode != FUSE_SETLKW)
 		op |= LOCK_NB;
 	if ((op & LOCK_NB) || op == LOCK_UN) {
-		r = s->ops.flock(&ctx, ino, in->fh, op);
+		r = c->backend->ops.flock(&ctx, ino, in->fh, op);
 		goto out;
 	}
-	r = s->ops.flock(&ctx, ino, in->fh, op | LOCK_NB);
+	r = c->backend->ops.flock(&ctx, ino, in->fh, op | LOCK_NB);
 	if (r != -EWOULDBLOCK)
 		goto out;
 	fw = calloc(1, sizeof(*fw));
@@ -1011,7 +1015,7 @@ void zc_op_setlk(struct zc_req *req)
 		r = -ENOLCK;
 		goto out;
 	}
-	fw->s = s;
+	fw->c = c;
 	fw->ctx = ctx;
 	fw->ino = ino;
 	fw->fh = in->fh;
@@ -1022,7 +1026,7 @@ void zc_op_setlk(struct zc_req *req)
 	free(fw);
 	/* No threads of the transport's own (tests): wait here. */
 	if (r == -EOPNOTSUPP)
-		r = s->ops.flock(&ctx, ino, in->fh, op);
+		r = c->backend->ops.flock(&ctx, ino, in->fh, op);
 out:
 	reply_status(req, r);
 }
@@ -1034,9 +1038,10 @@ void zc_op_interrupt(struct zc_req *req)
 
 void zc_op_destroy(struct zc_req *req)
 {
-	struct zc_session *s = req->chan->s;
+	struct zc_chan *c = req->chan;
 
-	if (!__atomic_exchange_n(&s->chan.conn.destroyed, true, __ATOMIC_ACQ_REL) && s->ops.destroy)
-		s->ops.destroy(s->userdata);
+	if (!__atomic_exchange_n(&c->conn.destroyed, true, __ATOMIC_ACQ_REL) &&
+	    c->backend->ops.destroy)
+		c->backend->ops.destroy(c->backend->userdata);
 	zc_reply_err(req, 0);
 }

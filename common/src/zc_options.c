@@ -21,36 +21,6 @@
 
 #define ZC_ARRAY_SIZE(a) (sizeof(a) / sizeof((a)[0]))
 
-bool zc_opts_default_permissions(const struct zc_opts *opts)
-{
-	if (opts->default_permissions < 0)
-		return opts->allow_other;
-	return opts->default_permissions;
-}
-
-static double cache_timeout(const struct zc_opts *opts)
-{
-	switch (opts->cache) {
-	case ZC_CACHE_NEVER:
-		return 0.0;
-	case ZC_CACHE_ALWAYS:
-		return 86400.0;
-	case ZC_CACHE_AUTO:
-	default:
-		return 1.0;
-	}
-}
-
-double zc_opts_entry_timeout(const struct zc_opts *opts)
-{
-	return opts->entry_timeout_set ? opts->entry_timeout : cache_timeout(opts);
-}
-
-double zc_opts_attr_timeout(const struct zc_opts *opts)
-{
-	return opts->attr_timeout_set ? opts->attr_timeout : cache_timeout(opts);
-}
-
 /*
  * The mount options: one table drives parsing, validation and --help.
  *

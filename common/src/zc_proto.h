@@ -21,6 +21,28 @@
 
 struct zc_req;
 
+/* What INIT negotiated. */
+struct zc_conn {
+	/* INIT was answered; requests other than INIT are served from then on. */
+	bool init_done;
+	/* DESTROY was served: the backend's destroy() ran. */
+	bool destroyed;
+	/* The kernel's protocol minor, and the one in use (the smaller of it and the library's). */
+	uint32_t kernel_minor;
+	uint32_t minor;
+	/* What the kernel offered, and what the reply granted (flags2: bits 32 to 63). */
+	uint32_t kernel_flags;
+	uint32_t kernel_flags2;
+	uint32_t flags;
+	uint32_t flags2;
+	uint32_t max_write;
+	uint32_t max_pages;
+	uint32_t max_readahead;
+	/* Writeback caching and POSIX ACLs are on for the mount. */
+	bool writeback;
+	bool posix_acl;
+};
+
 /* How an opcode's arguments lie behind the fuse_in_header. */
 struct zc_layout {
 	/* The fixed argument struct at the library's minor (0: none). */

@@ -47,8 +47,9 @@ ZC_EXPORT struct zc_session *zc_session_new(const struct zc_backend_ops *ops, si
 	if (!s)
 		return NULL;
 	/* Operations past the caller's struct size stay NULL. */
-	memcpy(&s->ops, ops, ops_size < sizeof(s->ops) ? ops_size : sizeof(s->ops));
-	s->userdata = userdata;
+	memcpy(&s->backend.ops, ops,
+	       ops_size < sizeof(s->backend.ops) ? ops_size : sizeof(s->backend.ops));
+	s->backend.userdata = userdata;
 	s->opts.cache = ZC_CACHE_AUTO;
 	s->opts.default_permissions = -1;
 	s->opts.mount_flags = MS_NOSUID | MS_NODEV;
@@ -85,7 +86,7 @@ ZC_EXPORT void zc_session_set_single_threaded(struct zc_session *s, int single)
 
 ZC_EXPORT void zc_session_set_features(struct zc_session *s, unsigned int features)
 {
-	s->features =
+	s->backend.features =
 	    features & (ZC_FEATURE_DONT_MASK | ZC_FEATURE_POSIX_ACL | ZC_FEATURE_OPEN_FLAGS_IN);
 }
 
@@ -249,13 +250,17 @@ static int session_prepare(struct zc_session *s)
 
 	if (s->chan_ready)
 		return 0;
-	r = zc_chan_init(&s->chan, s, s->opts.splice, s->opts.splice_threshold,
-			 s->opts.single_threaded ? 1 : s->opts.threads, s->opts.clone_fd);
+	r = zc_chan_init(&s->chan, &s->opts, &s->backend, &s->notifier);
 	if (r < 0) {
 		zc_set_error(s, "cannot set up the transport: %s", strerror(-r));
 		return r;
 	}
 	s->chan_ready = true;
+	r = zc_waiters_setup(&s->chan);
+	if (r < 0) {
+		zc_set_error(s, "cannot set up the transport: %s", strerror(-r));
+		return r;
+	}
 	session_resolve_passthrough(s);
 	if (s->opts.passthrough) {
 		r = zc_backing_setup(&s->chan);
@@ -428,8 +433,8 @@ ZC_EXPORT int zc_session_mount(struct zc_session *s, const char *mountpoint)
 	}
 	s->chan.dev_fd = fd;
 	/* The mount's device: its bdi in /sys/class/bdi (zc_init.c). */
-	if (is_mount_point(canonical, NULL, 0, &s->mount_dev) <= 0)
-		s->mount_dev = 0;
+	if (is_mount_point(canonical, NULL, 0, &s->chan.mount_dev) <= 0)
+		s->chan.mount_dev = 0;
 	free(s->mountpoint);
 	s->mountpoint = canonical;
 	s->mounted = true;
@@ -493,13 +498,14 @@ ZC_EXPORT void zc_session_destroy(struct zc_session *s)
 		return;
 	zc_session_unmount(s);
 	/* After the last request, once, as the kernel's DESTROY would. */
-	if (s->chan_ready && s->chan.conn.init_done && !s->chan.conn.destroyed && s->ops.destroy)
-		s->ops.destroy(s->userdata);
+	if (s->chan_ready && s->chan.conn.init_done && !s->chan.conn.destroyed &&
+	    s->backend.ops.destroy)
+		s->backend.ops.destroy(s->backend.userdata);
 	zc_mount_free(s->mnt);
 	if (s->own_dev_fd && s->chan.dev_fd >= 0)
 		close(s->chan.dev_fd);
 	if (s->chan_ready) {
-		zc_waiter_stop_all(&s->chan);
+		zc_waiters_fini(&s->chan);
 		zc_uring_fini(&s->chan);
 		zc_backing_fini(&s->chan);
 		zc_chan_fini(&s->chan);

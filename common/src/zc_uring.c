@@ -58,7 +58,7 @@
 #include "zc_uring.h"
 #include "zc_util.h"
 #include "zc_watchdog.h"
-#include "zcfuse_i.h"
+#include "zc_notice.h"
 
 /* Number of possible CPUs: the kernel keeps one queue for each. */
 static int possible_cpus(void)
@@ -204,8 +204,9 @@ int zc_uring_setup(struct zc_chan *c, const struct zc_uring_conf *conf, char *wh
 	u->pin = conf->pin;
 	u->idle = conf->idle && zc_can_leave_idle();
 	if (conf->idle && !u->idle)
-		zc_notice(c->s, "io_uring: queue threads run at normal priority: SCHED_IDLE needs "
-				"CAP_SYS_NICE or an RLIMIT_NICE of 20 to be lifted when starved");
+		zc_notify(c->notifier,
+			  "io_uring: queue threads run at normal priority: SCHED_IDLE needs "
+			  "CAP_SYS_NICE or an RLIMIT_NICE of 20 to be lifted when starved");
 	u->depth = conf->depth;
 	u->nr_queues = (unsigned int)n;
 	for (i = 0; i < u->nr_queues; i++) {

@@ -8,29 +8,12 @@
 #include <stdint.h>
 #include <sys/types.h>
 
+#include "zc_opts.h"
+
 struct zc_chan;
 
 /* The fuse module's switch for FUSE over io_uring. */
 #define ZC_URING_PARAM "/sys/module/fuse/parameters/enable_uring"
-
-/*
- * The transport: by default FUSE over io_uring where the kernel allows it
- * (one notice says which and why), else /dev/fuse; -o io_uring asks for the
- * ring (io_uring=strict: or exit), -o noio_uring for /dev/fuse.
- */
-enum zc_uring_choice {
-	ZC_URING_AUTO = 0,
-	ZC_URING_OFF,
-	ZC_URING_ON,
-};
-
-/* How the ring is served (-o io_uring and the uring_* options). */
-struct zc_uring_conf {
-	bool strict;	    /* fail instead of falling back to /dev/fuse */
-	unsigned int depth; /* entries per queue */
-	bool pin;	    /* each queue's thread runs on the queue's CPU only */
-	bool idle;	    /* queue threads run at SCHED_IDLE */
-};
 
 /*
  * zc_uring_setup() before mounting checks that the kernel and io_uring

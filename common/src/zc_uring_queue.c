@@ -32,7 +32,7 @@
 #include "zc_uring.h"
 #include "zc_util.h"
 #include "zc_watchdog.h"
-#include "zcfuse_i.h"
+#include "zc_notice.h"
 
 static void prep_cmd(struct zc_uring_queue *q, struct io_uring_sqe *sqe, struct zc_uring_ent *ent,
 		     uint32_t op)
@@ -640,6 +640,6 @@ void zc_uring_refuse(struct zc_uring *u, const char *fmt, ...)
 		/* zc_session_loop() reports it: the program says it once. */
 		zc_chan_stop(u->c, -EOPNOTSUPP);
 	} else {
-		zc_notice(u->c->s, "io_uring: %s; requests go through /dev/fuse", u->why);
+		zc_notify(u->c->notifier, "io_uring: %s; requests go through /dev/fuse", u->why);
 	}
 }

@@ -12,6 +12,9 @@
 
 #define ZC_PAGE 4096UL
 
+/* A function of the library's public API (the rest stays hidden). */
+#define ZC_EXPORT __attribute__((visibility("default")))
+
 /* Read a small text file (sysfs, procfs) into @buf, NUL-terminated: its length or -errno. */
 ssize_t zc_read_small_file(const char *path, char *buf, size_t size);
 

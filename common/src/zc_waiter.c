@@ -39,6 +39,21 @@
 /* How often, and how long apart, an interrupted waiter is signalled. */
 #define ZC_WAITER_KICKS	  20
 #define ZC_WAITER_KICK_MS 5
+/* INTERRUPTs kept for waiters that have not started yet. */
+#define ZC_EARLY_INTERRUPTS 16
+
+/* A mount's lock waiters, under lock. */
+struct zc_waiters {
+	pthread_mutex_t lock;
+	struct zc_waiter *list;
+	unsigned int nr;
+	/* There are waiters once the transport runs its threads, and no more once it stops. */
+	bool on;
+	bool closed;
+	/* INTERRUPTs that came before their request's waiter (zc_waiter_interrupt()). */
+	uint64_t early[ZC_EARLY_INTERRUPTS];
+	unsigned int next_early;
+};
 
 struct zc_waiter {
 	struct zc_chan *c;
@@ -72,22 +87,22 @@ static void waiter_free(struct zc_waiter *wt)
 static void *waiter_main(void *arg)
 {
 	struct zc_waiter *wt = arg;
-	struct zc_chan *c = wt->c;
+	struct zc_waiters *ws = wt->c->waiters;
 
 	pthread_setname_np(pthread_self(), "zcfuse-lock");
 	wt->fn(wt, wt->arg, wt->kept);
 	zc_req_release(wt->kept);
-	pthread_mutex_lock(&c->lock);
+	pthread_mutex_lock(&ws->lock);
 	wt->done = true;
-	c->nr_waiters--;
-	pthread_mutex_unlock(&c->lock);
+	ws->nr--;
+	pthread_mutex_unlock(&ws->lock);
 	return NULL;
 }
 
-/* Take the finished waiters off the list (with c->lock held), to be joined. */
-static struct zc_waiter *take_done(struct zc_chan *c)
+/* Take the finished waiters off the list (with ws->lock held), to be joined. */
+static struct zc_waiter *take_done(struct zc_waiters *ws)
 {
-	struct zc_waiter **p = &c->waiters, *done = NULL, *wt;
+	struct zc_waiter **p = &ws->list, *done = NULL, *wt;
 
 	while ((wt = *p)) {
 		if (wt->done) {
@@ -144,14 +159,14 @@ static int waiter_create(struct zc_waiter *wt)
 	return -r;
 }
 
-/* Whether an INTERRUPT for @unique came before its waiter (with c->lock held); forgets it. */
-static bool take_early_interrupt(struct zc_chan *c, uint64_t unique)
+/* Whether an INTERRUPT for @unique came before its waiter (with ws->lock held); forgets it. */
+static bool take_early_interrupt(struct zc_waiters *ws, uint64_t unique)
 {
 	unsigned int i;
 
 	for (i = 0; i < ZC_EARLY_INTERRUPTS; i++) {
-		if (c->early_interrupts[i] == unique) {
-			c->early_interrupts[i] = 0;
+		if (ws->early[i] == unique) {
+			ws->early[i] = 0;
 			return true;
 		}
 	}
@@ -162,12 +177,13 @@ int zc_waiter_start(struct zc_req *req, uid_t uid,
 		    void (*fn)(struct zc_waiter *wt, void *arg, struct zc_req *kept), void *arg)
 {
 	struct zc_chan *c = req->chan;
+	struct zc_waiters *ws = c->waiters;
 	struct zc_waiter *wt, *done, *w;
 	unsigned int mine = 0;
 	pthread_condattr_t cattr;
 	int r;
 
-	if (!__atomic_load_n(&c->waiters_on, __ATOMIC_ACQUIRE))
+	if (!ws || !__atomic_load_n(&ws->on, __ATOMIC_ACQUIRE))
 		return -EOPNOTSUPP;
 	wt = calloc(1, sizeof(*wt));
 	if (!wt)
@@ -183,12 +199,12 @@ int zc_waiter_start(struct zc_req *req, uid_t uid,
 	pthread_cond_init(&wt->cond, &cattr);
 	pthread_condattr_destroy(&cattr);
 
-	pthread_mutex_lock(&c->lock);
-	done = take_done(c);
-	for (w = c->waiters; w; w = w->next)
+	pthread_mutex_lock(&ws->lock);
+	done = take_done(ws);
+	for (w = ws->list; w; w = w->next)
 		mine += !w->done && w->uid == uid;
 	r = -ENOLCK;
-	if (!c->waiters_closed && c->nr_waiters < ZC_WAITERS_MAX && mine < ZC_WAITERS_PER_UID)
+	if (!ws->closed && ws->nr < ZC_WAITERS_MAX && mine < ZC_WAITERS_PER_UID)
 		r = zc_req_keep(req, &wt->kept) < 0 ? -ENOLCK : 0;
 	/* Under the lock, so that zc_waiter_stop_all() sees every thread. */
 	if (r == 0) {
@@ -199,12 +215,12 @@ int zc_waiter_start(struct zc_req *req, uid_t uid,
 		}
 	}
 	if (r == 0) {
-		wt->interrupted = take_early_interrupt(c, req->unique);
-		wt->next = c->waiters;
-		c->waiters = wt;
-		c->nr_waiters++;
+		wt->interrupted = take_early_interrupt(ws, req->unique);
+		wt->next = ws->list;
+		ws->list = wt;
+		ws->nr++;
 	}
-	pthread_mutex_unlock(&c->lock);
+	pthread_mutex_unlock(&ws->lock);
 	join_all(done);
 	if (r < 0) {
 		waiter_free(wt);
@@ -231,26 +247,29 @@ static void kick_waiter(struct zc_waiter *wt)
 
 void zc_waiter_interrupt(struct zc_chan *c, uint64_t unique)
 {
+	struct zc_waiters *ws = c->waiters;
 	struct zc_waiter *wt;
 
-	pthread_mutex_lock(&c->lock);
-	for (wt = c->waiters; wt; wt = wt->next)
+	if (!ws)
+		return;
+	pthread_mutex_lock(&ws->lock);
+	for (wt = ws->list; wt; wt = wt->next)
 		if (!wt->done && wt->unique == unique)
 			break;
 	if (!wt) {
 		/* Not waiting (yet): remembered for a waiter that starts for it. */
-		c->early_interrupts[c->next_early_interrupt++ % ZC_EARLY_INTERRUPTS] = unique;
-		pthread_mutex_unlock(&c->lock);
+		ws->early[ws->next_early++ % ZC_EARLY_INTERRUPTS] = unique;
+		pthread_mutex_unlock(&ws->lock);
 		return;
 	}
-	/* Under c->lock: the waiter's thread is not joined and freed meanwhile. */
+	/* Under ws->lock: the waiter's thread is not joined and freed meanwhile. */
 	pthread_mutex_lock(&wt->lock);
 	if (!wt->interrupted)
 		zc_stat_add(&c->stats.lock_interrupted, 1);
 	wt->interrupted = true;
 	kick_waiter(wt);
 	pthread_mutex_unlock(&wt->lock);
-	pthread_mutex_unlock(&c->lock);
+	pthread_mutex_unlock(&ws->lock);
 }
 
 bool zc_waiter_arm(struct zc_waiter *wt)
@@ -259,7 +278,7 @@ bool zc_waiter_arm(struct zc_waiter *wt)
 
 	pthread_mutex_lock(&wt->lock);
 	/* Unmounting: zc_waiter_stop_all() ends the waiters. */
-	go = !wt->interrupted && !__atomic_load_n(&wt->c->waiters_closed, __ATOMIC_ACQUIRE);
+	go = !wt->interrupted && !__atomic_load_n(&wt->c->waiters->closed, __ATOMIC_ACQUIRE);
 	wt->self = pthread_self();
 	wt->waiting = go;
 	pthread_mutex_unlock(&wt->lock);
@@ -274,20 +293,35 @@ void zc_waiter_disarm(struct zc_waiter *wt)
 	pthread_mutex_unlock(&wt->lock);
 }
 
+int zc_waiters_setup(struct zc_chan *c)
+{
+	struct zc_waiters *ws = calloc(1, sizeof(*ws));
+
+	if (!ws)
+		return -ENOMEM;
+	pthread_mutex_init(&ws->lock, NULL);
+	c->waiters = ws;
+	return 0;
+}
+
 void zc_waiter_enable(struct zc_chan *c)
 {
-	__atomic_store_n(&c->waiters_on, true, __ATOMIC_RELEASE);
+	if (c->waiters)
+		__atomic_store_n(&c->waiters->on, true, __ATOMIC_RELEASE);
 }
 
 void zc_waiter_stop_all(struct zc_chan *c)
 {
+	struct zc_waiters *ws = c->waiters;
 	struct zc_waiter *list, *wt;
 
-	pthread_mutex_lock(&c->lock);
-	__atomic_store_n(&c->waiters_closed, true, __ATOMIC_RELEASE);
-	list = c->waiters;
-	c->waiters = NULL;
-	pthread_mutex_unlock(&c->lock);
+	if (!ws)
+		return;
+	pthread_mutex_lock(&ws->lock);
+	__atomic_store_n(&ws->closed, true, __ATOMIC_RELEASE);
+	list = ws->list;
+	ws->list = NULL;
+	pthread_mutex_unlock(&ws->lock);
 	/* A waiter in the backend's lock call leaves it with EINTR and replies. */
 	for (wt = list; wt; wt = wt->next)
 		zc_stop_thread(wt->thread);
@@ -296,4 +330,16 @@ void zc_waiter_stop_all(struct zc_chan *c)
 		waiter_free(list);
 		list = wt;
 	}
+}
+
+void zc_waiters_fini(struct zc_chan *c)
+{
+	struct zc_waiters *ws = c->waiters;
+
+	if (!ws)
+		return;
+	zc_waiter_stop_all(c);
+	pthread_mutex_destroy(&ws->lock);
+	free(ws);
+	c->waiters = NULL;
 }

@@ -26,15 +26,19 @@ struct zc_waiter;
  * thread, so that the call fails with EINTR (false: do not wait, the
  * request was interrupted or the mount is going), and zc_waiter_disarm()
  * follows the call, before the reply. zc_waiter_interrupt() serves an
- * INTERRUPT of request @unique. zc_waiter_enable() once the stop signal
- * has its handler; zc_waiter_stop_all() ends every waiter.
+ * INTERRUPT of request @unique. zc_waiters_setup() makes a mount's
+ * waiters (until then zc_waiter_start() answers -EOPNOTSUPP),
+ * zc_waiter_enable() once the stop signal has its handler;
+ * zc_waiter_stop_all() ends every waiter, zc_waiters_fini() frees them.
  */
 int zc_waiter_start(struct zc_req *req, uid_t uid,
 		    void (*fn)(struct zc_waiter *wt, void *arg, struct zc_req *kept), void *arg);
 bool zc_waiter_arm(struct zc_waiter *wt);
 void zc_waiter_disarm(struct zc_waiter *wt);
 void zc_waiter_interrupt(struct zc_chan *c, uint64_t unique);
+int zc_waiters_setup(struct zc_chan *c);
 void zc_waiter_enable(struct zc_chan *c);
 void zc_waiter_stop_all(struct zc_chan *c);
+void zc_waiters_fini(struct zc_chan *c);
 
 #endif /* ZC_WAITER_H */

@@ -14,6 +14,7 @@
 
 #include "fuse_kernel_ext.h"
 #include "zc_init.h"
+#include "zc_proto.h"
 #include "zc_test.h"
 
 /* Every INIT flag from FUSE_ASYNC_READ up to FUSE_INIT_EXT. */

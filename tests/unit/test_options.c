@@ -126,9 +126,9 @@ static void test_ops_size(void)
 	memset(&ops, 0xff, sizeof(ops));
 	s = zc_session_new(&ops, offsetof(struct zc_backend_ops, lookup), NULL);
 	CHECK(s);
-	CHECK(s->ops.lookup == NULL);
-	CHECK(s->ops.flock == NULL);
-	CHECK(s->ops.init != NULL);
+	CHECK(s->backend.ops.lookup == NULL);
+	CHECK(s->backend.ops.flock == NULL);
+	CHECK(s->backend.ops.init != NULL);
 	zc_session_destroy(s);
 	CHECK(zc_session_new(NULL, 0, NULL) == NULL);
 }
