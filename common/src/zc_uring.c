@@ -21,7 +21,7 @@
  * whole request lies in memory the way a /dev/fuse read would have left it
  * and is served by the same code (zc_dispatch()): READ and WRITE
  * through the data path with memory iterators over the payload, the rest
- * through libfuse. Replies come back by the ring route (ring_send()): the header
+ * through the same opcode table. Replies come back by the ring route (ring_send()): the header
  * goes to the entry's header, the arguments to the payload buffer (READ
  * data is gathered there in place), and the entry is committed.
  *

@@ -298,7 +298,7 @@ static void ent_seal(struct zc_uring_ent *ent)
 	struct zc_fuse_uring_ent_in_out *io = &ent->hdr->ring_ent_in_out;
 
 	if (!ent->replied) {
-		/* Malformed, or a request libfuse did not answer: the entry must go back. */
+		/* Malformed, or a request without a reply (FORGET): the entry must go back. */
 		struct fuse_out_header out = { .len = sizeof(out),
 					       .error = -EIO,
 					       .unique = ent->unique };

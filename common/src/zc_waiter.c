@@ -34,7 +34,7 @@
 /* Threads waiting for locks, overall and for one caller uid. */
 #define ZC_WAITERS_MAX	   128
 #define ZC_WAITERS_PER_UID 32
-/* A waiter runs libfuse's reply path and the backend's lock call: no more. */
+/* A waiter runs the backend's lock call and the reply path: no more. */
 #define ZC_WAITER_STACK (256 * 1024)
 /* How often, and how long apart, an interrupted waiter is signalled. */
 #define ZC_WAITER_KICKS	  20
