@@ -82,7 +82,8 @@ int zc_proto_decode(uint32_t opcode, const struct zc_layout *l, uint32_t minor, 
 		rest -= (size_t)(nul + 1 - p);
 		p = nul + 1;
 	}
-	ret->data = rest ? p : NULL;
+	/* Never NULL: an empty value (setxattr of "") still has its place. */
+	ret->data = p;
 	ret->data_len = rest;
 	return 0;
 }

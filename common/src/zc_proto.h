@@ -95,7 +95,11 @@ struct zc_args {
 	/* The names, each NUL-terminated within the request; NULL past those the layout has. */
 	const char *name;
 	const char *name2;
-	/* What follows the struct and the names, before the extensions. */
+	/*
+	 * What follows the struct and the names, before the extensions; not
+	 * NULL, even when empty, but for a streamed layout (the data stays in
+	 * the iterator).
+	 */
 	const void *data;
 	size_t data_len;
 	/* The request extensions (fuse_in_header.total_extlen), last in the request. */
