@@ -225,12 +225,22 @@ int main(int argc, char *argv[])
 		goto out;
 	}
 	r = pt_fs_init(&fs, source, &conf.pt);
+	if (r == -EINVAL && conf.pt.max_fds) {
+		getrlimit(RLIMIT_NOFILE, &nofile);
+		log_msg(LOG_ERR,
+			"max_fds=%u leaves too few descriptors under the open-file limit (%llu): "
+			"it needs %lu\n",
+			conf.pt.max_fds, (unsigned long long)nofile.rlim_cur,
+			pt_nofile_needed(conf.pt.max_fds));
+		status = 2;
+		goto out;
+	}
 	if (r == -EINVAL) {
 		getrlimit(RLIMIT_NOFILE, &nofile);
 		log_msg(LOG_ERR,
-			"max_fds=%u leaves too few descriptors under the open-file limit (%llu)\n",
-			conf.pt.max_fds, (unsigned long long)nofile.rlim_cur);
-		status = 2;
+			"the open-file limit (%llu) is too small: zcfuse needs %lu descriptors "
+			"(ulimit -n, or LimitNOFILE= in a systemd unit)\n",
+			(unsigned long long)nofile.rlim_cur, pt_nofile_needed(0));
 		goto out;
 	}
 	if (r < 0) {

@@ -1565,6 +1565,17 @@ unsigned int pt_default_max_fds(unsigned long nofile)
 	return n < 16 ? 16 : (unsigned int)n;
 }
 
+unsigned long pt_nofile_needed(unsigned int max_fds)
+{
+	unsigned long n = PT_FDS_RESERVED + 32;
+
+	if (max_fds)
+		return n + max_fds;
+	while (pt_default_max_fds(n) + PT_FDS_RESERVED + 32 > n)
+		n++;
+	return n;
+}
+
 int pt_fs_init(struct pt_fs *fs, const char *source, const struct pt_conf *conf)
 {
 	unsigned long nofile = 1024, left;

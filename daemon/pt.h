@@ -129,6 +129,8 @@ struct pt_conf {
 
 /* The default bound on idle inode descriptors, for an open-file limit of @nofile. */
 unsigned int pt_default_max_fds(unsigned long nofile);
+/* The smallest open-file limit pt_fs_init() takes with @max_fds (0: the default). */
+unsigned long pt_nofile_needed(unsigned int max_fds);
 
 struct pt_fs {
 	struct pt_table table;

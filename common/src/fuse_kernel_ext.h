@@ -158,6 +158,15 @@ struct zc_fuse_copy_file_range_out {
 	uint64_t bytes_copied;
 };
 
+/* ---- Request timeout (7.43) ---- */
+
+/*
+ * INIT flag 42: the kernel aborts the connection once a request has waited
+ * longer than the INIT reply's request_timeout seconds (it looks every
+ * 15 s; fs.fuse.default_request_timeout and max_request_timeout bound it).
+ */
+#define ZC_FUSE_REQUEST_TIMEOUT ZC_INIT_FLAGS2(42)
+
 /* ---- FUSE over io_uring (7.42) ---- */
 
 /*

@@ -96,6 +96,8 @@ int zc_init_negotiate(struct zc_conn *conn, const struct zc_init_want *want,
 	}
 	if (granted2 & ZC_FUSE_PASSTHROUGH)
 		out->max_stack_depth = ZC_PASSTHROUGH_STACK_DEPTH;
+	if (granted2 & ZC_FUSE_REQUEST_TIMEOUT)
+		out->request_timeout = want->request_timeout;
 
 	out->flags = flags;
 	out->max_readahead = conn->max_readahead;
@@ -176,6 +178,10 @@ static void init_want(struct zc_chan *c, const struct fuse_init_in *in, struct z
 	want->flock = b->ops.flock != NULL;
 	/* Names change behind the kernel's back only with cache=never. */
 	want->readdirplus = o->cache != ZC_CACHE_NEVER;
+	if (o->request_timeout) {
+		want->flags2 |= ZC_FUSE_REQUEST_TIMEOUT;
+		want->request_timeout = (uint16_t)o->request_timeout;
+	}
 }
 
 void zc_init_serve(struct zc_req *req)
@@ -209,6 +215,11 @@ void zc_init_serve(struct zc_req *req)
 		zc_backing_refuse(c, conn.writeback ? ZC_BACKING_REFUSED_WRITEBACK
 						    : ZC_BACKING_REFUSED_KERNEL);
 	zc_backing_negotiated(c);
+	if (c->opts->request_timeout && !(conn.flags2 & ZC_FUSE_REQUEST_TIMEOUT))
+		zc_notify(c->notifier,
+			  "request_timeout: the kernel does not offer it (Linux 6.14 or later "
+			  "ends requests that wait too long); requests wait for the daemon "
+			  "however long");
 	if (b->ops.init) {
 		zc_ctx_from_req(&ctx, req, 0);
 		b->ops.init(&ctx);

@@ -27,6 +27,8 @@ struct zc_init_want {
 	bool readdirplus;
 	/* flags2 bits (ZC_FUSE_PASSTHROUGH, ZC_FUSE_OVER_IO_URING, ...) wanted where offered. */
 	uint32_t flags2;
+	/* With ZC_FUSE_REQUEST_TIMEOUT: the seconds a request may wait. */
+	uint16_t request_timeout;
 	/*
 	 * Called with the limits of the reply when the ring is granted: the
 	 * flags2 bits to take back (the rings cannot be sized for them).

@@ -214,6 +214,18 @@ static const struct zc_opt_desc zc_opt_table[] = {
 	    .help = "at most N worker threads (default: 10)",
 	},
 	{
+	    .name = "request_timeout",
+	    .kind = ZC_OPT_UINT,
+	    ZC_OPT_FIELD(request_timeout),
+	    .min = 0,
+	    .max = 65535,
+	    .metavar = "SECS",
+	    .help = "the kernel aborts the mount (every caller\n"
+		    "gets ENOTCONN) once a request waited SECS\n"
+		    "seconds for the daemon (Linux 6.14; looked\n"
+		    "at every 15 s; default: 0, never)",
+	},
+	{
 	    .name = "clone_fd",
 	    .kind = ZC_OPT_FLAG,
 	    ZC_OPT_FIELD(clone_fd),

@@ -69,6 +69,8 @@ struct zc_opts {
 	/* user_id= or group_id= was given: what the kernel sets at mount. */
 	bool kernel_ids;
 	unsigned int threads;
+	/* Seconds a request may wait before the kernel aborts the mount; 0: never. */
+	unsigned int request_timeout;
 	bool single_threaded;
 	bool debug;
 	bool splice;

@@ -269,10 +269,23 @@ static int session_prepare(struct zc_session *s)
 			return r;
 		}
 	}
-	if (s->opts.io_uring != ZC_URING_OFF) {
+	/*
+	 * When the kernel aborts a mount for a request_timeout, it ends the
+	 * requests waiting in /dev/fuse, but not those a ring entry already
+	 * holds (Linux 6.18): their callers would wait for the daemon all
+	 * the same. So the timeout takes /dev/fuse unless the ring was asked for.
+	 */
+	if (s->opts.request_timeout && s->opts.io_uring == ZC_URING_AUTO) {
+		zc_notice(s, "transport: /dev/fuse, since request_timeout is set and the kernel "
+			     "does not end requests already in io_uring entries when one times out "
+			     "(-o io_uring for the ring all the same)");
+	} else if (s->opts.io_uring != ZC_URING_OFF) {
 		r = session_prepare_ring(s);
 		if (r < 0)
 			return r;
+		if (s->opts.request_timeout && s->chan.uring)
+			zc_notice(s, "request_timeout: the kernel does not end requests already in "
+				     "io_uring entries when one times out");
 	}
 	return 0;
 }

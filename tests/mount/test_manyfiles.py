@@ -411,3 +411,37 @@ def test_daemon_without_file_handles_says_so():
         assert r.stdout.endswith('x\n'), r.stdout
     lines = [line for line in m.log().splitlines() if 'file handles cannot be opened' in line]
     assert len(lines) == 1, m.log()
+
+
+@pytest.mark.parametrize('nofile', [256, 382])
+def test_small_open_file_limit_names_the_limit(nofile):
+    """Under an open-file limit too small for the daemon and no max_fds
+    given: one line that names the limit and what the daemon needs, and
+    exit status 1 (not the bad-command-line status 2 for an option the user
+    never gave). The first limit that works starts the daemon."""
+    base = zctest.Mount(opts=[])
+    base.make_dirs()
+    try:
+        r = subprocess.run(['prlimit', '--nofile=%d' % nofile, zctest.zcfuse_bin(), base.src,
+                            base.mnt, '-f', '-o', 'noio_uring'],
+                           capture_output=True, text=True, timeout=30)
+        assert r.returncode == 1, r
+        lines = r.stderr.splitlines()
+        assert len(lines) == 1, r.stderr
+        assert 'open-file limit (%d) is too small' % nofile in lines[0], r.stderr
+        assert 'needs 383 descriptors' in lines[0] and 'max_fds' not in lines[0], r.stderr
+        assert not zctest.is_mounted(base.mnt)
+    finally:
+        shutil.rmtree(base.base)
+    m2 = zctest.Mount(opts=[])
+    m2.make_dirs()
+    proc = subprocess.Popen(['prlimit', '--nofile=383', zctest.zcfuse_bin(), m2.src, m2.mnt,
+                             '-f', '-o', 'noio_uring'], stdin=subprocess.DEVNULL,
+                            stdout=subprocess.PIPE, stderr=subprocess.PIPE)
+    try:
+        zctest.wait_until(lambda: zctest.is_mounted(m2.mnt), 10, 'the mount at 383')
+    finally:
+        zctest.fusermount_unmount(m2.mnt, lazy=True)
+        proc.communicate(timeout=10)
+        shutil.rmtree(m2.base, ignore_errors=True)
+    assert proc.returncode == 0

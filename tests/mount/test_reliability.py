@@ -520,3 +520,51 @@ def test_load_64_clients():
         assert after[1] <= warm[1] + tolerance, figures
         if during:
             assert max(s[2] for s in during) <= during[0][2] + tolerance, figures
+
+
+_STAT_CLIENT = r'''
+import os, sys
+try:
+    os.stat(sys.argv[1])
+    print('ok')
+except OSError as e:
+    print(e.errno)
+'''
+
+
+@pytest.mark.timeout(150)
+@pytest.mark.parametrize('transport', ['default', 'noio_uring'])
+def test_request_timeout_releases_callers_of_a_stopped_daemon(transport, monkeypatch):
+    """A daemon that stops answering (SIGSTOP here; a deadlocked backend
+    alike) with request_timeout=1: the kernel aborts the mount, the caller
+    gets ECONNABORTED within the timeout and the kernel's 15 s checks
+    (instead of waiting in D state for ever), and the mount is cleanly dead:
+    every later call fails at once, the daemon exits when it runs again,
+    and the mount point unmounts. By default (the ring where the kernel
+    allows it) the timeout takes /dev/fuse, whose waiting requests the
+    kernel ends when it aborts."""
+    opts = ['request_timeout=1']
+    if transport == 'default':
+        monkeypatch.setenv('ZCFUSE_TRANSPORT', 'default')
+    else:
+        opts.append(transport)
+    with zctest.Mount(opts=opts) as m:
+        write_file(J(m.mnt, 'f'), b'x')
+        os.kill(m.proc.pid, signal.SIGSTOP)
+        try:
+            start = time.monotonic()
+            client = subprocess.Popen([sys.executable, '-c', _STAT_CLIENT, J(m.mnt, 'new')],
+                                      stdin=subprocess.DEVNULL, stdout=subprocess.PIPE)
+            try:
+                out, _ = client.communicate(timeout=60)
+            except subprocess.TimeoutExpired:
+                pytest.fail('the caller still waits 60 s after the daemon stopped')
+            took = time.monotonic() - start
+        finally:
+            os.kill(m.proc.pid, signal.SIGCONT)
+        print('request_timeout=1 (%s): the caller got %s after %.1f s' % (transport,
+              out.decode().strip(), took))
+        assert int(out) in DEAD_CONNECTION, out
+        assert attempt(os.stat, J(m.mnt, 'f')) in [Err(e) for e in DEAD_CONNECTION]
+        if transport == 'default':
+            assert 'since request_timeout is set' in m.stderr_text()

@@ -416,6 +416,35 @@ static void check_majors(void)
 	CHECK(!memcmp(&c, &before, sizeof(c)));
 }
 
+/* request_timeout: sent only when wanted and offered; the reply carries the seconds. */
+static void check_request_timeout(void)
+{
+	struct zc_fuse_init_out out;
+	struct fuse_init_in in;
+	struct zc_init_want w;
+	struct zc_conn c;
+
+	kernel(&in, 7, 45, ALL_FLAGS, ALL_FLAGS2 | ZC_FUSE_REQUEST_TIMEOUT);
+	want_none(&w);
+	w.flags2 = ZC_FUSE_REQUEST_TIMEOUT;
+	w.request_timeout = 7;
+	CHECK_EQ(zc_init_negotiate(&c, &w, &in, &out), 0);
+	CHECK(out.flags2 & ZC_FUSE_REQUEST_TIMEOUT);
+	CHECK_EQ(out.request_timeout, 7);
+	check_agree(&c, &out);
+	/* Not offered (a kernel before 7.43): no flag, no seconds. */
+	kernel(&in, 7, 42, ALL_FLAGS, ALL_FLAGS2);
+	CHECK_EQ(zc_init_negotiate(&c, &w, &in, &out), 0);
+	CHECK(!(out.flags2 & ZC_FUSE_REQUEST_TIMEOUT));
+	CHECK_EQ(out.request_timeout, 0);
+	/* Offered, not wanted. */
+	kernel(&in, 7, 45, ALL_FLAGS, ALL_FLAGS2 | ZC_FUSE_REQUEST_TIMEOUT);
+	want_none(&w);
+	CHECK_EQ(zc_init_negotiate(&c, &w, &in, &out), 0);
+	CHECK(!(out.flags2 & ZC_FUSE_REQUEST_TIMEOUT));
+	CHECK_EQ(out.request_timeout, 0);
+}
+
 int main(void)
 {
 	check_everything_offered();
@@ -424,5 +453,6 @@ int main(void)
 	check_ring();
 	check_older_kernels();
 	check_majors();
+	check_request_timeout();
 	return 0;
 }
