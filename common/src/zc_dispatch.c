@@ -69,7 +69,7 @@ static const struct zc_op zc_ops[] = {
 	[FUSE_READDIR] = { "READDIR", ZC_IN(struct fuse_read_in, 0), false, zc_op_readdir },
 	[FUSE_RELEASEDIR] = { "RELEASEDIR", ZC_IN(struct fuse_release_in, 0), false,
 			      zc_op_releasedir },
-	[FUSE_FSYNCDIR] = { "FSYNCDIR", ZC_IN(struct fuse_fsync_in, 0), false, zc_op_fsyncdir },
+	[FUSE_FSYNCDIR] = { "FSYNCDIR", ZC_IN(struct fuse_fsync_in, 0), false, zc_op_fsync },
 	[FUSE_SETLK] = { "SETLK", ZC_IN(struct fuse_lk_in, 0), false, zc_op_setlk },
 	[FUSE_SETLKW] = { "SETLKW", ZC_IN(struct fuse_lk_in, 0), false, zc_op_setlk },
 	[FUSE_ACCESS] = { "ACCESS", ZC_IN(struct fuse_access_in, 0), false, zc_op_access },

@@ -638,15 +638,18 @@ void zc_op_release(struct zc_req *req)
 	zc_reply_err(req, 0);
 }
 
+/* FSYNC and FSYNCDIR. */
 void zc_op_fsync(struct zc_req *req)
 {
 	const struct fuse_fsync_in *in = &req->args.in.fsync;
 	struct zc_ctx ctx;
 	struct zc_chan *c = op_begin(req, &ctx, 0);
+	int (*sync)(const struct zc_ctx *ctx, zc_ino_t ino, uint64_t fh, int datasync) =
+	    req->opcode == FUSE_FSYNCDIR ? c->backend->ops.fsyncdir : c->backend->ops.fsync;
 	int r = -ENOSYS;
 
-	if (c->backend->ops.fsync)
-		r = c->backend->ops.fsync(&ctx, req->hdr->nodeid, in->fh, in->fsync_flags & 1);
+	if (sync)
+		r = sync(&ctx, req->hdr->nodeid, in->fh, in->fsync_flags & 1);
 	reply_status(req, r);
 }
 
@@ -770,18 +773,6 @@ void zc_op_releasedir(struct zc_req *req)
 	if (c->backend->ops.releasedir)
 		c->backend->ops.releasedir(&ctx, req->hdr->nodeid, req->args.in.release.fh);
 	zc_reply_err(req, 0);
-}
-
-void zc_op_fsyncdir(struct zc_req *req)
-{
-	const struct fuse_fsync_in *in = &req->args.in.fsync;
-	struct zc_ctx ctx;
-	struct zc_chan *c = op_begin(req, &ctx, 0);
-	int r = -ENOSYS;
-
-	if (c->backend->ops.fsyncdir)
-		r = c->backend->ops.fsyncdir(&ctx, req->hdr->nodeid, in->fh, in->fsync_flags & 1);
-	reply_status(req, r);
 }
 
 void zc_op_statfs(struct zc_req *req)

@@ -34,7 +34,6 @@ void zc_op_fsync(struct zc_req *req);
 void zc_op_opendir(struct zc_req *req);
 void zc_op_readdir(struct zc_req *req);
 void zc_op_releasedir(struct zc_req *req);
-void zc_op_fsyncdir(struct zc_req *req);
 void zc_op_statfs(struct zc_req *req);
 void zc_op_access(struct zc_req *req);
 void zc_op_setxattr(struct zc_req *req);
