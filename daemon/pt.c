@@ -705,6 +705,8 @@ static int remove_name(const struct zc_ctx *ctx, zc_ino_t parent, const char *na
 	struct pt_inode *dir;
 	struct pt_creds creds;
 	enum pt_groups which;
+	struct stat st;
+	bool known;
 	int r;
 
 	r = check_name(name);
@@ -713,6 +715,8 @@ static int remove_name(const struct zc_ctx *ctx, zc_ino_t parent, const char *na
 	dir = pt_table_get(&fs->table, parent);
 	if (!dir)
 		return -errno;
+	/* Which inode loses a name: its descriptor is let go when it was the last. */
+	known = !(flags & AT_REMOVEDIR) && fstatat(dir->fd, name, &st, AT_SYMLINK_NOFOLLOW) == 0;
 	which = no_groups_do(ctx, dir) ? PT_GROUPS_NONE : PT_GROUPS_ALL;
 	do {
 		r = creds_enter_groups(ctx, which, &creds);
@@ -723,6 +727,8 @@ static int remove_name(const struct zc_ctx *ctx, zc_ino_t parent, const char *na
 		which = PT_GROUPS_ALL;
 	} while (creds_retry(&creds, r));
 	pt_table_put(&fs->table, dir);
+	if (r == 0 && known)
+		pt_table_unlinked(&fs->table, st.st_dev, st.st_ino);
 	return r;
 }
 
@@ -743,6 +749,8 @@ static int pt_rename(const struct zc_ctx *ctx, zc_ino_t parent, const char *name
 	struct pt_inode *from, *to = NULL;
 	struct pt_creds creds;
 	enum pt_groups which;
+	struct stat st;
+	bool replaces = false;
 	int r;
 
 	if (check_name(name) < 0 || check_name(newname) < 0)
@@ -755,6 +763,8 @@ static int pt_rename(const struct zc_ctx *ctx, zc_ino_t parent, const char *name
 		r = -errno;
 		goto out;
 	}
+	replaces = !(flags & RENAME_EXCHANGE) &&
+		   fstatat(to->fd, newname, &st, AT_SYMLINK_NOFOLLOW) == 0 && !S_ISDIR(st.st_mode);
 	/*
 	 * Moving a directory to another parent also needs write permission
 	 * on it, which the kernel checked with default_permissions only.
@@ -772,6 +782,9 @@ static int pt_rename(const struct zc_ctx *ctx, zc_ino_t parent, const char *name
 		which = PT_GROUPS_ALL;
 	} while (creds_retry(&creds, r));
 out:
+	/* A file the rename replaced may have lost its last name. */
+	if (r == 0 && replaces)
+		pt_table_unlinked(&fs->table, st.st_dev, st.st_ino);
 	pt_table_put(&fs->table, to);
 	pt_table_put(&fs->table, from);
 	return r;

@@ -45,6 +45,8 @@ struct pt_inode {
 	uint64_t cache_sig;
 	uint16_t type; /* S_IFMT bits */
 	bool keyed;    /* in the (dev, ino) index; not once a newer inode took it */
+	/* Its last name went: no idle descriptor is kept (pt_table_unlinked()). */
+	bool unlinked;
 	uint8_t handle_bytes;
 	int32_t handle_type;
 	unsigned char handle[];
@@ -72,6 +74,15 @@ struct pt_table {
 struct pt_table_stats {
 	uint64_t inodes, fds, cached, reopens, evictions, stale;
 };
+
+/*
+ * The last name of (@dev, @ino) went (unlink, or a rename over it): once
+ * nothing uses the inode its descriptor is closed rather than kept idle,
+ * so that its space is freed then, as on SOURCE, and not at the kernel's
+ * FORGET. Only an inode that has a handle, and only when its link count
+ * is 0 (another name may remain).
+ */
+void pt_table_unlinked(struct pt_table *t, dev_t dev, ino_t ino);
 
 /* @max_fds: idle descriptors kept open at most (0: all of them). */
 int pt_table_init(struct pt_table *t, unsigned int max_fds);

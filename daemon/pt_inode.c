@@ -366,6 +366,13 @@ static void settle_locked(struct pt_table *t, struct pt_inode *inode, struct pt_
 	if (inode->fd < 0 || inode->refs || inode->opens || !inode->mnt || !t->max_fds ||
 	    on_lru(inode))
 		return;
+	/* Unlinked: its descriptor would keep its space taken (reopened by handle if need be). */
+	if (inode->unlinked && c->n < PT_CLOSE_BATCH) {
+		closing_add(c, inode->fd);
+		inode->fd = -1;
+		t->fds--;
+		return;
+	}
 	inode->lru.next = t->lru.next;
 	inode->lru.prev = &t->lru;
 	t->lru.next->prev = &inode->lru;
@@ -604,6 +611,25 @@ void pt_table_open(struct pt_table *t, struct pt_inode *inode)
 	inode->opens++;
 	lru_remove(t, inode);
 	pthread_mutex_unlock(&t->lock);
+}
+
+void pt_table_unlinked(struct pt_table *t, dev_t dev, ino_t ino)
+{
+	struct pt_closing closing = { .n = 0 };
+	struct pt_inode *inode;
+	struct stat st;
+
+	pthread_mutex_lock(&t->lock);
+	inode = find_by_key(t, dev, ino);
+	if (inode && inode->fd >= 0 && fstat(inode->fd, &st) == 0 && st.st_nlink == 0) {
+		inode->unlinked = true;
+		if (on_lru(inode)) {
+			lru_remove(t, inode);
+			settle_locked(t, inode, &closing);
+		}
+	}
+	pthread_mutex_unlock(&t->lock);
+	closing_run(&closing);
 }
 
 void pt_table_close(struct pt_table *t, zc_ino_t id)

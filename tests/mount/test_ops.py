@@ -1744,3 +1744,56 @@ def test_readonly_mount():
         assert attempt(os.setxattr, J(m.mnt, 'f'), 'user.x', b'1') == erofs
         assert read_file(J(store(m), 'f')) == b'data'
         assert sorted(os.listdir(store(m))) == ['d', 'f']
+
+
+# ---------------------------------------------------- space of removed files
+
+def daemon_fds_on_removed(m, name):
+    """The daemon's descriptors of SOURCE's file @name after it was removed."""
+    fddir = '/proc/%d/fd' % m.proc.pid
+    held = []
+    for fd in os.listdir(fddir):
+        try:
+            target = os.readlink(J(fddir, fd))
+        except OSError:
+            continue
+        if target == J(m.src, name) + ' (deleted)':
+            held.append(fd)
+    return held
+
+
+@pytest.mark.source
+def test_removed_file_frees_its_space_at_once(mount):
+    """A file removed through the mount (unlink, or a rename over it) is
+    not kept alive by the daemon: its space is free once nothing uses it,
+    as on SOURCE, not when the kernel forgets the inode (which it may do
+    only later, or not at all while something holds the inode)."""
+    m = mount
+    for name in ('gone', 'open-gone', 'replaced'):
+        write_file(J(m.mnt, name), b"x" * (256 << 10))
+    write_file(J(m.mnt, 'other'), b'y')
+    # An O_PATH descriptor holds the kernel's inode (so no FORGET comes)
+    # without opening the file in the daemon, as a cwd or a bind does.
+    held = [os.open(J(m.mnt, name), os.O_PATH) for name in ('gone', 'replaced')]
+    try:
+        os.unlink(J(m.mnt, 'gone'))
+        assert daemon_fds_on_removed(m, 'gone') == []
+        os.rename(J(m.mnt, 'other'), J(m.mnt, 'replaced'))
+        assert daemon_fds_on_removed(m, 'replaced') == []
+    finally:
+        for fd in held:
+            os.close(fd)
+    # Open while removed: kept until the last close, then let go.
+    fd = os.open(J(m.mnt, 'open-gone'), os.O_RDONLY)
+    try:
+        os.unlink(J(m.mnt, 'open-gone'))
+        assert os.pread(fd, 4, 0) == b'xxxx'
+    finally:
+        os.close(fd)
+    zctest.wait_until(lambda: daemon_fds_on_removed(m, 'open-gone') == [], 5,
+                      'the daemon lets go of a removed file after its last close')
+    # Another name keeps the file: it is still served through both.
+    write_file(J(m.mnt, 'linked'), b'z' * 100)
+    os.link(J(m.mnt, 'linked'), J(m.mnt, 'second'))
+    os.unlink(J(m.mnt, 'linked'))
+    assert read_file(J(m.mnt, 'second')) == b'z' * 100
