@@ -691,7 +691,7 @@ static void ring_check_parse(int r, const char *req, size_t req_len)
 	memcpy(&in, hdr->in_out, sizeof(in));
 	ok = in.len >= sizeof(in) + payload_sz &&
 	     in.len - payload_sz - sizeof(in) <= sizeof(hdr->op_in) &&
-	     payload_sz <= ring.payload_size;
+	     (in.len - payload_sz - sizeof(in)) % 8 == 0 && payload_sz <= ring.payload_size;
 	if (ok != (r == 0))
 		fail(ok ? "a good ring entry refused" : "a bad ring entry taken", in.opcode);
 	if (r < 0)
