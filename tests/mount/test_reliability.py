@@ -533,8 +533,7 @@ except OSError as e:
 
 
 @pytest.mark.timeout(150)
-@pytest.mark.parametrize('transport', ['default', 'noio_uring'])
-def test_request_timeout_releases_callers_of_a_stopped_daemon(transport, monkeypatch):
+def test_request_timeout_releases_callers_of_a_stopped_daemon(monkeypatch):
     """A daemon that stops answering (SIGSTOP here; a deadlocked backend
     alike) with request_timeout=1: the kernel aborts the mount, the caller
     gets ECONNABORTED within the timeout and the kernel's 15 s checks
@@ -542,13 +541,9 @@ def test_request_timeout_releases_callers_of_a_stopped_daemon(transport, monkeyp
     every later call fails at once, the daemon exits when it runs again,
     and the mount point unmounts. By default (the ring where the kernel
     allows it) the timeout takes /dev/fuse, whose waiting requests the
-    kernel ends when it aborts."""
-    opts = ['request_timeout=1']
-    if transport == 'default':
-        monkeypatch.setenv('ZCFUSE_TRANSPORT', 'default')
-    else:
-        opts.append(transport)
-    with zctest.Mount(opts=opts) as m:
+    kernel ends when it aborts (so this is the /dev/fuse case too)."""
+    monkeypatch.setenv('ZCFUSE_TRANSPORT', 'default')
+    with zctest.Mount(opts=['request_timeout=1']) as m:
         write_file(J(m.mnt, 'f'), b'x')
         os.kill(m.proc.pid, signal.SIGSTOP)
         try:
@@ -562,9 +557,7 @@ def test_request_timeout_releases_callers_of_a_stopped_daemon(transport, monkeyp
             took = time.monotonic() - start
         finally:
             os.kill(m.proc.pid, signal.SIGCONT)
-        print('request_timeout=1 (%s): the caller got %s after %.1f s' % (transport,
-              out.decode().strip(), took))
+        print('request_timeout=1: the caller got %s after %.1f s' % (out.decode().strip(), took))
         assert int(out) in DEAD_CONNECTION, out
         assert attempt(os.stat, J(m.mnt, 'f')) in [Err(e) for e in DEAD_CONNECTION]
-        if transport == 'default':
-            assert 'since request_timeout is set' in m.stderr_text()
+        assert 'since request_timeout is set' in m.stderr_text()
