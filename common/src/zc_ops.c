@@ -382,25 +382,23 @@ void zc_op_link(struct zc_req *req)
 	reply_entry_result(req, c, r, &ze);
 }
 
-void zc_op_unlink(struct zc_req *req)
+/* UNLINK, RMDIR and REMOVEXATTR: a name of the node goes, and a status comes back. */
+void zc_op_remove_name(struct zc_req *req)
 {
 	struct zc_ctx ctx;
 	struct zc_chan *c = op_begin(req, &ctx, 0);
+	const struct zc_backend_ops *ops = &c->backend->ops;
+	int (*remove)(const struct zc_ctx *ctx, zc_ino_t ino, const char *name) = ops->unlink;
 	int r = -ENOSYS;
 
-	if (c->backend->ops.unlink)
-		r = c->backend->ops.unlink(&ctx, req->hdr->nodeid, req->args.name);
-	reply_status(req, r);
-}
-
-void zc_op_rmdir(struct zc_req *req)
-{
-	struct zc_ctx ctx;
-	struct zc_chan *c = op_begin(req, &ctx, 0);
-	int r = -ENOSYS;
-
-	if (c->backend->ops.rmdir)
-		r = c->backend->ops.rmdir(&ctx, req->hdr->nodeid, req->args.name);
+	if (req->opcode == FUSE_RMDIR) {
+		remove = ops->rmdir;
+	} else if (req->opcode == FUSE_REMOVEXATTR) {
+		remove = ops->removexattr;
+		r = -ENOTSUP;
+	}
+	if (remove)
+		r = remove(&ctx, req->hdr->nodeid, req->args.name);
 	reply_status(req, r);
 }
 
@@ -866,17 +864,6 @@ void zc_op_getxattr(struct zc_req *req)
 	}
 	reply_xattr_result(req, r, buf, size);
 	free(buf);
-}
-
-void zc_op_removexattr(struct zc_req *req)
-{
-	struct zc_ctx ctx;
-	struct zc_chan *c = op_begin(req, &ctx, 0);
-	int r = -ENOTSUP;
-
-	if (c->backend->ops.removexattr)
-		r = c->backend->ops.removexattr(&ctx, req->hdr->nodeid, req->args.name);
-	reply_status(req, r);
 }
 
 void zc_op_fallocate(struct zc_req *req)
