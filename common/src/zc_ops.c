@@ -876,6 +876,14 @@ void zc_op_fallocate(struct zc_req *req)
 	if (c->backend->ops.fallocate)
 		r = c->backend->ops.fallocate(&ctx, req->hdr->nodeid, in->fh, (int)in->mode,
 					      (off_t)in->offset, (off_t)in->length);
+	/*
+	 * The store may have cleared setuid and setgid, which the kernel
+	 * keeps: it drops only size and times after a FALLOCATE, so a stat
+	 * that asks for the mode alone would see the old one. Before the
+	 * reply, so that the caller's next stat already asks.
+	 */
+	if (r == 0)
+		zc_notify_attr_changed(c, req->hdr->nodeid);
 	reply_status(req, r);
 }
 
