@@ -1466,9 +1466,26 @@ static int pt_listxattr(const struct zc_ctx *ctx, zc_ino_t ino, char *buf, size_
 	return (int)do_xattr(ctx, ino, PT_XATTR_LIST, NULL, buf, size, 0);
 }
 
+/*
+ * security.capability goes as the daemon: the kernel removes it itself on
+ * behalf of a caller who writes, truncates or fallocates a file (asking
+ * nothing of the caller, as every file system does), and it checks
+ * CAP_SETFCAP before it passes on a removal a caller asked for.
+ */
 static int pt_removexattr(const struct zc_ctx *ctx, zc_ino_t ino, const char *name)
 {
-	return (int)do_xattr(ctx, ino, PT_XATTR_REMOVE, name, NULL, 0, 0);
+	struct pt_fs *fs = ctx_fs(ctx);
+	struct pt_inode *inode;
+	int r;
+
+	if (strcmp(name, "security.capability"))
+		return (int)do_xattr(ctx, ino, PT_XATTR_REMOVE, name, NULL, 0, 0);
+	inode = pt_table_get(&fs->table, ino);
+	if (!inode)
+		return -errno;
+	r = (int)xattr_call(inode, PT_XATTR_REMOVE, name, NULL, 0, 0);
+	pt_table_put(&fs->table, inode);
+	return r;
 }
 
 /*

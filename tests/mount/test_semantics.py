@@ -334,6 +334,37 @@ def test_privileges_as_on_source(perms):
             assert os.stat(J(m.src, name)).st_mode == os.stat(J(m.ref, name)).st_mode, name
 
 
+# security.capability with cap_setuid,cap_setgid+ep (VFS_CAP_REVISION_2).
+FILE_CAPS = struct.pack('<IIIII', 0x02000001, 1 << 6 | 1 << 7, 0, 0, 0)
+CAP_CASES = [
+    ['fallocate', 'cap_falloc', 0, 0, 65536], ['listxattr', 'cap_falloc'],
+    ['pwrite', 'cap_pwrite', 'p'], ['listxattr', 'cap_pwrite'],
+    ['truncate', 'cap_truncate', 10], ['listxattr', 'cap_truncate'],
+    ['removexattr', 'cap_kept', 'security.capability'], ['listxattr', 'cap_kept'],
+]
+
+
+@pytest.mark.timeout(120)
+@pytest.mark.parametrize('perms', PERMS)
+def test_file_capabilities_go_when_a_user_changes_the_file(perms):
+    # xfstests generic/688: the kernel removes security.capability for a
+    # user who changes a file (a REMOVEXATTR as that user), as on SOURCE;
+    # the user cannot remove it explicitly without CAP_SETFCAP.
+    with mount(perms) as m:
+        for root in (m.src, m.ref):
+            for name in ('cap_falloc', 'cap_pwrite', 'cap_truncate', 'cap_kept'):
+                write_file(J(root, name), b'x' * 100)
+                os.chmod(J(root, name), 0o777)
+                os.setxattr(J(root, name), 'security.capability', FILE_CAPS)
+        res = zctest.run_as(UID, GID, (m.mnt, m.ref), CAP_CASES)
+        want = compare(m, res, CAP_CASES, 'uid %d' % UID)
+        assert want[0] == ['ok', None] and want[1] == ['ok', []], want
+        assert want[3] == ['ok', []] and want[5] == ['ok', []], want
+        assert want[6] == ['err', 'EPERM'] and want[7] == ['ok', ['security.capability']]
+        for name in ('cap_falloc', 'cap_pwrite', 'cap_truncate'):
+            assert 'security.capability' not in os.listxattr(J(m.src, name)), name
+
+
 @pytest.mark.timeout(120)
 def test_writeback_write_only_open_and_exec():
     # Under writeback the kernel reads through write-only opens; the caller
