@@ -7,6 +7,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/mount.h>
 #include <sys/resource.h>
 #include <sys/stat.h>
 #include <unistd.h>
@@ -38,6 +39,38 @@ struct daemon_conf {
 	enum log_dest log;
 };
 
+/* The mount's access time options, which also decide what the daemon's reads of SOURCE do. */
+static bool atime_option(struct pt_conf *conf, const char *name)
+{
+	static const struct {
+		const char *name;
+		bool dir;
+		uint64_t attr;
+	} rules[] = {
+		{ "noatime", false, MOUNT_ATTR_NOATIME },
+		{ "atime", false, MOUNT_ATTR_RELATIME },
+		{ "relatime", false, MOUNT_ATTR_RELATIME },
+		{ "strictatime", false, MOUNT_ATTR_STRICTATIME },
+		{ "nodiratime", true, MOUNT_ATTR_NODIRATIME },
+		{ "diratime", true, 0 },
+	};
+	size_t i;
+
+	for (i = 0; i < sizeof(rules) / sizeof(rules[0]); i++) {
+		if (strcmp(name, rules[i].name))
+			continue;
+		if (rules[i].dir) {
+			conf->diratime_set = true;
+			conf->diratime = rules[i].attr;
+		} else {
+			conf->atime_set = true;
+			conf->atime = rules[i].attr;
+		}
+		return true;
+	}
+	return false;
+}
+
 static int daemon_option(void *data, const char *name, const char *value)
 {
 	struct daemon_conf *conf = data;
@@ -50,6 +83,8 @@ static int daemon_option(void *data, const char *name, const char *value)
 		conf->log_set = true;
 		return 0;
 	}
+	if (atime_option(&conf->pt, name))
+		return -ENOENT; /* the library sets the mount's flag too */
 	if (strcmp(name, "max_fds"))
 		return -ENOENT;
 	if (!value || !*value)

@@ -23,6 +23,7 @@
 #include <string.h>
 #include <sys/file.h>
 #include <sys/fsuid.h>
+#include <sys/mount.h>
 #include <sys/resource.h>
 #include <sys/stat.h>
 #include <sys/statvfs.h>
@@ -1606,6 +1607,51 @@ unsigned long pt_nofile_needed(unsigned int max_fds)
 	return n;
 }
 
+/*
+ * SOURCE as the daemon reaches it: the directory itself, or, when the mount
+ * sets its own access time rule, a private copy of SOURCE's mounts (never
+ * attached anywhere) with that rule, so that what readers of the mount do
+ * to access times follows the mount's option, with or without kernel
+ * passthrough. Mounts made below SOURCE later do not show in the copy.
+ */
+static void source_notice(const char *line)
+{
+	fprintf(stderr, "zcfuse: %s\n", line);
+}
+
+static int open_source(const char *source, const struct pt_conf *conf)
+{
+	struct mount_attr attr = { 0 };
+	int fd, r;
+
+	if (!conf || (!conf->atime_set && !conf->diratime_set))
+		return open(source, O_PATH | O_DIRECTORY | O_CLOEXEC);
+	if (conf->atime_set) {
+		attr.attr_set |= conf->atime;
+		attr.attr_clr |= MOUNT_ATTR__ATIME;
+	}
+	if (conf->diratime_set) {
+		attr.attr_set |= conf->diratime;
+		attr.attr_clr |= MOUNT_ATTR_NODIRATIME & ~conf->diratime;
+	}
+	fd = open_tree(AT_FDCWD, source, OPEN_TREE_CLONE | OPEN_TREE_CLOEXEC | AT_RECURSIVE);
+	if (fd < 0) {
+		r = -errno;
+		if (r != -EPERM)
+			return r;
+		(conf->notice ? conf->notice : source_notice)(
+		    "the access time options need root to apply to SOURCE: its own mount's "
+		    "rule stays");
+		return open(source, O_PATH | O_DIRECTORY | O_CLOEXEC);
+	}
+	if (mount_setattr(fd, "", AT_EMPTY_PATH | AT_RECURSIVE, &attr, sizeof(attr)) < 0) {
+		r = -errno;
+		close(fd);
+		return r;
+	}
+	return fd;
+}
+
 int pt_fs_init(struct pt_fs *fs, const char *source, const struct pt_conf *conf)
 {
 	unsigned long nofile = 1024, left;
@@ -1632,9 +1678,9 @@ int pt_fs_init(struct pt_fs *fs, const char *source, const struct pt_conf *conf)
 	for (i = 0; i < nofile; i++)
 		fs->fd_owner[i] = PT_NO_OWNER;
 
-	fd = open(source, O_PATH | O_DIRECTORY | O_CLOEXEC);
+	fd = open_source(source, conf);
 	if (fd < 0) {
-		r = -errno;
+		r = fd == -1 ? -errno : fd;
 		goto fail_owner;
 	}
 	r = stat_fd(fd, &st);

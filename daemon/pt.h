@@ -136,6 +136,14 @@ struct pt_conf {
 	unsigned int max_fds;
 	/* Where one-line notices go (NULL: stderr). */
 	void (*notice)(const char *line);
+	/*
+	 * The mount's access time rule, for the daemon's own reads of
+	 * SOURCE: MOUNT_ATTR_RELATIME, _NOATIME or _STRICTATIME when
+	 * atime_set, and MOUNT_ATTR_NODIRATIME or 0 when diratime_set.
+	 * Unset: SOURCE's own mount decides.
+	 */
+	bool atime_set, diratime_set;
+	uint64_t atime, diratime;
 };
 
 /* The default bound on idle inode descriptors, for an open-file limit of @nofile. */

@@ -24,6 +24,7 @@ import shutil
 import stat
 import struct
 import subprocess
+import time
 
 import pytest
 
@@ -363,6 +364,46 @@ def test_file_capabilities_go_when_a_user_changes_the_file(perms):
         assert want[6] == ['err', 'EPERM'] and want[7] == ['ok', ['security.capability']]
         for name in ('cap_falloc', 'cap_pwrite', 'cap_truncate'):
             assert 'security.capability' not in os.listxattr(J(m.src, name)), name
+
+
+ATIME_RULES = [None, 'noatime', 'relatime', 'strictatime']
+
+
+@pytest.mark.timeout(120)
+@pytest.mark.parametrize('rule', ATIME_RULES)
+def test_access_times_follow_the_mounts_option(rule):
+    # xfstests generic/003 and generic/120: the mount's own noatime,
+    # relatime or strictatime decides what reading through it does to
+    # SOURCE's access times (none given: SOURCE's mount decides).
+    opts = [rule] if rule else []
+    now = time.time()
+    with mount(*opts) as m:
+        for root in (m.src, m.ref):
+            write_file(J(root, 'older'), b'x' * 5000)  # atime before mtime
+            os.utime(J(root, 'older'), (now - 3600, now - 60))
+            # relatime leaves an atime after mtime and ctime alone (ctime is now).
+            write_file(J(root, 'newer'), b'x' * 5000)
+            os.utime(J(root, 'newer'), (now + 3600, now - 60))
+            os.mkdir(J(root, 'dir'))
+            os.utime(J(root, 'dir'), (now - 3600, now - 60))
+        moved = {}
+        for name in ('older', 'newer', 'dir'):
+            before = os.stat(J(m.src, name)).st_atime
+            if name == 'dir':
+                os.listdir(J(m.mnt, name))
+            else:
+                assert zctest.read_file(J(m.mnt, name)) == b'x' * 5000
+            moved[name] = os.stat(J(m.src, name)).st_atime != before
+        source = zctest.mount_options_of(m.src)
+        if rule is None:
+            rule = ('noatime' if 'noatime' in source else
+                    'strictatime' if 'relatime' not in source else 'relatime')
+        want = {'noatime': {'older': False, 'newer': False, 'dir': False},
+                'relatime': {'older': True, 'newer': False, 'dir': True},
+                'strictatime': {'older': True, 'newer': True, 'dir': True}}[rule]
+        if not opts and 'nodiratime' in source:
+            want['dir'] = False
+        assert moved == want, 'SOURCE mounted %s' % ','.join(sorted(source))
 
 
 @pytest.mark.timeout(120)

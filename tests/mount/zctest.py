@@ -1043,6 +1043,13 @@ def raw_readdir(path):
     return out
 
 
+def mount_options_of(path):
+    """The options of the mount that holds path (its own, not the file system's)."""
+    out = subprocess.run(['findmnt', '-n', '-o', 'VFS-OPTIONS', '-T', path], check=True,
+                         stdout=subprocess.PIPE).stdout.decode()
+    return set(out.strip().split(','))
+
+
 # ------------------------------------------------ running as another user
 
 _CHILD_SCRIPT = r'''
