@@ -29,6 +29,7 @@ struct zc_backing_node {
 	uint64_t ino;
 	int32_t backing_id; /* 0: this inode's opens are not in passthrough */
 	uint32_t opens;
+	uint32_t writers; /* opens for writing among them */
 	struct zc_backing_node *next;
 };
 
@@ -212,7 +213,7 @@ static void warn_once(struct zc_chan *c, enum zc_stat_backing_fallback cause, in
 			  c->policy.splice ? "splice" : "copy");
 }
 
-int32_t zc_backing_open(struct zc_chan *c, uint64_t ino, int backing_fd, bool cache)
+int32_t zc_backing_open(struct zc_chan *c, uint64_t ino, int backing_fd, bool cache, bool writable)
 {
 	struct zc_backing *t = c->backing;
 	enum zc_stat_backing_fallback cause;
@@ -243,6 +244,7 @@ int32_t zc_backing_open(struct zc_chan *c, uint64_t ino, int backing_fd, bool ca
 			backing_grow(t);
 	}
 	n->opens++;
+	n->writers += writable;
 	if (n->backing_id > 0) {
 		id = n->backing_id;
 		goto out;
@@ -299,20 +301,47 @@ out:
 	return id;
 }
 
-void zc_backing_release(struct zc_chan *c, uint64_t ino)
+/*
+ * An inode in passthrough with an open for writing: a shared mapping may
+ * have changed its data and times on the backing file, which neither the
+ * kernel's FUSE inode nor the daemon hears of.
+ */
+bool zc_backing_written_behind(struct zc_chan *c, uint64_t ino)
+{
+	struct zc_backing *t = c->backing;
+	struct zc_backing_node *n;
+	bool written;
+
+	if (!t || !t->buckets || !(c->conn.flags2 & ZC_FUSE_PASSTHROUGH))
+		return false;
+	pthread_mutex_lock(&t->lock);
+	n = *backing_slot(t, ino);
+	written = n && n->backing_id > 0 && n->writers > 0;
+	pthread_mutex_unlock(&t->lock);
+	return written;
+}
+
+bool zc_backing_release(struct zc_chan *c, uint64_t ino, bool writable)
 {
 	struct zc_backing *t = c->backing;
 	struct zc_backing_node **slot, *n;
+	bool written;
 	uint32_t id;
 
 	if (!t || !t->buckets || !(c->conn.flags2 & ZC_FUSE_PASSTHROUGH))
-		return;
+		return false;
 	pthread_mutex_lock(&t->lock);
 	slot = backing_slot(t, ino);
 	n = *slot;
-	if (!n || --n->opens) {
+	if (!n) {
 		pthread_mutex_unlock(&t->lock);
-		return;
+		return false;
+	}
+	written = n->backing_id > 0 && writable;
+	n->writers -= writable && n->writers;
+	if (--n->opens) {
+		pthread_mutex_unlock(&t->lock);
+		return written;
 	}
 	*slot = n->next;
 	t->count--;
@@ -323,4 +352,5 @@ void zc_backing_release(struct zc_chan *c, uint64_t ino)
 		ioctl(c->dev_fd, ZC_FUSE_DEV_IOC_BACKING_CLOSE, &id);
 	}
 	free(n);
+	return written;
 }

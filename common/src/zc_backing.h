@@ -37,7 +37,9 @@ void zc_backing_fini(struct zc_chan *c);
 void zc_backing_refuse(struct zc_chan *c, enum zc_backing_refused why);
 bool zc_backing_offered(const struct zc_chan *c, uint32_t kernel_flags2);
 void zc_backing_negotiated(struct zc_chan *c);
-int32_t zc_backing_open(struct zc_chan *c, uint64_t ino, int backing_fd, bool cache);
-void zc_backing_release(struct zc_chan *c, uint64_t ino);
+int32_t zc_backing_open(struct zc_chan *c, uint64_t ino, int backing_fd, bool cache, bool writable);
+/* Release one open of @ino: true when it was for writing and in passthrough. */
+bool zc_backing_release(struct zc_chan *c, uint64_t ino, bool writable);
+bool zc_backing_written_behind(struct zc_chan *c, uint64_t ino);
 
 #endif /* ZC_BACKING_H */

@@ -47,12 +47,24 @@ static void reply_failure(struct zc_req *req, int r)
 	zc_reply_err(req, r < 0 ? r : -EIO);
 }
 
-static void entry_out(const struct zc_chan *c, const struct zc_entry *ze, struct fuse_entry_out *e)
+/*
+ * How long the kernel may keep @ino's attributes: not at all while a
+ * shared mapping of it in passthrough may change its times behind the
+ * kernel (zc_backing_written_behind()), so a stat sees them as on SOURCE.
+ */
+static double attr_timeout_of(struct zc_chan *c, zc_ino_t ino)
 {
-	zc_proto_entry(e, ze, zc_opts_entry_timeout(c->opts), zc_opts_attr_timeout(c->opts));
+	if (c->opts->passthrough && zc_backing_written_behind(c, ino))
+		return 0;
+	return zc_opts_attr_timeout(c->opts);
 }
 
-static void reply_entry_result(struct zc_req *req, const struct zc_chan *c, int r,
+static void entry_out(struct zc_chan *c, const struct zc_entry *ze, struct fuse_entry_out *e)
+{
+	zc_proto_entry(e, ze, zc_opts_entry_timeout(c->opts), attr_timeout_of(c, ze->ino));
+}
+
+static void reply_entry_result(struct zc_req *req, struct zc_chan *c, int r,
 			       const struct zc_entry *ze)
 {
 	struct fuse_entry_out e;
@@ -65,13 +77,12 @@ static void reply_entry_result(struct zc_req *req, const struct zc_chan *c, int 
 	zc_reply_entry(req, &e);
 }
 
-static void reply_attr_result(struct zc_req *req, const struct zc_chan *c, int r,
-			      const struct stat *st)
+static void reply_attr_result(struct zc_req *req, struct zc_chan *c, int r, const struct stat *st)
 {
 	if (r < 0)
 		reply_failure(req, r);
 	else
-		zc_reply_attr(req, st, zc_opts_attr_timeout(c->opts));
+		zc_reply_attr(req, st, attr_timeout_of(c, req->hdr->nodeid));
 }
 
 /*
@@ -179,6 +190,11 @@ static bool prefers_page_cache(const struct zc_chan *c, const struct zc_file *zf
 	       !(zf->open_flags_out & ZC_FOPEN_DIRECT_IO);
 }
 
+static bool open_writes(int flags)
+{
+	return (flags & O_ACCMODE) != O_RDONLY;
+}
+
 /*
  * Kernel passthrough for an open about to be answered: the backing id for
  * the reply (*@ret_id, 0 when the open takes the data path), or -errno.
@@ -191,19 +207,29 @@ static int passthrough_open(struct zc_chan *c, zc_ino_t ino, const struct zc_fil
 	*ret_id = 0;
 	if (!c->opts->passthrough)
 		return 0;
-	id = zc_backing_open(c, ino, zf->backing_fd, prefers_page_cache(c, zf));
+	id = zc_backing_open(c, ino, zf->backing_fd, prefers_page_cache(c, zf),
+			     open_writes(zf->flags));
 	if (id < 0)
 		return id;
+	/*
+	 * Writes through a shared mapping of it will change its times behind
+	 * the kernel: attributes kept from before the open go, and replies
+	 * keep none while it is open for writing (attr_timeout_of()).
+	 */
+	if (id > 0 && open_writes(zf->flags))
+		zc_notify_attr_changed(c, ino);
 	*ret_id = id;
 	return 0;
 }
 
 /* An open the kernel will never release (its reply was refused, or failed). */
-static void open_undo(struct zc_chan *c, const struct zc_ctx *ctx, zc_ino_t ino, uint64_t fh,
-		      bool backing, bool forget)
+static void open_undo(struct zc_chan *c, const struct zc_ctx *ctx, zc_ino_t ino,
+		      const struct zc_file *zf, bool backing, bool forget)
 {
+	uint64_t fh = zf->fh;
+
 	if (backing && c->opts->passthrough)
-		zc_backing_release(c, ino);
+		zc_backing_release(c, ino, open_writes(zf->flags));
 	if (c->backend->ops.release)
 		c->backend->ops.release(ctx, ino, fh);
 	if (forget && c->backend->ops.forget)
@@ -439,14 +465,14 @@ void zc_op_open(struct zc_req *req)
 		zc_kill_suid_sgid(c, &ctx, ino, zf.fh);
 	r = passthrough_open(c, ino, &zf, &id);
 	if (r < 0) {
-		open_undo(c, &ctx, ino, zf.fh, false, false);
+		open_undo(c, &ctx, ino, &zf, false, false);
 		reply_failure(req, r);
 		return;
 	}
 	open_out(c, &zf, (int)in->flags, id, &out);
 	/* The caller went away: the kernel will not release this open. */
 	if (zc_reply_open(req, &out) == -ENOENT)
-		open_undo(c, &ctx, ino, zf.fh, true, false);
+		open_undo(c, &ctx, ino, &zf, true, false);
 }
 
 void zc_op_create(struct zc_req *req)
@@ -474,14 +500,14 @@ void zc_op_create(struct zc_req *req)
 		zc_kill_suid_sgid(c, &ctx, ze.ino, zf.fh);
 	r = passthrough_open(c, ze.ino, &zf, &id);
 	if (r < 0) {
-		open_undo(c, &ctx, ze.ino, zf.fh, false, true);
+		open_undo(c, &ctx, ze.ino, &zf, false, true);
 		reply_failure(req, r);
 		return;
 	}
 	open_out(c, &zf, (int)in->flags, id, &o);
 	entry_out(c, &ze, &e);
 	if (zc_reply_create(req, &e, &o) == -ENOENT)
-		open_undo(c, &ctx, ze.ino, zf.fh, true, true);
+		open_undo(c, &ctx, ze.ino, &zf, true, true);
 }
 
 /*
@@ -518,14 +544,14 @@ void zc_op_tmpfile(struct zc_req *req)
 	zf.backing_fd = -1;
 	r = passthrough_open(c, ze.ino, &zf, &id);
 	if (r < 0) {
-		open_undo(c, &ctx, ze.ino, zf.fh, false, true);
+		open_undo(c, &ctx, ze.ino, &zf, false, true);
 		reply_failure(req, r);
 		return;
 	}
 	open_out(c, &zf, flags, id, &o);
 	entry_out(c, &ze, &e);
 	if (zc_reply_create(req, &e, &o) == -ENOENT)
-		open_undo(c, &ctx, ze.ino, zf.fh, true, true);
+		open_undo(c, &ctx, ze.ino, &zf, true, true);
 }
 
 void zc_op_read(struct zc_req *req)
@@ -619,6 +645,14 @@ void zc_op_flush(struct zc_req *req)
 
 	if (c->backend->ops.flush)
 		r = c->backend->ops.flush(&ctx, req->hdr->nodeid, req->args.in.flush.fh);
+	/*
+	 * A close of a file in passthrough that someone has open for
+	 * writing: a shared mapping may have changed its times on the
+	 * backing file, which the kernel does not see. Its attributes go
+	 * before close() returns, so that a stat after it asks.
+	 */
+	if (c->opts->passthrough && zc_backing_written_behind(c, req->hdr->nodeid))
+		zc_notify_attr_changed(c, req->hdr->nodeid);
 	reply_status(req, r);
 }
 
@@ -629,8 +663,10 @@ void zc_op_release(struct zc_req *req)
 	struct zc_chan *c = op_begin(req, &ctx, 0);
 
 	zc_data_wait_reads(c, fh);
-	if (c->opts->passthrough)
-		zc_backing_release(c, ino);
+	/* The same for a mapping that outlived its descriptor's close(). */
+	if (c->opts->passthrough &&
+	    zc_backing_release(c, ino, open_writes((int)req->args.in.release.flags)))
+		zc_notify_attr_changed(c, ino);
 	if (c->backend->ops.release)
 		c->backend->ops.release(&ctx, ino, fh);
 	zc_reply_err(req, 0);
