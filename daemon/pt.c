@@ -1209,6 +1209,7 @@ static int pt_opendir(const struct zc_ctx *ctx, zc_ino_t ino, struct zc_file *fi
 	struct pt_fs *fs = ctx_fs(ctx);
 	struct pt_inode *inode;
 	struct pt_creds creds;
+	char path[32];
 	int fd = -1, r;
 	struct pt_dir *d;
 
@@ -1225,9 +1226,15 @@ static int pt_opendir(const struct zc_ctx *ctx, zc_ino_t ino, struct zc_file *fi
 		pt_table_put(&fs->table, inode);
 		goto fail;
 	}
+	/*
+	 * Through /proc/self/fd, which names the directory itself: "."
+	 * would be looked up in it, which takes search permission on it that
+	 * opening a directory does not.
+	 */
+	proc_path(path, inode->fd);
 	r = creds_enter_unchecked(ctx, &creds);
 	if (r == 0) {
-		fd = openat(inode->fd, ".", O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+		fd = open(path, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
 		r = fd < 0 ? -errno : 0;
 		creds_exit(&creds);
 	}

@@ -22,9 +22,19 @@ static double cache_timeout(const struct zc_opts *opts)
 	}
 }
 
+/*
+ * Names are not kept by default when the backend alone checks permissions
+ * on a mount that several users share: the kernel walks a kept name without
+ * asking anyone, so a user could reach a directory below one it may not
+ * search because another user looked it up a moment before.
+ */
 double zc_opts_entry_timeout(const struct zc_opts *opts)
 {
-	return opts->entry_timeout_set ? opts->entry_timeout : cache_timeout(opts);
+	if (opts->entry_timeout_set)
+		return opts->entry_timeout;
+	if (opts->allow_other && !zc_opts_default_permissions(opts))
+		return 0.0;
+	return cache_timeout(opts);
 }
 
 double zc_opts_attr_timeout(const struct zc_opts *opts)
