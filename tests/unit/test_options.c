@@ -239,9 +239,15 @@ static void test_default_permissions(void)
 	CHECK(zc_opts_default_permissions(&s->opts));
 	CHECK_EQ(zc_session_set_option(s, "nodefault_permissions"), 0);
 	CHECK_EQ(s->opts.default_permissions, 0);
+	CHECK(zc_opts_entry_timeout(&s->opts) == 1.0);
 	/* Switched off explicitly, allow_other does not switch it on. */
 	CHECK_EQ(zc_session_set_option(s, "allow_other"), 0);
 	CHECK(!zc_opts_default_permissions(&s->opts));
+	/* Several users, and the backend alone checks: no names kept, unless asked. */
+	CHECK(zc_opts_entry_timeout(&s->opts) == 0.0);
+	CHECK(zc_opts_attr_timeout(&s->opts) == 1.0);
+	CHECK_EQ(zc_session_set_option(s, "entry_timeout=2"), 0);
+	CHECK(zc_opts_entry_timeout(&s->opts) == 2.0);
 	check_rejected(s, "default_permissions=1", "option 'default_permissions' takes no value");
 	zc_session_destroy(s);
 }
