@@ -57,6 +57,7 @@
 #include "zc_req.h"
 #include "zc_uring.h"
 #include "zc_util.h"
+#include "zc_waiter.h"
 #include "zc_watchdog.h"
 #include "zc_notice.h"
 
@@ -158,11 +159,11 @@ static int queue_rings_setup(struct zc_uring_queue *q, char *why, size_t why_siz
 	unsigned int i;
 	int r;
 
-	r = thread_ring_setup(&q->ring, &q->ring_ok, &q->efd, q->u->depth, why, why_size);
+	r = thread_ring_setup(&q->ring, &q->ring_ok, &q->efd, q->u->entries, why, why_size);
 	/* Every entry of the queue may end up on one pool thread's ring. */
 	for (i = 0; !r && i < ZC_URING_POOL; i++)
 		r = thread_ring_setup(&q->pool[i].ring, &q->pool[i].ring_ok, &q->pool[i].efd,
-				      q->u->depth, why, why_size);
+				      q->u->entries, why, why_size);
 	return r;
 }
 
@@ -207,7 +208,8 @@ int zc_uring_setup(struct zc_chan *c, const struct zc_uring_conf *conf, char *wh
 		zc_notify(c->notifier,
 			  "io_uring: queue threads run at normal priority: SCHED_IDLE needs "
 			  "CAP_SYS_NICE or an RLIMIT_NICE of 20 to be lifted when starved");
-	u->depth = conf->depth;
+	u->lock_room = ZC_URING_LOCK_ROOM;
+	u->entries = conf->depth + u->lock_room;
 	u->nr_queues = (unsigned int)n;
 	for (i = 0; i < u->nr_queues; i++) {
 		struct zc_uring_queue *q = &u->queues[i];
@@ -245,16 +247,16 @@ static int queue_alloc(struct zc_uring_queue *q)
 	unsigned int i;
 	void *mem;
 
-	q->ents = calloc(u->depth, sizeof(*q->ents));
-	q->ready = calloc(u->depth, sizeof(*q->ready));
+	q->ents = calloc(u->entries, sizeof(*q->ents));
+	q->ready = calloc(u->entries, sizeof(*q->ready));
 	if (!q->ents || !q->ready)
 		return -ENOMEM;
 	for (i = 0; i < ZC_URING_POOL; i++) {
-		q->pool[i].ready = calloc(u->depth, sizeof(*q->pool[i].ready));
+		q->pool[i].ready = calloc(u->entries, sizeof(*q->pool[i].ready));
 		if (!q->pool[i].ready)
 			return -ENOMEM;
 	}
-	q->mem_size = stride * u->depth;
+	q->mem_size = stride * u->entries;
 	mem = mmap(NULL, q->mem_size, PROT_READ | PROT_WRITE,
 		   MAP_PRIVATE | MAP_ANONYMOUS | MAP_NORESERVE, -1, 0);
 	if (mem == MAP_FAILED) {
@@ -262,7 +264,7 @@ static int queue_alloc(struct zc_uring_queue *q)
 		return -ENOMEM;
 	}
 	q->mem = mem;
-	for (i = 0; i < u->depth; i++) {
+	for (i = 0; i < u->entries; i++) {
 		struct zc_uring_ent *ent = &q->ents[i];
 		char *base = q->mem + stride * i;
 

@@ -120,7 +120,14 @@ struct zc_uring {
 	bool strict;
 	bool pin;
 	bool idle;
-	unsigned int depth;
+	/*
+	 * Entries registered per queue: uring_depth for requests that are
+	 * answered as they are served, and lock_room more that lock waiters
+	 * may keep (ring_keep()), so that waiting locks never take entries
+	 * the other requests need.
+	 */
+	unsigned int entries;
+	unsigned int lock_room;
 	unsigned int nr_queues;
 	size_t payload_size;
 	struct zc_uring_queue *queues;

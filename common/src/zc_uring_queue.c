@@ -162,13 +162,13 @@ static void ent_done(struct zc_uring_ent *ent)
 		efd_kick(q->efd);
 }
 
-/* The other half of a queue's entries serves everything else. */
+/* Lock waiters keep entries of the queue's lock room only: uring_depth serve the rest. */
 static int ring_keep(struct zc_req *req)
 {
 	struct zc_uring_ent *ent = req->transport;
 	struct zc_uring_queue *q = ent->q;
 
-	if (__atomic_add_fetch(&q->nr_kept, 1, __ATOMIC_ACQ_REL) > q->u->depth / 2) {
+	if (__atomic_add_fetch(&q->nr_kept, 1, __ATOMIC_ACQ_REL) > q->u->lock_room) {
 		__atomic_sub_fetch(&q->nr_kept, 1, __ATOMIC_ACQ_REL);
 		return -ENOLCK;
 	}
@@ -580,7 +580,7 @@ void *zc_uring_queue_main(void *arg)
 	if (u->idle)
 		zc_run_at_idle_priority();
 	ring_arm_efd(&q->ring, q->efd, &q->efd_count, q);
-	for (i = 0; i < u->depth; i++)
+	for (i = 0; i < u->entries; i++)
 		zc_uring_ent_cmd(&q->ring, &q->ents[i], ZC_FUSE_IO_URING_CMD_REGISTER);
 	while (live && !zc_uring_exiting(u)) {
 		r = io_uring_submit_and_wait(&q->ring, 1);

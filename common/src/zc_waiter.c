@@ -8,9 +8,10 @@
  * or its ring entry, which stays with the request until then).
  *
  * The bounds keep one user from taking them all: ZC_WAITERS_MAX threads
- * overall, ZC_WAITERS_PER_UID for one caller uid, and on the ring at most
- * half the entries of a queue (the ring route's keep()). A request beyond them is
- * answered ENOLCK at once.
+ * overall, ZC_WAITERS_PER_UID for one caller uid, and on the ring the
+ * ZC_URING_LOCK_ROOM entries of a queue registered for them beside
+ * uring_depth (the ring route's keep()). A request beyond them is answered
+ * ENOLCK at once.
  *
  * An INTERRUPT for a waiting request (its caller got a signal) reaches a
  * /dev/fuse worker, which calls zc_waiter_interrupt() with the request's
@@ -31,9 +32,6 @@
 #include "zc_util.h"
 #include "zc_waiter.h"
 
-/* Threads waiting for locks, overall and for one caller uid. */
-#define ZC_WAITERS_MAX	   128
-#define ZC_WAITERS_PER_UID 32
 /* A waiter runs the backend's lock call and the reply path: no more. */
 #define ZC_WAITER_STACK (256 * 1024)
 /* How often, and how long apart, an interrupted waiter is signalled. */

@@ -15,6 +15,16 @@ struct zc_chan;
 struct zc_req;
 struct zc_waiter;
 
+/* Threads waiting for locks, overall and for one caller uid. */
+#define ZC_WAITERS_MAX	   128
+#define ZC_WAITERS_PER_UID 32
+/*
+ * Ring entries per queue that lock waiters may keep: twice what one uid
+ * may, so that one user who waits on one queue alone never takes all of
+ * it from the others.
+ */
+#define ZC_URING_LOCK_ROOM (2 * ZC_WAITERS_PER_UID)
+
 /*
  * zc_waiter_start(), on the thread that serves @req, keeps the request
  * (zc_req_keep()) and runs @fn(wt, @arg, kept) on a thread of its own for

@@ -464,6 +464,44 @@ def test_user_lock_waiters_stall_nobody(transport):
                  ', '.join('%s %.3f s' % kv for kv in times.items()), unmount))
 
 
+# A second unprivileged user, for what one user's waiters leave the others.
+OTHER_UID = OTHER_GID = 40125
+MANY_WAITERS = 20
+
+
+@pytest.mark.timeout(120)
+@pytest.mark.parametrize('transport', sorted(TRANSPORTS))
+def test_one_users_lock_waiters_leave_others_theirs(transport):
+    # One user parks MANY_WAITERS blocking flock()s, each of which native
+    # lets wait; then another user's blocking flock() on a file of its own
+    # must wait for its holder too, and get the lock, not ENOLCK.
+    with LockScene(transport) as sc:
+        lockers = [sc.spawn(['flock', '-x', sc.lockfile, 'true']) for _ in range(MANY_WAITERS)]
+        zctest.wait_until(lambda: all(in_flock(p.pid) for p in lockers), 10,
+                          'the lockers to wait in flock()')
+        time.sleep(0.5)
+        refused = [p.returncode for p in lockers if p.poll() is not None]
+        assert not refused, '%d of %d waiters of one user refused on %s' % (
+            len(refused), MANY_WAITERS, transport)
+        other_file = J(sc.m.mnt, 'others')
+        write_file(other_file, b'')
+        os.chown(other_file, OTHER_UID, OTHER_GID)
+        ids = dict(user=OTHER_UID, group=OTHER_GID, extra_groups=[])
+        holder = sc.spawn([sys.executable, '-c', _HOLDER, other_file], as_user=False, **ids)
+        assert read_line(holder, 10, 'the other user\'s holder') == 'locked'
+        waiter = sc.spawn(['flock', '-x', other_file, 'true'], as_user=False, **ids)
+        zctest.wait_until(lambda: in_flock(waiter.pid), 10, 'the other user to wait in flock()')
+        time.sleep(0.5)
+        assert waiter.poll() is None, 'the other user\'s flock() ended with %d' % waiter.returncode
+        holder.stdin.write(b'\n')
+        holder.stdin.flush()
+        assert read_line(holder, 10, 'the other user\'s holder') == 'unlocked'
+        assert wait_exit(waiter, 10) and waiter.returncode == 0
+        assert all(p.poll() is None for p in lockers)
+        c = zctest.counters(sc.m.mnt)
+        assert c['locks.refused'] == 0, c
+
+
 @pytest.mark.timeout(60)
 @pytest.mark.parametrize('sig', ['SIGKILL', 'SIGINT'])
 @pytest.mark.parametrize('transport', sorted(TRANSPORTS))
