@@ -431,6 +431,31 @@ def pid_alive(pid):
     return state not in ('Z', 'X')
 
 
+def kernel_stack(pid):
+    """The kernel functions pid's threads are in, innermost first ([] when gone)."""
+    frames = []
+    try:
+        tids = os.listdir('/proc/%d/task' % pid)
+    except OSError:
+        return frames
+    for tid in tids:
+        try:
+            with open('/proc/%d/task/%s/stack' % (pid, tid)) as f:
+                lines = f.read().splitlines()
+        except OSError:
+            continue
+        frames += [line.split()[-1].split('+')[0] for line in lines if line.strip()]
+    return frames
+
+
+def waits_in_fuse(pid):
+    """The kernel frames when pid waits in the kernel's FUSE code, else None."""
+    frames = kernel_stack(pid)
+    if any('fuse' in f or f == 'request_wait_answer' for f in frames):
+        return frames
+    return None
+
+
 # ------------------------------------------------------------------- mounts
 
 _active = set()
