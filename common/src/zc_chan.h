@@ -17,6 +17,7 @@
 #include <stdint.h>
 #include <sys/types.h>
 
+#include "zc_contract.h"
 #include "zc_data.h"
 #include "zc_proto.h"
 #include "zc_stats.h"
@@ -68,6 +69,8 @@ struct zc_chan {
 
 	/* Kernel passthrough (zc_backing.c); NULL unless the mount asked for it. */
 	struct zc_backing *backing;
+	/* The backend's broken rules, each said once (zc_contract.c). */
+	struct zc_contract contract;
 
 	sem_t stop;
 	int exiting;

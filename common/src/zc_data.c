@@ -6,21 +6,21 @@
 #include <string.h>
 
 #include "zc_chan.h"
+#include "zc_contract.h"
 #include "zc_data.h"
 #include "zc_iter.h"
 #include "zc_req.h"
 #include "zc_util.h"
 
 /*
- * The kernel's limit (fuse max_pages_limit) serves copy mode. With splice a
+ * ZC_MAX_WRITE_PAGES: the kernel's limit (fuse max_pages_limit) serves copy mode. With splice a
  * request takes 1 + max_pages pipe slots, so max_write is one page less than
  * the pipe: 255 pages with a 1 MiB (256-slot) pipe, the most that
  * fs.pipe-max-size allows by default. Where it allows 2 MiB (512 slots; a
  * pipe's size is a power of two pages), max_write is the kernel's 256 pages
  * and a 1 MiB read or write is one request instead of two.
  */
-#define ZC_MAX_WRITE_PAGES 256UL
-#define ZC_PIPE_WANT	   (2UL << 20)
+#define ZC_PIPE_WANT (2UL << 20)
 /* The headers in front of a WRITE's data. */
 #define ZC_WRITE_HEADERS (sizeof(struct fuse_in_header) + sizeof(struct fuse_write_in))
 
@@ -28,8 +28,7 @@
  * Zeros for the holes of a read. Page-aligned, so that a hole takes the pipe
  * slots extent_slots() counts for it: a vmsplice into a full pipe blocks.
  */
-static const char zc_zeros[ZC_PAGE * ZC_MAX_WRITE_PAGES + ZC_PAGE]
-    __attribute__((aligned(ZC_PAGE)));
+static const char zc_zeros[ZC_DATA_ZEROS] __attribute__((aligned(ZC_PAGE)));
 
 void zc_data_policy_init(struct zc_data_policy *p, bool splice, size_t threshold,
 			 size_t *ret_max_write, struct zc_stats *st)
@@ -103,27 +102,12 @@ static void extent_iter(struct zc_iter *it, const struct zc_extent *ext)
 		zc_iter_mem(it, ext->mem ? ext->mem : (void *)zc_zeros, ext->length);
 }
 
-int zc_data_check_extents(const struct zc_extent *ext, int n_ext, size_t size, bool reading)
-{
-	size_t total = 0;
-	int i;
-
-	if (n_ext > ZC_MAX_EXTENTS)
-		return -EIO;
-	for (i = 0; i < n_ext; i++) {
-		if (ext[i].fd < 0 && !ext[i].mem && (!reading || ext[i].length > sizeof(zc_zeros)))
-			return -EIO;
-		total += ext[i].length;
-	}
-	return total > size ? -EIO : 0;
-}
-
 /*
  * Move the extents of a read into @dst until one comes up short (end of
  * file). Returns the bytes moved or, when none moved, a negative errno.
  */
-static ssize_t gather_extents(struct zc_iter *dst, const struct zc_extent *ext, int n_ext,
-			      struct zc_stats *st)
+static ssize_t gather_extents(struct zc_chan *c, struct zc_iter *dst, const struct zc_extent *ext,
+			      int n_ext)
 {
 	ssize_t total = 0, n;
 	int i;
@@ -132,7 +116,9 @@ static ssize_t gather_extents(struct zc_iter *dst, const struct zc_extent *ext, 
 		struct zc_iter src;
 
 		extent_iter(&src, &ext[i]);
-		n = zc_move(dst, &src, ext[i].length, ext[i].fd < 0 ? ZC_MOVE_GIFT : 0, st);
+		n = zc_move(dst, &src, ext[i].length, ext[i].fd < 0 ? ZC_MOVE_GIFT : 0, &c->stats);
+		if (n == -EBADF && ext[i].fd >= 0)
+			return zc_contract_broken(c, ZC_RULE_EXTENT_BAD_FD, "read");
 		if (n < 0)
 			return total ? total : n;
 		total += n;
@@ -152,7 +138,7 @@ static void reply_read_mem(struct zc_req *req, const struct zc_extent *ext, int 
 	ssize_t total;
 
 	zc_iter_mem(&data, req->reply_buf + sizeof(*out), size);
-	total = gather_extents(&data, ext, n_ext, st);
+	total = gather_extents(req->chan, &data, ext, n_ext);
 	if (total < 0) {
 		zc_req_reply(req, (int)total, NULL, 0);
 		return;
@@ -193,7 +179,7 @@ static void reply_read_pipe(struct zc_req *req, const struct zc_extent *ext, int
 		zc_req_reply(req, -EIO, NULL, 0);
 		return;
 	}
-	total = gather_extents(&reply_in, ext, n_ext, st);
+	total = gather_extents(c, &reply_in, ext, n_ext);
 	if (total < 0) {
 		zc_pipe_drain(req->pipe[0], st);
 		zc_req_reply(req, (int)total, NULL, 0);
@@ -262,6 +248,8 @@ ssize_t zc_data_write(struct zc_req *req, const struct zc_extent *ext, int n_ext
 
 		extent_iter(&dst, &ext[i]);
 		n = zc_move(&dst, src, ext[i].length, 0, st);
+		if (n == -EBADF && ext[i].fd >= 0)
+			n = zc_contract_broken(req->chan, ZC_RULE_EXTENT_BAD_FD, "write");
 		if (n < 0) {
 			if (!moved)
 				moved = n;

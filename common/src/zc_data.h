@@ -28,6 +28,11 @@
 
 #include "zcfuse/zcfuse.h"
 
+/* The largest request's data in pages, as the kernel allows it (see zc_data.c). */
+#define ZC_MAX_WRITE_PAGES 256UL
+/* The zeros kept for holes (ZC_PAGE, zc_util.h): the longest hole a read may return. */
+#define ZC_DATA_ZEROS (ZC_PAGE * ZC_MAX_WRITE_PAGES + ZC_PAGE)
+
 struct zc_chan;
 struct zc_req;
 struct zc_stats;
@@ -79,9 +84,6 @@ void zc_data_reply_read(struct zc_req *req, const struct zc_extent *ext, int n_e
  * none moved. What is left of the request is discarded.
  */
 ssize_t zc_data_write(struct zc_req *req, const struct zc_extent *ext, int n_ext);
-
-/* Whether the extents a backend gave for @size bytes are ones the data path can move. */
-int zc_data_check_extents(const struct zc_extent *ext, int n_ext, size_t size, bool reading);
 
 /*
  * A READ of @fh is between the backend's read() and read_done() from

@@ -18,6 +18,7 @@
 #include "fuse_kernel_ext.h"
 #include "zc_backend.h"
 #include "zc_backing.h"
+#include "zc_contract.h"
 #include "zc_chan.h"
 #include "zc_ctx.h"
 #include "zc_data.h"
@@ -574,7 +575,7 @@ void zc_op_read(struct zc_req *req)
 	zc_data_read_begin(req, fh);
 	if (c->backend->ops.read)
 		n_ext = c->backend->ops.read(&ctx, ino, fh, off, size, ext, ZC_MAX_EXTENTS);
-	if (n_ext >= 0 && zc_data_check_extents(ext, n_ext, size, true) < 0) {
+	if (n_ext >= 0 && zc_contract_extents(c, "read", ext, n_ext, size, true) < 0) {
 		if (c->backend->ops.read_done)
 			c->backend->ops.read_done(&ctx, ino, fh, ext, (unsigned int)n_ext);
 		n_ext = -EIO;
@@ -619,7 +620,7 @@ void zc_op_write(struct zc_req *req)
 		zc_kill_suid_sgid(c, &ctx, ino, fh);
 	if (c->backend->ops.write)
 		n_ext = c->backend->ops.write(&ctx, ino, fh, off, size, ext, ZC_MAX_EXTENTS);
-	if (n_ext >= 0 && zc_data_check_extents(ext, n_ext, size, false) < 0)
+	if (n_ext >= 0 && zc_contract_extents(c, "write", ext, n_ext, size, false) < 0)
 		n_ext = -EIO;
 	if (n_ext < 0) {
 		zc_iter_discard(req->src, &c->stats);

@@ -93,6 +93,8 @@ struct zc_stats {
 	uint64_t lock_waits;
 	uint64_t lock_refused;
 	uint64_t lock_interrupted;
+	/* Requests answered EIO because the backend broke its contract (zc_contract.h). */
+	uint64_t contract_broken;
 };
 
 static inline void zc_stat_add(uint64_t *counter, uint64_t n)

@@ -23,7 +23,7 @@ import sys
 # pointers, never by a call.
 LAYERS = [
     ('base', ['zc_util', 'zc_iter', 'zc_stats', 'zc_req', 'zc_proto', 'zc_notice']),
-    ('state', ['zc_opts', 'zc_data', 'zc_chan']),
+    ('state', ['zc_opts', 'zc_contract', 'zc_data', 'zc_chan']),
     ('services', ['zc_ctx', 'zc_backing', 'zc_waiter']),
     ('dispatch', ['zc_init', 'zc_ops', 'zc_dispatch']),
     ('transports', ['zc_dev', 'zc_uring_probe', 'zc_watchdog', 'zc_uring_ent', 'zc_uring_queue',

@@ -188,7 +188,7 @@ struct zc_file {
 struct zc_extent {
 	/** A file descriptor the backend keeps open, or -1 for memory or a hole. */
 	int fd;
-	/** Must be 0. */
+	/** Must be 0 (a read or write with it set gets EIO and a notice). */
 	uint32_t reserved;
 	/** Offset in @fd (file extents only). */
 	off_t offset;
