@@ -75,6 +75,8 @@ struct zc_chan {
 	sem_t stop;
 	int exiting;
 	int error;
+	/* The backend's init() refused the mount with this -errno (0: it did not). */
+	int init_error;
 	struct zc_stats stats;
 };
 

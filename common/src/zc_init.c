@@ -222,7 +222,18 @@ void zc_init_serve(struct zc_req *req)
 			  "however long");
 	if (b->ops.init) {
 		zc_ctx_from_req(&ctx, req, 0);
-		b->ops.init(&ctx);
+		r = b->ops.init(&ctx);
+		/*
+		 * The backend refuses the mount: the kernel then fails every
+		 * request on it (ECONNREFUSED), and the loop ends with that
+		 * reason for the session to report.
+		 */
+		if (r < 0) {
+			c->init_error = r;
+			zc_reply_err(req, r);
+			zc_chan_stop(c, r);
+			return;
+		}
 	}
 	r = zc_reply_init(req, &out);
 	if (c->ring_init_sent)

@@ -38,10 +38,18 @@ ZC_EXPORT struct zc_session *zc_session_new(const struct zc_backend_ops *ops, si
 					    void *userdata)
 {
 	struct zc_session *s;
+	size_t i;
 
 	if (!ops) {
 		errno = EINVAL;
 		return NULL;
+	}
+	/* Built against a newer header: only if it sets nothing this library lacks. */
+	for (i = sizeof(struct zc_backend_ops); i < ops_size; i++) {
+		if (((const unsigned char *)ops)[i]) {
+			errno = EOPNOTSUPP;
+			return NULL;
+		}
 	}
 	s = calloc(1, sizeof(*s));
 	if (!s)
@@ -486,6 +494,11 @@ ZC_EXPORT int zc_session_loop(struct zc_session *s)
 		fprintf(stderr, "zcfuse: counters at unmount:\n");
 		zc_stats_print(&s->chan.stats, stderr);
 	}
+	if (s->chan.init_error) {
+		zc_set_error(s, "the backend refused the mount: its init() returned %s",
+			     strerror(-s->chan.init_error));
+		return s->chan.init_error;
+	}
 	if (r == -EOPNOTSUPP && zc_uring_refusal(&s->chan)) {
 		zc_set_error(s, "io_uring=strict: %s", zc_uring_refusal(&s->chan));
 		return r;
@@ -512,7 +525,7 @@ ZC_EXPORT void zc_session_destroy(struct zc_session *s)
 	zc_session_unmount(s);
 	/* After the last request, once, as the kernel's DESTROY would. */
 	if (s->chan_ready && s->chan.conn.init_done && !s->chan.conn.destroyed &&
-	    s->backend.ops.destroy)
+	    !s->chan.init_error && s->backend.ops.destroy)
 		s->backend.ops.destroy(s->backend.userdata);
 	zc_mount_free(s->mnt);
 	if (s->own_dev_fd && s->chan.dev_fd >= 0)

@@ -4,7 +4,9 @@
  * (too many, longer than the request, reserved set, a write extent with
  * no data, a hole too long, a descriptor that is not open) is answered
  * EIO, and each rule gives one notice naming the operation and the rule,
- * however often it is broken. Extents that keep the rules are served.
+ * however often it is broken. Extents that keep the rules are served. An
+ * init() that fails refuses the mount: INIT is answered with its error and
+ * the connection stops with it.
  */
 #include <errno.h>
 #include <fcntl.h>
@@ -16,6 +18,7 @@
 
 #include "zc_backend.h"
 #include "zc_chan.h"
+#include "zc_init.h"
 #include "zc_iter.h"
 #include "zc_notice.h"
 #include "zc_ops.h"
@@ -191,6 +194,63 @@ static void check_rule(uint32_t opcode, zc_ino_t ino, const char *rule)
 	CHECK_STR_CONTAINS(notices[before], rule);
 }
 
+static int init_refuses(const struct zc_ctx *ctx)
+{
+	(void)ctx;
+	return -EPERM;
+}
+
+static void check_init_refusal(void)
+{
+	struct fuse_in_header hdr = { .opcode = FUSE_INIT, .unique = 2 };
+	struct zc_backend refusing = { .ops = { .init = init_refuses } };
+	struct zc_chan c = { .opts = &opts, .backend = &refusing, .notifier = &notifier };
+	struct zc_req req;
+
+	sem_init(&c.stop, 0, 0);
+	memset(&req, 0, sizeof(req));
+	req.chan = &c;
+	req.route = &capture;
+	req.hdr = &hdr;
+	req.unique = hdr.unique;
+	req.opcode = FUSE_INIT;
+	req.reply_buf = reply_buf;
+	req.reply_room = SIZE;
+	req.args.in.init.major = FUSE_KERNEL_VERSION;
+	req.args.in.init.minor = FUSE_KERNEL_MINOR_VERSION;
+	replies = 0;
+	zc_init_serve(&req);
+	CHECK_EQ(replies, 1);
+	CHECK_EQ(last_reply.error, -EPERM);
+	CHECK_EQ(last_reply.len, sizeof(last_reply));
+	CHECK_EQ(c.init_error, -EPERM);
+	CHECK_EQ(c.exiting, 1);
+	CHECK_EQ(c.error, -EPERM);
+	sem_destroy(&c.stop);
+}
+
+/* A backend built against a newer header: taken while what this library lacks is unset. */
+static void check_ops_size(void)
+{
+	struct {
+		struct zc_backend_ops ops;
+		void (*newer_op)(void);
+	} newer = { .ops = { .read = backend_read } };
+	struct zc_session *s;
+
+	s = zc_session_new(&newer.ops, sizeof(newer), NULL);
+	CHECK(s != NULL);
+	zc_session_destroy(s);
+	newer.newer_op = check_ops_size;
+	errno = 0;
+	CHECK(zc_session_new(&newer.ops, sizeof(newer), NULL) == NULL);
+	CHECK_EQ(errno, EOPNOTSUPP);
+	/* An older, shorter one is taken as it is. */
+	s = zc_session_new(&newer.ops, sizeof(void *), NULL);
+	CHECK(s != NULL);
+	zc_session_destroy(s);
+}
+
 int main(void)
 {
 	char path[] = "/tmp/zcfuse-contract-XXXXXX";
@@ -227,5 +287,7 @@ int main(void)
 	/* A hole within the zeros kept is fine for a read. */
 	CHECK_EQ(serve(FUSE_READ, NO_DATA), 0);
 	close(good_fd);
+	check_init_refusal();
+	check_ops_size();
 	return 0;
 }

@@ -263,7 +263,10 @@ typedef int (*zc_dir_fill_fn)(void *fill_ctx, const char *name, const struct sta
  * Names passed in are single path components, never "." or "..".
  */
 struct zc_backend_ops {
-	/** Called once the kernel connection is up. */
+	/**
+	 * Called once the kernel connection is up. A negative errno refuses
+	 * the mount: zc_session_loop() returns it, and destroy() is not called.
+	 */
 	int (*init)(const struct zc_ctx *ctx);
 	/** Called once at unmount, after the last request. */
 	void (*destroy)(void *userdata);
@@ -445,7 +448,9 @@ struct zc_backend_ops {
 
 /**
  * Create a session for a backend. @ops_size is sizeof(struct zc_backend_ops)
- * as the backend saw it. Returns NULL with errno set on failure.
+ * as the backend saw it. Returns NULL with errno set on failure: EOPNOTSUPP
+ * when @ops_size is larger than this library's and sets operations it does
+ * not know.
  */
 struct zc_session *zc_session_new(const struct zc_backend_ops *ops, size_t ops_size,
 				  void *userdata);
