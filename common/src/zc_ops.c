@@ -246,6 +246,18 @@ void zc_op_lookup(struct zc_req *req)
 
 	if (c->backend->ops.lookup)
 		r = c->backend->ops.lookup(&ctx, req->hdr->nodeid, req->args.name, &ze);
+	/*
+	 * A missing name as an entry of node 0, which the kernel keeps for
+	 * the negative timeout: an ENOENT it keeps for no time at all.
+	 */
+	if (r == -ENOENT && zc_opts_negative_timeout(c->opts) > 0) {
+		struct fuse_entry_out e;
+
+		memset(&ze, 0, sizeof(ze));
+		zc_proto_entry(&e, &ze, zc_opts_negative_timeout(c->opts), 0);
+		zc_reply_entry(req, &e);
+		return;
+	}
 	reply_entry_result(req, c, r, &ze);
 }
 

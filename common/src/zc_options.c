@@ -99,6 +99,12 @@ static void set_entry_timeout(struct zc_opts *opts, union zc_opt_value value)
 	opts->entry_timeout_set = true;
 }
 
+static void set_negative_timeout(struct zc_opts *opts, union zc_opt_value value)
+{
+	opts->negative_timeout = value.seconds;
+	opts->negative_timeout_set = true;
+}
+
 static void set_attr_timeout(struct zc_opts *opts, union zc_opt_value value)
 {
 	opts->attr_timeout = value.seconds;
@@ -177,6 +183,14 @@ static const struct zc_opt_desc zc_opt_table[] = {
 	    .kind = ZC_OPT_SECONDS,
 	    .set = set_attr_timeout,
 	    .help = "how long the kernel trusts attributes",
+	},
+	{
+	    .name = "negative_timeout",
+	    .kind = ZC_OPT_SECONDS,
+	    .set = set_negative_timeout,
+	    .help = "how long the kernel trusts that a name is\n"
+		    "missing (default: the entry timeout; 0: it\n"
+		    "asks every time)",
 	},
 	{
 	    .name = "writeback",

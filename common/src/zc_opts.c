@@ -41,3 +41,8 @@ double zc_opts_attr_timeout(const struct zc_opts *opts)
 {
 	return opts->attr_timeout_set ? opts->attr_timeout : cache_timeout(opts);
 }
+
+double zc_opts_negative_timeout(const struct zc_opts *opts)
+{
+	return opts->negative_timeout_set ? opts->negative_timeout : zc_opts_entry_timeout(opts);
+}

@@ -45,8 +45,10 @@ struct zc_opts {
 	enum zc_cache_mode cache;
 	double entry_timeout;
 	double attr_timeout;
+	double negative_timeout;
 	bool entry_timeout_set;
 	bool attr_timeout_set;
+	bool negative_timeout_set;
 	bool writeback;
 	/* Percent of the dirty-page limit the mount may hold under writeback. */
 	unsigned int writeback_ratio;
@@ -102,5 +104,7 @@ bool zc_opts_default_permissions(const struct zc_opts *opts);
 /* Entry and attribute timeouts in seconds after cache= and explicit values. */
 double zc_opts_entry_timeout(const struct zc_opts *opts);
 double zc_opts_attr_timeout(const struct zc_opts *opts);
+/* How long the kernel keeps a name's absence: the entry timeout unless given. */
+double zc_opts_negative_timeout(const struct zc_opts *opts);
 
 #endif /* ZC_OPTS_H */

@@ -136,6 +136,23 @@ def test_lookup_existing_and_missing(mount):
     check_tree(m)
 
 
+def test_missing_names_are_kept_missing(mount):
+    # A missing name is an entry the kernel keeps for the entry timeout:
+    # six stat()s of it are one LOOKUP, except where nothing is kept.
+    m = mount
+    opts = zctest.env_mount_opts()
+    kept = 'cache=never' not in opts and not (
+        'nodefault_permissions' in opts and 'allow_other' in opts)
+    before = zctest.counters(m.mnt).get('requests.LOOKUP', 0)
+    for _ in range(6):
+        assert attempt(lambda: os.stat(J(m.mnt, 'absent'))) == Err(errno.ENOENT)
+    lookups = zctest.counters(m.mnt).get('requests.LOOKUP', 0) - before
+    assert lookups == (1 if kept else 6), (opts, lookups)
+    # Made through the mount, it is there at once.
+    write_file(J(m.mnt, 'absent'), b'here')
+    assert read_file(J(m.mnt, 'absent')) == b'here'
+
+
 @pytest.mark.source
 def test_lookup_after_create_in_source(mount):
     m = mount

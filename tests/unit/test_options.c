@@ -287,6 +287,11 @@ static void test_seconds_kind(void)
 
 	CHECK_EQ(zc_session_set_option(s, "entry_timeout=0.25"), 0);
 	CHECK(zc_opts_entry_timeout(&s->opts) == 0.25);
+	/* A name's absence is kept as long as a name, unless said otherwise. */
+	CHECK(zc_opts_negative_timeout(&s->opts) == 0.25);
+	CHECK_EQ(zc_session_set_option(s, "negative_timeout=0"), 0);
+	CHECK(zc_opts_negative_timeout(&s->opts) == 0.0);
+	CHECK(zc_opts_entry_timeout(&s->opts) == 0.25);
 	CHECK(zc_opts_attr_timeout(&s->opts) == 1.0);
 	CHECK(!s->opts.attr_timeout_set);
 	CHECK_EQ(zc_session_set_option(s, "attr_timeout=1e9"), 0);
