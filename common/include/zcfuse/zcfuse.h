@@ -17,7 +17,10 @@
  * at unmount.
  *
  * Build against it with: cc ... $(pkg-config --cflags --libs zcfuse)
- * examples/memfs.c and examples/blobstore/ are complete backends.
+ * examples/memfs.c and examples/blobstore/ of the source are complete
+ * backends (Debian's libzcfuse-dev installs them in
+ * /usr/share/doc/libzcfuse-dev/examples/). libzcfuse(3) describes every
+ * function.
  */
 #ifndef ZCFUSE_H
 #define ZCFUSE_H
@@ -37,13 +40,24 @@ extern "C" {
 #error "libzcfuse needs -D_FILE_OFFSET_BITS=64 (pkg-config --cflags zcfuse gives it)"
 #endif
 
+/*
+ * The library's version: major.minor is that of the newest symbol version
+ * (ZCFUSE_0.4), so that a function's "since" in libzcfuse(3) can be tested
+ * at compile time:
+ *
+ *	#if ZCFUSE_VERSION >= ZCFUSE_MAKE_VERSION(0, 4, 0)
+ *		zc_session_remount(s, mountpoint);
+ *	#endif
+ */
 #define ZCFUSE_VERSION_MAJOR  0
-#define ZCFUSE_VERSION_MINOR  1
+#define ZCFUSE_VERSION_MINOR  4
 #define ZCFUSE_VERSION_MICRO  0
-#define ZCFUSE_VERSION_STRING "0.1.0"
-/** Version as one comparable number: major * 10000 + minor * 100 + micro. */
+#define ZCFUSE_VERSION_STRING "0.4.0"
+/** A version as one comparable number: major * 10000 + minor * 100 + micro. */
+#define ZCFUSE_MAKE_VERSION(major, minor, micro) ((major) * 10000 + (minor) * 100 + (micro))
+/** This header's version, as ZCFUSE_MAKE_VERSION() makes it. */
 #define ZCFUSE_VERSION                                                                             \
-	(ZCFUSE_VERSION_MAJOR * 10000 + ZCFUSE_VERSION_MINOR * 100 + ZCFUSE_VERSION_MICRO)
+	ZCFUSE_MAKE_VERSION(ZCFUSE_VERSION_MAJOR, ZCFUSE_VERSION_MINOR, ZCFUSE_VERSION_MICRO)
 
 /** Inode number as the kernel sees it; chosen by the backend. */
 typedef uint64_t zc_ino_t;
@@ -459,7 +473,7 @@ struct zc_session *zc_session_new(const struct zc_backend_ops *ops, size_t ops_s
  * Apply one mount option, as given after -o (for example "cache=never",
  * "threads=4", "allow_other"). Returns -EINVAL for an unknown option or a
  * bad value; zc_session_error() then names the problem. zc_options_help()
- * lists them, as does the README.
+ * lists them, as does zcfuse(1).
  */
 int zc_session_set_option(struct zc_session *s, const char *opt);
 
