@@ -56,6 +56,11 @@ static bool atime_option(struct pt_conf *conf, const char *name)
 	};
 	size_t i;
 
+	/* A read-only mount changes no access time, whatever its rule says. */
+	if (!strcmp(name, "ro") || !strcmp(name, "rw")) {
+		conf->read_only = name[1] == 'o';
+		return true;
+	}
 	for (i = 0; i < sizeof(rules) / sizeof(rules[0]); i++) {
 		if (strcmp(name, rules[i].name))
 			continue;

@@ -1616,7 +1616,8 @@ unsigned long pt_nofile_needed(unsigned int max_fds)
 
 /*
  * SOURCE as the daemon reaches it: the directory itself, or, when the mount
- * sets its own access time rule, a private copy of SOURCE's mounts (never
+ * sets its own access time rule or is read-only (which changes no access
+ * time, as any read-only mount), a private copy of SOURCE's mounts (never
  * attached anywhere) with that rule, so that what readers of the mount do
  * to access times follows the mount's option, with or without kernel
  * passthrough. Mounts made below SOURCE later do not show in the copy.
@@ -1631,10 +1632,10 @@ static int open_source(const char *source, const struct pt_conf *conf)
 	struct mount_attr attr = { 0 };
 	int fd, r;
 
-	if (!conf || (!conf->atime_set && !conf->diratime_set))
+	if (!conf || (!conf->atime_set && !conf->diratime_set && !conf->read_only))
 		return open(source, O_PATH | O_DIRECTORY | O_CLOEXEC);
-	if (conf->atime_set) {
-		attr.attr_set |= conf->atime;
+	if (conf->atime_set || conf->read_only) {
+		attr.attr_set |= conf->read_only ? MOUNT_ATTR_NOATIME : conf->atime;
 		attr.attr_clr |= MOUNT_ATTR__ATIME;
 	}
 	if (conf->diratime_set) {
@@ -1647,8 +1648,9 @@ static int open_source(const char *source, const struct pt_conf *conf)
 		if (r != -EPERM)
 			return r;
 		(conf->notice ? conf->notice : source_notice)(
-		    "the access time options need root to apply to SOURCE: its own mount's "
-		    "rule stays");
+		    "access times of SOURCE: the mount's access time rule (and ro, which "
+		    "changes none) needs root to apply to them; SOURCE's own mount's rule "
+		    "stays");
 		return open(source, O_PATH | O_DIRECTORY | O_CLOEXEC);
 	}
 	if (mount_setattr(fd, "", AT_EMPTY_PATH | AT_RECURSIVE, &attr, sizeof(attr)) < 0) {

@@ -144,6 +144,8 @@ struct pt_conf {
 	 */
 	bool atime_set, diratime_set;
 	uint64_t atime, diratime;
+	/* The mount is read-only: its readers change no access time (MOUNT_ATTR_NOATIME). */
+	bool read_only;
 };
 
 /* The default bound on idle inode descriptors, for an open-file limit of @nofile. */

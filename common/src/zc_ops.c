@@ -13,6 +13,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/file.h>
+#include <sys/mount.h>
 #include <sys/stat.h>
 
 #include "fuse_kernel_ext.h"
@@ -150,6 +151,17 @@ static void file_init(const struct zc_chan *c, int flags, struct zc_file *zf)
  * passthrough go (cache=always's FOPEN_KEEP_CACHE, a backend's
  * FOPEN_NONSEEKABLE).
  */
+/*
+ * strictatime: every access moves the access time, which the kernel leaves
+ * to the backend for FUSE. Pages kept from an earlier open would serve a
+ * read without it, so an open keeps none, and passthrough=auto passes
+ * read-only opens through as well (the backing file then keeps the time).
+ */
+static bool strict_atime(const struct zc_chan *c)
+{
+	return c->opts->mount_flags & MS_STRICTATIME;
+}
+
 static void open_out(const struct zc_chan *c, const struct zc_file *zf, int app_flags,
 		     int32_t backing_id, struct fuse_open_out *o)
 {
@@ -162,8 +174,9 @@ static void open_out(const struct zc_chan *c, const struct zc_file *zf, int app_
 		direct = true;
 	if (direct)
 		o->open_flags |= FOPEN_DIRECT_IO;
-	if ((zf->open_flags_out & ZC_FOPEN_KEEP_CACHE) ||
-	    (c->opts->cache == ZC_CACHE_ALWAYS && !direct))
+	if (((zf->open_flags_out & ZC_FOPEN_KEEP_CACHE) ||
+	     (c->opts->cache == ZC_CACHE_ALWAYS && !direct)) &&
+	    !strict_atime(c))
 		o->open_flags |= FOPEN_KEEP_CACHE;
 	if (zf->open_flags_out & ZC_FOPEN_NONSEEKABLE)
 		o->open_flags |= FOPEN_NONSEEKABLE;
@@ -185,7 +198,7 @@ static void open_out(const struct zc_chan *c, const struct zc_file *zf, int app_
  */
 static bool prefers_page_cache(const struct zc_chan *c, const struct zc_file *zf)
 {
-	return c->opts->passthrough_choice == ZC_PASSTHROUGH_AUTO &&
+	return c->opts->passthrough_choice == ZC_PASSTHROUGH_AUTO && !strict_atime(c) &&
 	       c->opts->cache == ZC_CACHE_AUTO && !c->opts->direct_io &&
 	       (zf->flags & O_ACCMODE) == O_RDONLY && !(zf->flags & (O_DIRECT | O_TRUNC)) &&
 	       !(zf->open_flags_out & ZC_FOPEN_DIRECT_IO);
