@@ -54,6 +54,7 @@ ZC_EXPORT struct zc_session *zc_session_new(const struct zc_backend_ops *ops, si
 	s = calloc(1, sizeof(*s));
 	if (!s)
 		return NULL;
+	pthread_mutex_init(&s->loop_lock, NULL);
 	/* Operations past the caller's struct size stay NULL. */
 	memcpy(&s->backend.ops, ops,
 	       ops_size < sizeof(s->backend.ops) ? ops_size : sizeof(s->backend.ops));
@@ -486,7 +487,14 @@ ZC_EXPORT int zc_session_loop(struct zc_session *s)
 	}
 	r = zc_chan_signals_install(&s->chan, old_handlers);
 	if (r == 0) {
+		pthread_mutex_lock(&s->loop_lock);
+		s->loop_thread = pthread_self();
+		s->looping = true;
+		pthread_mutex_unlock(&s->loop_lock);
 		r = zc_dev_run(&s->chan, s->opts.single_threaded);
+		pthread_mutex_lock(&s->loop_lock);
+		s->looping = false;
+		pthread_mutex_unlock(&s->loop_lock);
 		zc_uring_stop(&s->chan);
 	}
 	zc_chan_signals_restore(old_handlers);
@@ -508,6 +516,32 @@ ZC_EXPORT int zc_session_loop(struct zc_session *s)
 		return r;
 	}
 	return 0;
+}
+
+/*
+ * The loop ends as on SIGTERM. With -s the loop's own thread serves and may
+ * wait in a read of the device: it is woken with the stop signal until the
+ * loop has ended, unless this is that thread (an operation stopping its
+ * own loop, which ends after the operation returns).
+ */
+ZC_EXPORT void zc_session_stop(struct zc_session *s)
+{
+	int kicks;
+
+	zc_chan_stop(&s->chan, 0);
+	for (kicks = 0; kicks < 200; kicks++) {
+		bool waiting;
+
+		pthread_mutex_lock(&s->loop_lock);
+		waiting = s->looping && s->opts.single_threaded &&
+			  !pthread_equal(s->loop_thread, pthread_self());
+		if (waiting)
+			pthread_kill(s->loop_thread, ZC_STOP_SIGNAL);
+		pthread_mutex_unlock(&s->loop_lock);
+		if (!waiting)
+			break;
+		usleep(5000);
+	}
 }
 
 ZC_EXPORT void zc_session_unmount(struct zc_session *s)
@@ -539,5 +573,6 @@ ZC_EXPORT void zc_session_destroy(struct zc_session *s)
 	zc_opts_free(&s->opts);
 	free(s->fsname);
 	free(s->mountpoint);
+	pthread_mutex_destroy(&s->loop_lock);
 	free(s);
 }

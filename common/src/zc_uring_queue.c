@@ -608,6 +608,15 @@ void *zc_uring_queue_main(void *arg)
 			queue_serve(q, q->ready[i], i + 1 < q->nr_ready);
 		q->nr_ready = 0;
 	}
+	/*
+	 * Stopping: replies already made still go out (an operation that
+	 * stopped the loop answers its own request too), committed by the
+	 * submission the loop no longer reaches.
+	 */
+	if (live) {
+		queue_take_done(q);
+		io_uring_submit(&q->ring);
+	}
 	/* Before the id can go to another thread: the watchdog must not touch it. */
 	zc_watchdog_set_thread(&u->watchdog, &q->watched, 0);
 	return NULL;

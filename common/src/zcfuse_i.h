@@ -4,6 +4,7 @@
 #define ZCFUSE_I_H
 
 #include <linux/fuse.h>
+#include <pthread.h>
 #include <stdbool.h>
 
 #include "zc_backend.h"
@@ -33,6 +34,13 @@ struct zc_session {
 	struct zc_notifier notifier;
 	zc_option_fn option_fn;
 	void *option_data;
+	/*
+	 * zc_session_loop() runs on loop_thread, with the library's signal
+	 * handlers, while looping; zc_session_stop() reads both under loop_lock.
+	 */
+	pthread_mutex_t loop_lock;
+	pthread_t loop_thread;
+	bool looping;
 };
 
 /*

@@ -42,19 +42,19 @@ extern "C" {
 
 /*
  * The library's version: major.minor is that of the newest symbol version
- * (ZCFUSE_0.4), so that a function's "since" in libzcfuse(3) can be tested
+ * (ZCFUSE_0.5), so that a function's "since" in libzcfuse(3) can be tested
  * at compile time:
  *
- *	#if ZCFUSE_VERSION >= ZCFUSE_MAKE_VERSION(0, 4, 0)
- *		zc_session_remount(s, mountpoint);
+ *	#if ZCFUSE_VERSION >= ZCFUSE_MAKE_VERSION(0, 5, 0)
+ *		zc_session_stop(s);
  *	#endif
  */
 #define ZCFUSE_VERSION_MAJOR  0
-#define ZCFUSE_VERSION_MINOR  4
+#define ZCFUSE_VERSION_MINOR  5
 #define ZCFUSE_VERSION_MICRO  0
-#define ZCFUSE_VERSION_STRING "0.4.0"
+#define ZCFUSE_VERSION_STRING "0.5.0"
 /** A version as one comparable number: major * 10000 + minor * 100 + micro. */
-#define ZCFUSE_MAKE_VERSION(major, minor, micro) ((major) * 10000 + (minor) * 100 + (micro))
+#define ZCFUSE_MAKE_VERSION(major, minor, micro) ((major)*10000 + (minor)*100 + (micro))
 /** This header's version, as ZCFUSE_MAKE_VERSION() makes it. */
 #define ZCFUSE_VERSION                                                                             \
 	ZCFUSE_MAKE_VERSION(ZCFUSE_VERSION_MAJOR, ZCFUSE_VERSION_MINOR, ZCFUSE_VERSION_MICRO)
@@ -572,7 +572,18 @@ int zc_session_daemonize(struct zc_session *s);
  */
 int zc_session_loop(struct zc_session *s);
 
-/** Unmount (if mounted). */
+/**
+ * Make zc_session_loop() return 0, as SIGTERM does, from any thread (an
+ * operation of the backend included, not a signal handler); it returns at
+ * once. The loop's own thread then unmounts (zc_session_unmount() or
+ * zc_session_destroy()). Since 0.5.
+ */
+void zc_session_stop(struct zc_session *s);
+
+/**
+ * Unmount (if mounted), on the thread that ran zc_session_loop(), once it
+ * returned: another thread stops the loop with zc_session_stop().
+ */
 void zc_session_unmount(struct zc_session *s);
 
 /** Free the session; unmounts first if needed. NULL is ignored. */
