@@ -14,7 +14,8 @@ static const char *const rule_text[ZC_RULE_NR] = {
 	[ZC_RULE_EXTENT_RESERVED] = "an extent's reserved field is not 0",
 	[ZC_RULE_EXTENT_NO_DATA] = "a write extent has neither fd nor mem",
 	[ZC_RULE_HOLE_TOO_LONG] = "a hole (fd < 0, mem NULL) is longer than the largest request",
-	[ZC_RULE_EXTENT_BAD_FD] = "an extent's fd is not an open descriptor",
+	[ZC_RULE_EXTENT_BAD_FD] = "an extent's fd is not an open descriptor (or not open "
+				  "for reading a read's data, or writing a write's)",
 };
 
 int zc_contract_broken(struct zc_chan *c, enum zc_rule rule, const char *op)

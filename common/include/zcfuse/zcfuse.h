@@ -576,7 +576,9 @@ int zc_session_loop(struct zc_session *s);
  * Make zc_session_loop() return 0, as SIGTERM does, from any thread (an
  * operation of the backend included, not a signal handler); it returns at
  * once. The loop's own thread then unmounts (zc_session_unmount() or
- * zc_session_destroy()). Since 0.5.
+ * zc_session_destroy()). Single-threaded, the loop's thread is woken with
+ * SIGUSR1 until the loop ends: a blocking call of an operation running on
+ * it then may fail with EINTR. Since 0.5.
  */
 void zc_session_stop(struct zc_session *s);
 
