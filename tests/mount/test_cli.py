@@ -309,15 +309,18 @@ def test_debug_flag_implies_foreground():
         assert m.proc.poll() is None
         write_file(J(m.mnt, 'f'), b'x')
         assert os.listdir(m.mnt) == ['f']
-        zctest.wait_until(lambda: 'opcode: RELEASE' in m.stderr_text(), 5, 'debug output')
+        assert zctest.attempt(os.getxattr, J(m.mnt, 'f'), 'user.none') == \
+            zctest.Err(errno.ENODATA)
+        zctest.wait_until(lambda: 'opcode: RELEASE' in m.stderr_text() and
+                          'opcode: GETXATTR' in m.stderr_text(), 5, 'debug output')
         text = m.stderr_text()
         # Every request as it arrives, and its reply with its result and latency.
         assert re.search(r'^unique: \d+, opcode: INIT \(26\), nodeid: 0, insize: \d+, pid: \d+$',
                          text, re.M), text
         assert re.search(r'^unique: \d+, opcode: CREATE \(35\), nodeid: 1, ', text, re.M), text
         assert re.search(r'^   unique: \d+, success, outsize: \d+, \d+ us$', text, re.M), text
-        # The first LOOKUP of 'f' finds nothing: an error with its name.
-        assert re.search(r'^   unique: \d+, error: -2 \(No such file or directory\), '
+        # A GETXATTR of a missing attribute: an error with its name.
+        assert re.search(r'^   unique: \d+, error: -61 \(No data available\), '
                          r'outsize: 16, \d+ us$', text, re.M), text
 
 
