@@ -420,7 +420,7 @@ UNMOUNT_BOUND = 30
 
 
 @pytest.mark.timeout(120)
-@pytest.mark.parametrize('opts', [None, 'nopassthrough', 'nopassthrough,writeback'])
+@pytest.mark.parametrize('opts', [None, 'nopassthrough,writeback'])
 def test_unmount_right_after_killed_writers(opts):
     # Writers of 1 MiB blocks, killed with SIGKILL while the page cache
     # holds their dirty data: once they are gone, nothing of the daemon's
