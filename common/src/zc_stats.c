@@ -143,8 +143,7 @@ static void format(const struct zc_stats *st, struct out *o)
 	out_printf(o, "locks.waits %llu\n", (unsigned long long)load(&st->lock_waits));
 	out_printf(o, "locks.refused %llu\n", (unsigned long long)load(&st->lock_refused));
 	out_printf(o, "locks.interrupted %llu\n", (unsigned long long)load(&st->lock_interrupted));
-	out_printf(o, "contract.broken %llu\n",
-		   (unsigned long long)load(&st->contract_broken));
+	out_printf(o, "contract.broken %llu\n", (unsigned long long)load(&st->contract_broken));
 	for (i = 0; i < ZC_STAT_OPCODES; i++) {
 		uint64_t n = load(&st->requests[i]);
 
