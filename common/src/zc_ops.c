@@ -214,7 +214,7 @@ static bool open_writes(int flags)
  * the reply (*@ret_id, 0 when the open takes the data path), or -errno.
  */
 static int passthrough_open(struct zc_chan *c, zc_ino_t ino, const struct zc_file *zf,
-			    int32_t *ret_id)
+			    bool with_entry, int32_t *ret_id)
 {
 	int32_t id;
 
@@ -228,9 +228,10 @@ static int passthrough_open(struct zc_chan *c, zc_ino_t ino, const struct zc_fil
 	/*
 	 * Writes through a shared mapping of it will change its times behind
 	 * the kernel: attributes kept from before the open go, and replies
-	 * keep none while it is open for writing (attr_timeout_of()).
+	 * keep none while it is open for writing (attr_timeout_of()). A
+	 * create's reply carries such attributes itself (@with_entry).
 	 */
-	if (id > 0 && open_writes(zf->flags))
+	if (id > 0 && open_writes(zf->flags) && !with_entry)
 		zc_notify_attr_changed(c, ino);
 	*ret_id = id;
 	return 0;
@@ -489,7 +490,7 @@ void zc_op_open(struct zc_req *req)
 	}
 	if (in->open_flags & FUSE_OPEN_KILL_SUIDGID)
 		zc_kill_suid_sgid(c, &ctx, ino, zf.fh);
-	r = passthrough_open(c, ino, &zf, &id);
+	r = passthrough_open(c, ino, &zf, false, &id);
 	if (r < 0) {
 		open_undo(c, &ctx, ino, &zf, false, false);
 		reply_failure(req, r);
@@ -524,7 +525,7 @@ void zc_op_create(struct zc_req *req)
 	}
 	if (in->open_flags & FUSE_OPEN_KILL_SUIDGID)
 		zc_kill_suid_sgid(c, &ctx, ze.ino, zf.fh);
-	r = passthrough_open(c, ze.ino, &zf, &id);
+	r = passthrough_open(c, ze.ino, &zf, true, &id);
 	if (r < 0) {
 		open_undo(c, &ctx, ze.ino, &zf, false, true);
 		reply_failure(req, r);
@@ -568,7 +569,7 @@ void zc_op_tmpfile(struct zc_req *req)
 	 * of the same inode while it lasts (mode_conflict).
 	 */
 	zf.backing_fd = -1;
-	r = passthrough_open(c, ze.ino, &zf, &id);
+	r = passthrough_open(c, ze.ino, &zf, true, &id);
 	if (r < 0) {
 		open_undo(c, &ctx, ze.ino, &zf, false, true);
 		reply_failure(req, r);

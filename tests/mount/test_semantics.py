@@ -413,6 +413,19 @@ def test_times_after_a_write_through_a_mapping():
             os.close(fd)
             assert os.stat(source).st_mtime > past
             assert zctest.statx_times(path)[1:] == zctest.statx_times(source)[1:]
+        # Created by the open (whose reply carries the attributes), then mapped.
+        fd = os.open(J(m.mnt, 'created'), os.O_RDWR | os.O_CREAT | os.O_EXCL, 0o644)
+        os.ftruncate(fd, 4096)
+        before = zctest.statx_times(J(m.mnt, 'created'))
+        time.sleep(0.01)
+        with mmap.mmap(fd, 4096) as mapping:
+            mapping[0:4] = b'cccc'
+            during = zctest.statx_times(J(m.mnt, 'created'))
+            assert during[1:] == zctest.statx_times(J(m.src, 'created'))[1:]
+        os.close(fd)
+        after = zctest.statx_times(J(m.mnt, 'created'))
+        assert after[1:] == zctest.statx_times(J(m.src, 'created'))[1:]
+        assert after[1] >= before[1]
 
 
 ATIME_RULES = [None, 'noatime', 'relatime', 'strictatime', 'ro', 'ro,strictatime']
