@@ -42,6 +42,8 @@ struct zc_backing {
 	struct zc_backing_node **buckets;
 	size_t nr_buckets;
 	size_t count;
+	/* Opens for writing over all nodes: 0 spares every reply the lookup. */
+	unsigned int writers;
 };
 
 int zc_backing_setup(struct zc_chan *c)
@@ -245,6 +247,7 @@ int32_t zc_backing_open(struct zc_chan *c, uint64_t ino, int backing_fd, bool ca
 	}
 	n->opens++;
 	n->writers += writable;
+	__atomic_store_n(&t->writers, t->writers + writable, __ATOMIC_RELEASE);
 	if (n->backing_id > 0) {
 		id = n->backing_id;
 		goto out;
@@ -312,7 +315,8 @@ bool zc_backing_written_behind(struct zc_chan *c, uint64_t ino)
 	struct zc_backing_node *n;
 	bool written;
 
-	if (!t || !t->buckets || !(c->conn.flags2 & ZC_FUSE_PASSTHROUGH))
+	if (!t || !t->buckets || !(c->conn.flags2 & ZC_FUSE_PASSTHROUGH) ||
+	    !__atomic_load_n(&t->writers, __ATOMIC_ACQUIRE))
 		return false;
 	pthread_mutex_lock(&t->lock);
 	n = *backing_slot(t, ino);
@@ -338,7 +342,10 @@ bool zc_backing_release(struct zc_chan *c, uint64_t ino, bool writable)
 		return false;
 	}
 	written = n->backing_id > 0 && writable;
-	n->writers -= writable && n->writers;
+	if (writable && n->writers) {
+		n->writers--;
+		__atomic_store_n(&t->writers, t->writers - 1, __ATOMIC_RELEASE);
+	}
 	if (--n->opens) {
 		pthread_mutex_unlock(&t->lock);
 		return written;
